@@ -1,0 +1,34 @@
+# Front end over meson. `make demo` is the README's first command, `make test` its second.
+# Both install what they need (scripts/setup.sh, scripts/fetch-models.sh) and are idempotent.
+BUILD ?= build
+MESON_FLAGS ?=
+FACET_MODEL_PATH ?= $(CURDIR)/models
+export FACET_MODEL_PATH
+
+.PHONY: all setup models build demo test bench fuzz clean
+
+all: build
+
+setup:
+	@./scripts/setup.sh
+
+models: setup
+	@./scripts/fetch-models.sh "$(FACET_MODEL_PATH)"
+
+$(BUILD)/build.ninja:
+	@meson setup $(BUILD) $(MESON_FLAGS) >/dev/null
+
+build: setup $(BUILD)/build.ninja
+	@ninja -C $(BUILD) >/dev/null || ninja -C $(BUILD)
+
+demo: build models
+	@./scripts/demo.sh $(BUILD)
+
+test: build models
+	@./scripts/test.sh $(BUILD)
+
+bench: build models
+	@./bench/run-all.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,11 @@
+/*
+ * facet.h - the whole public API of libfacet. Include this one header.
+ * Anything not declared under include/facet/ is private and may change at any time.
+ */
+#ifndef FACET_FACET_H
+#define FACET_FACET_H
+
+#include "facet/base.h"
+#include "facet/nn.h"
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * base.h - private helpers every part of libfacet uses: error messages kept on handles,
+ * logging through the user's callback, aligned memory, a monotonic clock, CPU features and
+ * environment settings. Nothing here is public API.
+ */
+#ifndef FACET_SRC_BASE_H
+#define FACET_SRC_BASE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "facet/base.h"
+
+#define FACET_ERRMSG_MAX 512
+
+/* The last error of one handle, or of a failed constructor (thread-local, see below). */
+typedef struct facet_err {
+    char msg[FACET_ERRMSG_MAX];
+} facet_err;
+
+/* Formats a message into `e` (if not NULL) and into this thread's last-error slot; returns
+ * `status` so that callers can write `return facet_seterr(e, FACET_E_FORMAT, "...")`. */
+int facet_seterr(facet_err *e, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int facet_vseterr(facet_err *e, int status, const char *fmt, va_list ap);
+/* This thread's last error message ("" if none). */
+const char *facet_thread_errmsg(void);
+
+void facet_log(facet_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Aligned allocation (64 bytes) that never aborts; size 0 returns a valid unique pointer. */
+void *facet_alloc(size_t size);
+void *facet_calloc(size_t n, size_t size);
+void facet_free_aligned(void *p);
+char *facet_strdup(const char *s);
+/* n * size with overflow check: returns 0 and sets *out on success, -1 on overflow. */
+int facet_mul_overflow(size_t n, size_t size, size_t *out);
+
+/* Monotonic time in nanoseconds / milliseconds. */
+uint64_t facet_now_ns(void);
+double facet_now_ms(void);
+
+enum {
+    FACET_CPU_SSE41 = 1 << 0,
+    FACET_CPU_AVX = 1 << 1,
+    FACET_CPU_AVX2 = 1 << 2,
+    FACET_CPU_FMA = 1 << 3,
+    FACET_CPU_F16C = 1 << 4,
+    FACET_CPU_AVX512F = 1 << 5,
+    FACET_CPU_AVX512BW = 1 << 6,
+    FACET_CPU_AVX512VNNI = 1 << 7,
+    FACET_CPU_AVX512BF16 = 1 << 8,
+};
+/* Detected CPU flags, masked by FACET_CPU_MASK (hex) from the environment so that tests can
+ * force the reference paths. */
+unsigned facet_cpu_flags(void);
+
+/* Integer setting from the environment, or `def` when unset or unparsable. */
+long facet_env_long(const char *name, long def);
+/* Threads to use: `requested` if > 0, else FACET_NUM_THREADS, else all cores. */
+int facet_threads_resolve(int requested);
+
+/* Reads a whole file (at most max_bytes). The caller frees *data with free(). */
+int facet_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *size,
+                    facet_err *e);
+
+#endif

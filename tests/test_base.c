@@ -1,0 +1,56 @@
+/* test_base.c - status texts, error plumbing, CPU detection, file reading. */
+#include "base/base.h"
+#include "harness.h"
+
+static void t_version(void)
+{
+    CHECK(strcmp(facet_version(), FACET_VERSION_STRING) == 0);
+}
+
+static void t_status_strings(void)
+{
+    for (int s = FACET_E_INTERNAL; s <= 0; s++) CHECK(facet_status_str(s)[0] != 0);
+    CHECK(strcmp(facet_status_str(12345), "unknown status") == 0);
+}
+
+static void t_error_message_on_handle_and_thread(void)
+{
+    facet_err e = {{0}};
+    int r = facet_seterr(&e, FACET_E_FORMAT, "bad %s at %d", "byte", 7);
+    CHECK_EQ(r, FACET_E_FORMAT);
+    CHECK(strcmp(e.msg, "bad byte at 7") == 0);
+    CHECK(strcmp(facet_last_error(), "bad byte at 7") == 0);
+}
+
+static void t_read_file_limits(void)
+{
+    uint8_t *d;
+    size_t n;
+    facet_err e;
+    CHECK_EQ(facet_read_file("/nonexistent/x", 10, &d, &n, &e), FACET_E_IO);
+    CHECK(d == NULL);
+    CHECK_EQ(facet_read_file(FACET_SOURCE_ROOT "/meson.build", 10, &d, &n, &e), FACET_E_LIMIT);
+    CHECK_EQ(facet_read_file(FACET_SOURCE_ROOT "/meson.build", 1 << 20, &d, &n, &e), FACET_OK);
+    CHECK(n > 10);
+    free(d);
+}
+
+static void t_alloc_alignment_and_overflow(void)
+{
+    void *p = facet_alloc(3);
+    CHECK(((uintptr_t)p & 63) == 0);
+    facet_free_aligned(p);
+    CHECK(facet_calloc((size_t)-1 / 2, 4) == NULL);
+    size_t out;
+    CHECK(facet_mul_overflow((size_t)-1, 2, &out) != 0);
+}
+
+static void t_cpu(void)
+{
+    CHECK(facet_cpu_count() >= 1);
+    CHECK(facet_cpu_features() != NULL);
+    CHECK(facet_threads_resolve(3) == 3);
+}
+
+TESTS(TEST(t_version), TEST(t_status_strings), TEST(t_error_message_on_handle_and_thread),
+      TEST(t_read_file_limits), TEST(t_alloc_alignment_and_overflow), TEST(t_cpu))
