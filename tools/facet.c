@@ -1,0 +1,85 @@
+/*
+ * facet.c - the `facet` command line: a table of sub-commands, each in its own file.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"models", cmd_models, "list the models in the model folder, with checksums and shapes"},
+    {"nn", cmd_nn, "run the inference engine directly: nn info|run|bench MODEL.onnx"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "facet %s - face recognition engine\n\nusage: facet COMMAND [ARGS]\n\n",
+            facet_version());
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\nenvironment: FACET_MODEL_PATH (model folder), FACET_NUM_THREADS, "
+               "FACET_NN_BACKEND=ref|xnnpack\n");
+}
+
+int cli_fail(const char *what, int status)
+{
+    const char *m = facet_last_error();
+    fprintf(stderr, "facet: %s: %s\n", what, m && *m ? m : facet_status_str(status));
+    return 1;
+}
+
+const char *cli_opt(int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0) return NULL;
+    if (a[n] == '=') return a + n + 1;
+    if (a[n] != 0) return NULL;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "facet: %s needs a value\n", name);
+        exit(2);
+    }
+    return argv[++*i];
+}
+
+void cli_progress(const char *label, long done, long total, double elapsed_s)
+{
+    if (!isatty(2)) return;
+    double rate = elapsed_s > 0 ? done / elapsed_s : 0;
+    double eta = rate > 0 ? (total - done) / rate : 0;
+    int width = 30, filled = total > 0 ? (int)(width * done / total) : 0;
+    char bar[64];
+    for (int k = 0; k < width; k++) bar[k] = k < filled ? '#' : '.';
+    bar[width] = 0;
+    fprintf(stderr, "\r%s [%s] %ld/%ld %.1f/s ETA %.0fs ", label, bar, done, total, rate, eta);
+    if (done >= total) fprintf(stderr, "\n");
+}
+
+const char *cli_model_dir(void)
+{
+    const char *d = getenv("FACET_MODEL_PATH");
+    return d && *d ? d : "models";
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("facet %s (cpu: %s)\n", facet_version(), facet_cpu_features());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "facet: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
