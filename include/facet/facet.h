@@ -6,6 +6,7 @@
 #define FACET_FACET_H
 
 #include "facet/base.h"
+#include "facet/image.h"
 #include "facet/nn.h"
 
 #endif
