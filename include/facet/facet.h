@@ -8,5 +8,6 @@
 #include "facet/base.h"
 #include "facet/image.h"
 #include "facet/nn.h"
+#include "facet/gallery.h"
 
 #endif

@@ -1,0 +1,199 @@
+/*
+ * facet/gallery.h - collections of faceprints, their persistence and exact 1:N search.
+ *
+ * A gallery is a connection to one store plus the collections loaded from it:
+ *
+ *   "memory:"                     nothing persists; collections live as long as the handle
+ *   "sqlite:PATH"                 an embedded SQLite file (WAL, synchronous=FULL)
+ *   "postgres://..." or "host=..."/"hostaddr=..."   a PostgreSQL server (libpq)
+ *
+ * A collection is bound at creation to one model id (e.g. "fr_feature@87aacdfe") and one
+ * dimension; enrolling or searching with another model gives FACET_E_MODEL. Faceprints are
+ * L2-normalised float vectors; similarity is their dot product (cosine similarity).
+ *
+ * Durability: an enrolment is written to the store in one transaction before it is added to
+ * memory, so once facet_gallery_enroll returns the faceprint survives a crash of the process.
+ *
+ * Threads: one facet_gallery may be shared by any number of threads. Searches take a read
+ * lock on their collection and run concurrently; enrol and remove take its write lock;
+ * create/load/unload/drop take the gallery's write lock. Error messages are kept per handle
+ * (facet_gallery_errmsg) and per thread (facet_last_error); with several threads use the
+ * latter, which is never overwritten by another thread.
+ *
+ * Ownership: strings and arrays passed in are copied (or only read during the call); arrays
+ * returned through `**out` belong to the caller and are freed with the matching _free call.
+ */
+#ifndef FACET_GALLERY_H
+#define FACET_GALLERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "facet/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A UUID string "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" plus its terminating NUL. */
+#define FACET_UUID_SIZE 37
+/* Longest identity and collection name / model id accepted, in bytes without the NUL. */
+#define FACET_IDENTITY_MAX 255
+#define FACET_NAME_MAX 127
+
+typedef struct facet_gallery facet_gallery;
+
+typedef struct facet_gallery_settings {
+    int threads;         /* threads for large searches; 0 = FACET_NUM_THREADS or all cores */
+    float match_a;       /* match probability p = 1 / (1 + exp(-(a * s + b))), default 40 */
+    float match_b;       /* default -14 */
+} facet_gallery_settings;
+
+FACET_API void facet_gallery_defaults(facet_gallery_settings *s);
+
+/* Connects to the store named by `url` and creates its tables if needed. `settings` may be
+ * NULL for the defaults. On failure *out is NULL and facet_last_error() says why. */
+FACET_API facet_status facet_gallery_open(const char *url, const facet_gallery_settings *settings,
+                                          facet_gallery **out);
+/* Unloads every collection and closes the store; NULL does nothing. No call may be running. */
+FACET_API void facet_gallery_destroy(facet_gallery *g);
+/* The last failure's message on this handle ("" if none); valid until the next failing call. */
+FACET_API const char *facet_gallery_errmsg(const facet_gallery *g);
+
+/* Sets / computes the logistic mapping from similarity to match probability. */
+FACET_API facet_status facet_gallery_set_match_model(facet_gallery *g, float a, float b);
+FACET_API float facet_gallery_match_probability(const facet_gallery *g, float similarity);
+
+/* ---- collections ---- */
+
+typedef enum facet_dtype {
+    FACET_DTYPE_F32 = 0, /* exact */
+    FACET_DTYPE_F16 = 1, /* half the memory and bandwidth; similarities off by at most 0.001 */
+} facet_dtype;
+
+typedef struct facet_collection_settings {
+    const char *model_id; /* required; copied */
+    int dim;              /* required, 1..8192 */
+    facet_dtype dtype;    /* in-memory storage of the faceprints (the store always keeps fp32) */
+    int keep_payload;     /* 1: store each enrolment's payload (face chip / image bytes) so the
+                             collection can be rebuilt with a future model; default 0 */
+} facet_collection_settings;
+
+FACET_API void facet_collection_defaults(facet_collection_settings *s);
+
+typedef struct facet_collection_info {
+    char name[FACET_NAME_MAX + 1];
+    char model_id[FACET_NAME_MAX + 1];
+    int dim;
+    facet_dtype dtype;
+    int keep_payload;
+    int loaded;     /* 1 if loaded in this gallery */
+    size_t count;   /* faceprints, when loaded (else 0) */
+    int64_t created; /* unix time in milliseconds */
+} facet_collection_info;
+
+/* Creates an empty collection in the store and loads it. FACET_E_EXISTS if the name is taken.
+ * Names are 1..FACET_NAME_MAX bytes of [A-Za-z0-9_.-]. */
+FACET_API facet_status facet_collection_create(facet_gallery *g, const char *name,
+                                               const facet_collection_settings *settings);
+
+/* What a load found. Corrupt rows are skipped (and logged at FACET_LOG_WARN), never loaded. */
+typedef struct facet_load_stats {
+    size_t loaded;
+    size_t bad_length;  /* vector blob of the wrong size or header */
+    size_t bad_model;   /* vector written for another model id or dimension */
+    size_t bad_value;   /* NaN / infinity, or a norm far from 1 */
+    size_t bad_other;   /* bad UUID or identity */
+    double ms;          /* time taken */
+} facet_load_stats;
+
+/* Loads a stored collection into memory (a no-op if loaded). `stats` may be NULL. */
+FACET_API facet_status facet_collection_load(facet_gallery *g, const char *name,
+                                             facet_load_stats *stats);
+/* Frees a collection's memory; it stays in the store. For "memory:" this loses it. */
+FACET_API facet_status facet_collection_unload(facet_gallery *g, const char *name);
+/* Deletes a collection and all its faceprints from the store and from memory. */
+FACET_API facet_status facet_collection_drop(facet_gallery *g, const char *name);
+/* Every collection in the store, sorted by name. Free *out with free(). */
+FACET_API facet_status facet_collection_list(facet_gallery *g, facet_collection_info **out,
+                                             size_t *n);
+FACET_API facet_status facet_collection_get(facet_gallery *g, const char *name,
+                                            facet_collection_info *out);
+
+/* ---- enrolment ---- */
+
+/* Adds one faceprint `v` (dim floats, L2-normalised) made by `model_id` under `identity`
+ * (1..FACET_IDENTITY_MAX bytes). `payload` (may be NULL) is stored only if the collection keeps
+ * payloads. Writes the new random (v4) UUID into `uuid`. Durable when it returns. */
+FACET_API facet_status facet_gallery_enroll(facet_gallery *g, const char *collection,
+                                            const char *model_id, const float *v, int dim,
+                                            const char *identity, const void *payload,
+                                            size_t payload_size, char uuid[FACET_UUID_SIZE]);
+/* Adds n faceprints (rows of `v`, n * dim floats) in one transaction: all or none.
+ * identities[i] names row i; uuids (may be NULL) receives n UUIDs. Payloads are not stored. */
+FACET_API facet_status facet_gallery_enroll_batch(facet_gallery *g, const char *collection,
+                                                  const char *model_id, const float *v,
+                                                  size_t n, int dim,
+                                                  const char *const *identities,
+                                                  char (*uuids)[FACET_UUID_SIZE]);
+/* Removes one faceprint; FACET_E_NOT_FOUND if the collection has no such UUID. */
+FACET_API facet_status facet_gallery_remove(facet_gallery *g, const char *collection,
+                                            const char *uuid);
+/* Removes every faceprint of `identity`; *removed (may be NULL) gets how many. Removing an
+ * identity that has none is not an error (*removed = 0). */
+FACET_API facet_status facet_gallery_remove_identity(facet_gallery *g, const char *collection,
+                                                     const char *identity, size_t *removed);
+
+typedef struct facet_identity_count {
+    char identity[FACET_IDENTITY_MAX + 1];
+    size_t count;
+} facet_identity_count;
+
+/* The identities of a loaded collection with their number of faceprints, sorted by identity.
+ * Free *out with free(). */
+FACET_API facet_status facet_gallery_identities(facet_gallery *g, const char *collection,
+                                                facet_identity_count **out, size_t *n);
+/* Number of faceprints in a loaded collection. */
+FACET_API facet_status facet_gallery_count(facet_gallery *g, const char *collection,
+                                           size_t *count);
+
+/* Calls fn for every stored enrolment of the collection (loaded or not) that has a payload,
+ * with the data valid only during the call; fn returns nonzero to stop early. For `migrate`:
+ * re-extract faceprints from the payloads with a new model into a new collection. The
+ * collection must not be modified from inside fn. */
+typedef int (*facet_payload_fn)(void *user, const char *uuid, const char *identity,
+                                const void *payload, size_t payload_size);
+FACET_API facet_status facet_collection_foreach_payload(facet_gallery *g, const char *collection,
+                                                        facet_payload_fn fn, void *user);
+
+/* ---- search (exact) ---- */
+
+typedef struct facet_match {
+    char identity[FACET_IDENTITY_MAX + 1];
+    char uuid[FACET_UUID_SIZE];
+    float similarity;  /* dot product of probe and enrolled faceprint, in [-1, 1] */
+    float probability; /* the gallery's logistic mapping of `similarity` */
+} facet_match;
+
+/* Best match of probe `v`. *found = 1 and *out filled when its similarity is >= threshold,
+ * else *found = 0 (not an error). */
+FACET_API facet_status facet_gallery_identify(facet_gallery *g, const char *collection,
+                                              const char *model_id, const float *v, int dim,
+                                              float threshold, facet_match *out, int *found);
+/* The k best matches, best first, into out[0..k-1]; *n_out gets min(k, count). */
+FACET_API facet_status facet_gallery_identify_top_k(facet_gallery *g, const char *collection,
+                                                    const char *model_id, const float *v,
+                                                    int dim, int k, facet_match *out,
+                                                    int *n_out);
+/* The k best matches for each of n probes (rows of `v`, n * dim floats), using all the
+ * gallery's threads; probe i's matches go to out[i * k ..], their number to n_out[i]. Rows are
+ * read once per block of probes, so this is much faster than n single searches. */
+FACET_API facet_status facet_gallery_batch_identify(facet_gallery *g, const char *collection,
+                                                    const char *model_id, const float *v,
+                                                    size_t n, int dim, int k, facet_match *out,
+                                                    int *n_out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

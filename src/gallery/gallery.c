@@ -1,0 +1,1100 @@
+/*
+ * gallery.c - the public gallery API: a store connection plus the collections loaded from it.
+ *
+ * A loaded collection is a faceprint matrix (see kernels.h) with per-row UUID (16 bytes) and
+ * identity number, an identity table with counts, and two open-addressing hash tables
+ * (identity -> number, UUID -> row). Removal moves the last row into the hole, so rows stay
+ * contiguous and a search is one linear pass.
+ *
+ * Locks, always taken in this order: the gallery's rwlock (the list of loaded collections;
+ * written only to link or unlink one), a collection's rwlock (read: search, list; write: enrol,
+ * remove), then the store mutex (the store connection is used by one thread at a time).
+ * Enrolment reserves memory first, then writes the store (durable), then fills the reserved
+ * row, so nothing can fail between the durable write and the in-memory update.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <pthreadpool.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "facet/gallery.h"
+#include "kernels.h"
+#include "store/store.h"
+
+typedef struct coll {
+    facet_collection_info info;
+    uint32_t model_hash;
+    pthread_rwlock_t lock;
+    facet_dot_fn dot;
+    int dpad;
+    size_t stride;
+    uint8_t *mat;        /* cap rows of `stride` bytes, 64-byte aligned */
+    uint8_t (*uuid)[16]; /* per row */
+    uint32_t *ident;     /* per row: identity number */
+    size_t n, cap;
+    char **id_str;       /* identity number -> string */
+    size_t *id_cnt;      /* identity number -> rows (0: unused now, number kept) */
+    size_t nid, id_cap;
+    uint32_t *id_tab;    /* identity hash table: number + 1, 0 = empty */
+    size_t id_tab_cap;
+    uint32_t *row_tab;   /* UUID hash table: row + 1, 0 = empty */
+    size_t row_tab_cap;
+    struct coll *next;
+} coll;
+
+struct facet_gallery {
+    facet_store *store;
+    pthread_mutex_t store_mu;
+    pthread_rwlock_t lock;
+    coll *colls;
+    pthreadpool_t pool;
+    int threads;
+    _Atomic float match_a, match_b;
+    pthread_mutex_t err_mu;
+    facet_err err;
+};
+
+/* Records a failure in this thread's slot and on the handle. */
+static int gfail(facet_gallery *g, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int gfail(facet_gallery *g, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    facet_vseterr(NULL, status, fmt, ap);
+    va_end(ap);
+    if (g) {
+        pthread_mutex_lock(&g->err_mu);
+        snprintf(g->err.msg, sizeof g->err.msg, "%s", facet_thread_errmsg());
+        pthread_mutex_unlock(&g->err_mu);
+    }
+    return status;
+}
+
+/* Passes on a store failure (its message is on the store handle). */
+static int sfail(facet_gallery *g, int status)
+{
+    return gfail(g, status, "%s", g->store->err.msg);
+}
+
+/* ---- small helpers ---- */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+static uint64_t hash_uuid(const uint8_t *u)
+{
+    uint64_t h;
+    memcpy(&h, u, 8); /* random bits already */
+    return h;
+}
+
+static int parse_uuid(const char *s, uint8_t out[16])
+{
+    if (!facet_uuid_valid(s)) return -1;
+    int j = 0;
+    for (int i = 0; i < 36 && j < 16; i++) {
+        if (s[i] == '-') continue;
+        int hi = s[i] <= '9' ? s[i] - '0' : s[i] - 'a' + 10;
+        int lo = s[i + 1] <= '9' ? s[i + 1] - '0' : s[i + 1] - 'a' + 10;
+        out[j++] = (uint8_t)(hi << 4 | lo);
+        i++;
+    }
+    return 0;
+}
+
+static void format_uuid(const uint8_t *u, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) *o++ = '-';
+        *o++ = hex[u[i] >> 4];
+        *o++ = hex[u[i] & 15];
+    }
+    *o = 0;
+}
+
+static int valid_name(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
+            return 0;
+    }
+    return n >= 1 && n <= FACET_NAME_MAX;
+}
+
+static int valid_identity(const char *s)
+{
+    size_t n = strnlen(s, FACET_IDENTITY_MAX + 1);
+    return n >= 1 && n <= FACET_IDENTITY_MAX;
+}
+
+/* ---- collection internals ---- */
+
+static void coll_free(coll *c)
+{
+    if (!c) return;
+    pthread_rwlock_destroy(&c->lock);
+    facet_free_aligned(c->mat);
+    free(c->uuid);
+    free(c->ident);
+    for (size_t i = 0; i < c->nid; i++) free(c->id_str[i]);
+    free(c->id_str);
+    free(c->id_cnt);
+    free(c->id_tab);
+    free(c->row_tab);
+    free(c);
+}
+
+static coll *coll_new(const facet_collection_info *info)
+{
+    coll *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    if (pthread_rwlock_init(&c->lock, NULL) != 0) {
+        free(c);
+        return NULL;
+    }
+    c->info = *info;
+    c->model_hash = facet_model_hash(info->model_id);
+    c->dpad = facet_dpad(info->dim);
+    c->stride = facet_row_stride(info->dim, info->dtype);
+    c->dot = facet_dot_select(info->dtype, facet_cpu_flags(), NULL);
+    return c;
+}
+
+static int64_t row_find(const coll *c, const uint8_t *u)
+{
+    if (!c->row_tab_cap) return -1;
+    size_t m = c->row_tab_cap - 1;
+    for (size_t i = hash_uuid(u) & m;; i = (i + 1) & m) {
+        uint32_t v = c->row_tab[i];
+        if (!v) return -1;
+        if (memcmp(c->uuid[v - 1], u, 16) == 0) return (int64_t)i;
+    }
+}
+
+static void row_tab_put(coll *c, uint32_t row)
+{
+    size_t m = c->row_tab_cap - 1;
+    size_t i = hash_uuid(c->uuid[row]) & m;
+    while (c->row_tab[i]) i = (i + 1) & m;
+    c->row_tab[i] = row + 1;
+}
+
+/* Deletes slot i with backward shifting (linear probing without tombstones). */
+static void row_tab_del(coll *c, size_t i)
+{
+    size_t m = c->row_tab_cap - 1;
+    size_t j = i;
+    c->row_tab[i] = 0;
+    for (;;) {
+        j = (j + 1) & m;
+        uint32_t v = c->row_tab[j];
+        if (!v) return;
+        size_t home = hash_uuid(c->uuid[v - 1]) & m;
+        /* move v back to i if its home is not in (i, j] cyclically */
+        int in_range = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!in_range) {
+            c->row_tab[i] = v;
+            c->row_tab[j] = 0;
+            i = j;
+        }
+    }
+}
+
+static int64_t id_find(const coll *c, const char *identity)
+{
+    if (!c->id_tab_cap) return -1;
+    size_t m = c->id_tab_cap - 1;
+    for (size_t i = hash_str(identity) & m;; i = (i + 1) & m) {
+        uint32_t v = c->id_tab[i];
+        if (!v) return -1;
+        if (strcmp(c->id_str[v - 1], identity) == 0) return (int64_t)(v - 1);
+    }
+}
+
+static int rehash(uint32_t **tab, size_t *cap, size_t want, coll *c, int rows)
+{
+    size_t nc = 16;
+    while (nc < want * 2) nc *= 2;
+    if (nc <= *cap) return 0;
+    uint32_t *t = calloc(nc, sizeof *t);
+    if (!t) return -1;
+    uint32_t *old = *tab;
+    size_t oc = *cap;
+    *tab = t;
+    *cap = nc;
+    for (size_t i = 0; i < oc; i++) {
+        uint32_t v = old[i];
+        if (!v) continue;
+        uint64_t h = rows ? hash_uuid(c->uuid[v - 1]) : hash_str(c->id_str[v - 1]);
+        size_t j = h & (nc - 1);
+        while (t[j]) j = (j + 1) & (nc - 1);
+        t[j] = v;
+    }
+    free(old);
+    return 0;
+}
+
+/* Makes room for `more` rows and one new identity; changes nothing visible. */
+static int coll_reserve(coll *c, size_t more)
+{
+    size_t need = c->n + more;
+    if (need > UINT32_MAX - 1) return FACET_E_LIMIT;
+    if (need > c->cap) {
+        size_t cap = c->cap ? c->cap : 256;
+        while (cap < need) cap *= 2;
+        size_t bytes;
+        if (facet_mul_overflow(cap, c->stride, &bytes)) return FACET_E_NO_MEMORY;
+        uint8_t *m = facet_alloc(bytes);
+        if (!m) return FACET_E_NO_MEMORY;
+        if (c->n) memcpy(m, c->mat, c->n * c->stride);
+        uint8_t(*u)[16] = realloc(c->uuid, cap * sizeof *u);
+        if (!u) {
+            facet_free_aligned(m);
+            return FACET_E_NO_MEMORY;
+        }
+        c->uuid = u;
+        uint32_t *id = realloc(c->ident, cap * sizeof *id);
+        if (!id) {
+            facet_free_aligned(m);
+            return FACET_E_NO_MEMORY;
+        }
+        c->ident = id;
+        facet_free_aligned(c->mat);
+        c->mat = m;
+        c->cap = cap;
+    }
+    if (rehash(&c->row_tab, &c->row_tab_cap, need, c, 1)) return FACET_E_NO_MEMORY;
+    if (c->nid + more > c->id_cap) {
+        size_t cap = c->id_cap ? c->id_cap : 64;
+        while (cap < c->nid + more) cap *= 2;
+        char **s = realloc(c->id_str, cap * sizeof *s);
+        if (!s) return FACET_E_NO_MEMORY;
+        c->id_str = s;
+        size_t *k = realloc(c->id_cnt, cap * sizeof *k);
+        if (!k) return FACET_E_NO_MEMORY;
+        c->id_cnt = k;
+        c->id_cap = cap;
+    }
+    if (rehash(&c->id_tab, &c->id_tab_cap, c->nid + more, c, 0)) return FACET_E_NO_MEMORY;
+    return FACET_OK;
+}
+
+/* Identity number for `identity`, adding it (room reserved by coll_reserve); the string is
+ * copied, so this may fail only on that allocation: call it before the durable write. */
+static int64_t coll_identity(coll *c, const char *identity)
+{
+    int64_t i = id_find(c, identity);
+    if (i >= 0) return i;
+    char *s = facet_strdup(identity);
+    if (!s) return -1;
+    c->id_str[c->nid] = s;
+    c->id_cnt[c->nid] = 0;
+    size_t m = c->id_tab_cap - 1, j = hash_str(s) & m;
+    while (c->id_tab[j]) j = (j + 1) & m;
+    c->id_tab[j] = (uint32_t)(c->nid + 1);
+    return (int64_t)c->nid++;
+}
+
+/* Checks a vector (finite, norm near 1) and writes it as row `row`. */
+static int coll_set_row(coll *c, size_t row, const float *v)
+{
+    double nn = 0;
+    for (int d = 0; d < c->info.dim; d++) {
+        if (!isfinite(v[d])) return FACET_E_INVALID_ARG;
+        nn += (double)v[d] * v[d];
+    }
+    if (fabs(sqrt(nn) - 1.0) > 1e-2) return FACET_E_INVALID_ARG;
+    uint8_t *dst = c->mat + row * c->stride;
+    memset(dst, 0, c->stride);
+    if (c->info.dtype == FACET_DTYPE_F16) {
+        uint16_t *h = (uint16_t *)dst;
+        for (int d = 0; d < c->info.dim; d++) h[d] = facet_f32_to_f16(v[d]);
+    } else {
+        memcpy(dst, v, (size_t)c->info.dim * 4);
+    }
+    return FACET_OK;
+}
+
+static void coll_commit_row(coll *c, const uint8_t *u, uint32_t ident)
+{
+    size_t row = c->n++;
+    memcpy(c->uuid[row], u, 16);
+    c->ident[row] = ident;
+    c->id_cnt[ident]++;
+    row_tab_put(c, (uint32_t)row);
+}
+
+/* Removes the row in UUID-table slot `slot`, moving the last row into its place. */
+static void coll_remove_slot(coll *c, size_t slot)
+{
+    uint32_t row = c->row_tab[slot] - 1;
+    c->id_cnt[c->ident[row]]--;
+    row_tab_del(c, slot);
+    size_t last = c->n - 1;
+    if (row != last) {
+        int64_t ls = row_find(c, c->uuid[last]);
+        memcpy(c->mat + row * c->stride, c->mat + last * c->stride, c->stride);
+        memcpy(c->uuid[row], c->uuid[last], 16);
+        c->ident[row] = c->ident[last];
+        if (ls >= 0) c->row_tab[ls] = row + 1;
+    }
+    c->n--;
+}
+
+/* ---- gallery handle ---- */
+
+void facet_gallery_defaults(facet_gallery_settings *s)
+{
+    if (!s) return;
+    memset(s, 0, sizeof *s);
+    s->threads = 0;
+    s->match_a = 40.0f;
+    s->match_b = -14.0f;
+}
+
+void facet_collection_defaults(facet_collection_settings *s)
+{
+    if (!s) return;
+    memset(s, 0, sizeof *s);
+    s->dtype = FACET_DTYPE_F32;
+}
+
+facet_status facet_gallery_open(const char *url, const facet_gallery_settings *settings,
+                                facet_gallery **out)
+{
+    if (!out) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "out is NULL");
+    *out = NULL;
+    if (!url) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "url is NULL");
+    facet_gallery_settings s;
+    facet_gallery_defaults(&s);
+    if (settings) s = *settings;
+    if (s.threads < 0 || s.threads > 1024)
+        return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG,
+                                          "settings->threads %d is out of range 0..1024",
+                                          s.threads);
+    facet_gallery *g = calloc(1, sizeof *g);
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory");
+    pthread_mutex_init(&g->store_mu, NULL);
+    pthread_mutex_init(&g->err_mu, NULL);
+    pthread_rwlock_init(&g->lock, NULL);
+    atomic_store(&g->match_a, s.match_a);
+    atomic_store(&g->match_b, s.match_b);
+    g->threads = facet_threads_resolve(s.threads);
+    int st = FACET_OK;
+    if (g->threads > 1) {
+        g->pool = pthreadpool_create((size_t)g->threads);
+        if (!g->pool) {
+            st = facet_seterr(NULL, FACET_E_NO_MEMORY, "cannot create %d threads", g->threads);
+            goto fail;
+        }
+    }
+    facet_err e = {{0}};
+    st = facet_store_open(url, &g->store, &e);
+    if (st) goto fail;
+    *out = g;
+    return FACET_OK;
+fail:
+    facet_gallery_destroy(g);
+    return (facet_status)st;
+}
+
+void facet_gallery_destroy(facet_gallery *g)
+{
+    if (!g) return;
+    coll *c = g->colls;
+    while (c) {
+        coll *n = c->next;
+        coll_free(c);
+        c = n;
+    }
+    facet_store_close(g->store);
+    if (g->pool) pthreadpool_destroy(g->pool);
+    pthread_rwlock_destroy(&g->lock);
+    pthread_mutex_destroy(&g->store_mu);
+    pthread_mutex_destroy(&g->err_mu);
+    free(g);
+}
+
+const char *facet_gallery_errmsg(const facet_gallery *g)
+{
+    return g ? g->err.msg : "gallery is NULL";
+}
+
+facet_status facet_gallery_set_match_model(facet_gallery *g, float a, float b)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    if (!isfinite(a) || !isfinite(b))
+        return (facet_status)gfail(g, FACET_E_INVALID_ARG, "a and b must be finite");
+    atomic_store(&g->match_a, a);
+    atomic_store(&g->match_b, b);
+    return FACET_OK;
+}
+
+float facet_gallery_match_probability(const facet_gallery *g, float s)
+{
+    facet_gallery *m = (facet_gallery *)g; /* atomics need a non-const object */
+    float a = atomic_load(&m->match_a), b = atomic_load(&m->match_b);
+    return (float)(1.0 / (1.0 + exp(-((double)a * s + b))));
+}
+
+static coll *find_loaded(facet_gallery *g, const char *name)
+{
+    for (coll *c = g->colls; c; c = c->next)
+        if (strcmp(c->info.name, name) == 0) return c;
+    return NULL;
+}
+
+/* Takes the gallery read lock and finds a loaded collection; on failure nothing is held. */
+static int acquire(facet_gallery *g, const char *name, coll **out)
+{
+    if (!name) return gfail(g, FACET_E_INVALID_ARG, "collection is NULL");
+    pthread_rwlock_rdlock(&g->lock);
+    coll *c = find_loaded(g, name);
+    if (!c) {
+        pthread_rwlock_unlock(&g->lock);
+        return gfail(g, FACET_E_NOT_FOUND, "collection '%.*s' is not loaded", FACET_NAME_MAX,
+                     name);
+    }
+    *out = c;
+    return FACET_OK;
+}
+
+static int check_model(facet_gallery *g, const coll *c, const char *model_id, int dim)
+{
+    if (!model_id) return gfail(g, FACET_E_INVALID_ARG, "model_id is NULL");
+    if (strcmp(model_id, c->info.model_id) != 0 || dim != c->info.dim)
+        return gfail(g, FACET_E_MODEL,
+                     "collection '%s' holds faceprints of model '%s' (dim %d), not '%.*s' "
+                     "(dim %d)",
+                     c->info.name, c->info.model_id, c->info.dim, FACET_NAME_MAX, model_id, dim);
+    return FACET_OK;
+}
+
+/* ---- collections ---- */
+
+typedef struct load_ctx {
+    coll *c;
+    facet_load_stats st;
+    int status;
+} load_ctx;
+
+static int load_row(void *user, const facet_store_row *r)
+{
+    load_ctx *x = user;
+    coll *c = x->c;
+    uint8_t u[16];
+    if (!r->uuid || parse_uuid(r->uuid, u) || !r->identity || !valid_identity(r->identity) ||
+        row_find(c, u) >= 0) {
+        x->st.bad_other++;
+        facet_log(FACET_LOG_WARN, "collection '%s': skipped a row with a bad uuid or identity",
+                  c->info.name);
+        return 0;
+    }
+    int v = facet_vec_check(r->vector, r->vector_size, c->info.dim, c->model_hash);
+    if (v) {
+        if (v == FACET_E_MODEL) x->st.bad_model++;
+        else x->st.bad_length++;
+        facet_log(FACET_LOG_WARN, "collection '%s': skipped faceprint %s: %s", c->info.name,
+                  r->uuid, v == FACET_E_MODEL ? "written for another model or dimension"
+                                              : "vector of the wrong size or format");
+        return 0;
+    }
+    int st = coll_reserve(c, 1);
+    if (st) {
+        x->status = st;
+        return 1;
+    }
+    /* values may be unaligned inside the row buffer of the store: copy through the row */
+    const uint8_t *src = (const uint8_t *)r->vector + FACET_VEC_HEADER;
+    float buf[256];
+    const float *vec;
+    float *tmp = NULL;
+    if (c->info.dim <= 256) {
+        memcpy(buf, src, (size_t)c->info.dim * 4);
+        vec = buf;
+    } else {
+        tmp = malloc((size_t)c->info.dim * 4);
+        if (!tmp) {
+            x->status = FACET_E_NO_MEMORY;
+            return 1;
+        }
+        memcpy(tmp, src, (size_t)c->info.dim * 4);
+        vec = tmp;
+    }
+    st = coll_set_row(c, c->n, vec);
+    free(tmp);
+    if (st) {
+        x->st.bad_value++;
+        facet_log(FACET_LOG_WARN, "collection '%s': skipped faceprint %s: NaN, infinity or "
+                  "norm far from 1", c->info.name, r->uuid);
+        return 0;
+    }
+    int64_t id = coll_identity(c, r->identity);
+    if (id < 0) {
+        x->status = FACET_E_NO_MEMORY;
+        return 1;
+    }
+    coll_commit_row(c, u, (uint32_t)id);
+    x->st.loaded++;
+    return 0;
+}
+
+/* Links a built collection unless one of that name got loaded meanwhile. */
+static void link_coll(facet_gallery *g, coll *c)
+{
+    pthread_rwlock_wrlock(&g->lock);
+    if (find_loaded(g, c->info.name)) {
+        coll_free(c);
+    } else {
+        c->next = g->colls;
+        g->colls = c;
+    }
+    pthread_rwlock_unlock(&g->lock);
+}
+
+facet_status facet_collection_create(facet_gallery *g, const char *name,
+                                     const facet_collection_settings *s)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    if (!name || !valid_name(name))
+        return (facet_status)gfail(g, FACET_E_INVALID_ARG,
+                                   "name must be 1..%d characters of [A-Za-z0-9_.-]",
+                                   FACET_NAME_MAX);
+    if (!s || !s->model_id || !s->model_id[0] || strlen(s->model_id) > FACET_NAME_MAX)
+        return (facet_status)gfail(g, FACET_E_INVALID_ARG,
+                                   "settings->model_id must be 1..%d characters", FACET_NAME_MAX);
+    if (s->dim < 1 || s->dim > 8192)
+        return (facet_status)gfail(g, FACET_E_INVALID_ARG, "settings->dim %d is not in 1..8192",
+                                   s->dim);
+    if (s->dtype != FACET_DTYPE_F32 && s->dtype != FACET_DTYPE_F16)
+        return (facet_status)gfail(g, FACET_E_INVALID_ARG, "settings->dtype is unknown");
+    facet_collection_info info;
+    memset(&info, 0, sizeof info);
+    snprintf(info.name, sizeof info.name, "%s", name);
+    snprintf(info.model_id, sizeof info.model_id, "%s", s->model_id);
+    info.dim = s->dim;
+    info.dtype = s->dtype;
+    info.keep_payload = s->keep_payload != 0;
+    info.created = facet_unix_ms();
+    coll *c = coll_new(&info);
+    if (!c) return (facet_status)gfail(g, FACET_E_NO_MEMORY, "no memory");
+    pthread_mutex_lock(&g->store_mu);
+    int st = g->store->ops->create_collection(g->store, &info);
+    if (st) sfail(g, st);
+    pthread_mutex_unlock(&g->store_mu);
+    if (st) {
+        coll_free(c);
+        return (facet_status)st;
+    }
+    link_coll(g, c);
+    return FACET_OK;
+}
+
+facet_status facet_collection_load(facet_gallery *g, const char *name, facet_load_stats *stats)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    if (stats) memset(stats, 0, sizeof *stats);
+    if (!name) return (facet_status)gfail(g, FACET_E_INVALID_ARG, "name is NULL");
+    double t0 = facet_now_ms();
+    pthread_rwlock_rdlock(&g->lock);
+    coll *loaded = find_loaded(g, name);
+    if (loaded && stats) stats->loaded = loaded->n;
+    pthread_rwlock_unlock(&g->lock);
+    if (loaded) return FACET_OK;
+
+    facet_collection_info info;
+    pthread_mutex_lock(&g->store_mu);
+    int st = g->store->ops->get_collection(g->store, name, &info);
+    if (st) {
+        sfail(g, st);
+        pthread_mutex_unlock(&g->store_mu);
+        return (facet_status)st;
+    }
+    load_ctx x = {.c = NULL};
+    if (info.dim < 1 || info.dim > 8192 || !info.model_id[0]) {
+        pthread_mutex_unlock(&g->store_mu);
+        return (facet_status)gfail(g, FACET_E_FORMAT, "collection '%s' has a bad model or "
+                                   "dimension in the store", name);
+    }
+    x.c = coll_new(&info);
+    if (!x.c) {
+        pthread_mutex_unlock(&g->store_mu);
+        return (facet_status)gfail(g, FACET_E_NO_MEMORY, "no memory");
+    }
+    st = g->store->ops->scan(g->store, name, 0, load_row, &x);
+    if (st) sfail(g, st);
+    pthread_mutex_unlock(&g->store_mu);
+    if (!st && x.status) st = gfail(g, x.status, "no memory to load collection '%s'", name);
+    if (st) {
+        coll_free(x.c);
+        return (facet_status)st;
+    }
+    size_t bad = x.st.bad_length + x.st.bad_model + x.st.bad_value + x.st.bad_other;
+    if (bad)
+        facet_log(FACET_LOG_WARN, "collection '%s': loaded %zu faceprints, skipped %zu corrupt "
+                  "rows (%zu length, %zu model, %zu value, %zu other)", name, x.st.loaded, bad,
+                  x.st.bad_length, x.st.bad_model, x.st.bad_value, x.st.bad_other);
+    link_coll(g, x.c);
+    x.st.ms = facet_now_ms() - t0;
+    if (stats) *stats = x.st;
+    return FACET_OK;
+}
+
+facet_status facet_collection_unload(facet_gallery *g, const char *name)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    if (!name) return (facet_status)gfail(g, FACET_E_INVALID_ARG, "name is NULL");
+    pthread_rwlock_wrlock(&g->lock);
+    coll **p = &g->colls;
+    while (*p && strcmp((*p)->info.name, name) != 0) p = &(*p)->next;
+    coll *c = *p;
+    if (c) *p = c->next;
+    pthread_rwlock_unlock(&g->lock);
+    if (!c) return (facet_status)gfail(g, FACET_E_NOT_FOUND, "collection '%s' is not loaded",
+                                       name);
+    coll_free(c);
+    return FACET_OK;
+}
+
+facet_status facet_collection_drop(facet_gallery *g, const char *name)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    if (!name) return (facet_status)gfail(g, FACET_E_INVALID_ARG, "name is NULL");
+    pthread_rwlock_wrlock(&g->lock);
+    pthread_mutex_lock(&g->store_mu);
+    int st = g->store->ops->drop_collection(g->store, name);
+    if (st) sfail(g, st);
+    pthread_mutex_unlock(&g->store_mu);
+    coll *c = NULL;
+    if (!st) {
+        coll **p = &g->colls;
+        while (*p && strcmp((*p)->info.name, name) != 0) p = &(*p)->next;
+        c = *p;
+        if (c) *p = c->next;
+    }
+    pthread_rwlock_unlock(&g->lock);
+    coll_free(c);
+    return (facet_status)st;
+}
+
+static int info_cmp(const void *a, const void *b)
+{
+    return strcmp(((const facet_collection_info *)a)->name,
+                  ((const facet_collection_info *)b)->name);
+}
+
+facet_status facet_collection_list(facet_gallery *g, facet_collection_info **out, size_t *n)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    if (!out || !n) return (facet_status)gfail(g, FACET_E_INVALID_ARG, "out or n is NULL");
+    *out = NULL;
+    *n = 0;
+    pthread_rwlock_rdlock(&g->lock);
+    pthread_mutex_lock(&g->store_mu);
+    int st = g->store->ops->list_collections(g->store, out, n);
+    if (st) sfail(g, st);
+    pthread_mutex_unlock(&g->store_mu);
+    if (!st) {
+        qsort(*out, *n, sizeof **out, info_cmp);
+        for (size_t i = 0; i < *n; i++) {
+            coll *c = find_loaded(g, (*out)[i].name);
+            (*out)[i].loaded = c != NULL;
+            if (c) {
+                pthread_rwlock_rdlock(&c->lock);
+                (*out)[i].count = c->n;
+                pthread_rwlock_unlock(&c->lock);
+            }
+        }
+    }
+    pthread_rwlock_unlock(&g->lock);
+    return (facet_status)st;
+}
+
+facet_status facet_collection_get(facet_gallery *g, const char *name, facet_collection_info *out)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    if (!name || !out) return (facet_status)gfail(g, FACET_E_INVALID_ARG, "name or out is NULL");
+    pthread_rwlock_rdlock(&g->lock);
+    coll *c = find_loaded(g, name);
+    int st = FACET_OK;
+    if (c) {
+        pthread_rwlock_rdlock(&c->lock);
+        *out = c->info;
+        out->loaded = 1;
+        out->count = c->n;
+        pthread_rwlock_unlock(&c->lock);
+    } else {
+        pthread_mutex_lock(&g->store_mu);
+        st = g->store->ops->get_collection(g->store, name, out);
+        if (st) sfail(g, st);
+        pthread_mutex_unlock(&g->store_mu);
+    }
+    pthread_rwlock_unlock(&g->lock);
+    return (facet_status)st;
+}
+
+/* ---- enrolment ---- */
+
+static int check_vectors(facet_gallery *g, const float *v, size_t n, int dim)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float *x = v + i * (size_t)dim;
+        double nn = 0;
+        for (int d = 0; d < dim; d++) {
+            if (!isfinite(x[d]))
+                return gfail(g, FACET_E_INVALID_ARG, "faceprint %zu has a NaN or infinity", i);
+            nn += (double)x[d] * x[d];
+        }
+        if (fabs(sqrt(nn) - 1.0) > 1e-2)
+            return gfail(g, FACET_E_INVALID_ARG,
+                         "faceprint %zu is not L2-normalised (norm %.4f)", i, sqrt(nn));
+    }
+    return FACET_OK;
+}
+
+static int enroll_rows(facet_gallery *g, const char *collection, const char *model_id,
+                       const float *v, size_t n, int dim, const char *const *identities,
+                       const void *payload, size_t payload_size, char (*uuids)[FACET_UUID_SIZE])
+{
+    if (!g) return facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    if (!v || !identities) return gfail(g, FACET_E_INVALID_ARG, "v or identity is NULL");
+    if (dim < 1 || dim > 8192) return gfail(g, FACET_E_INVALID_ARG, "dim %d is not in 1..8192", dim);
+    if (n == 0) return FACET_OK;
+    if (n > (1u << 24)) return gfail(g, FACET_E_LIMIT, "more than %u faceprints at once", 1u << 24);
+    for (size_t i = 0; i < n; i++)
+        if (!identities[i] || !valid_identity(identities[i]))
+            return gfail(g, FACET_E_INVALID_ARG, "identity %zu must be 1..%d bytes", i,
+                         FACET_IDENTITY_MAX);
+    int st = check_vectors(g, v, n, dim);
+    if (st) return st;
+
+    size_t bs = facet_vec_blob_size(dim);
+    uint8_t *blobs = malloc(n * bs);
+    facet_store_row *rows = calloc(n, sizeof *rows);
+    char (*ids)[FACET_UUID_SIZE] = malloc(n * sizeof *ids);
+    uint8_t (*u)[16] = malloc(n * sizeof *u);
+    int64_t *idn = malloc(n * sizeof *idn);
+    if (!blobs || !rows || !ids || !u || !idn) {
+        st = gfail(g, FACET_E_NO_MEMORY, "no memory for %zu faceprints", n);
+        goto out;
+    }
+    coll *c = NULL;
+    if ((st = acquire(g, collection, &c))) goto out;
+    if ((st = check_model(g, c, model_id, dim))) goto unlock_g;
+    for (size_t i = 0; i < n; i++) {
+        if (facet_uuid_v4(ids[i])) {
+            st = gfail(g, FACET_E_IO, "getrandom failed");
+            goto unlock_g;
+        }
+        parse_uuid(ids[i], u[i]);
+        facet_vec_encode(blobs + i * bs, v + i * (size_t)dim, dim, c->model_hash);
+        rows[i] = (facet_store_row){ids[i], identities[i], blobs + i * bs, bs, NULL, 0};
+        if (payload && c->info.keep_payload) {
+            rows[i].payload = payload;
+            rows[i].payload_size = payload_size;
+        }
+    }
+    pthread_rwlock_wrlock(&c->lock);
+    /* everything that can fail happens before the durable write */
+    if ((st = coll_reserve(c, n))) {
+        st = gfail(g, st, "no memory to enrol %zu faceprints", n);
+        goto unlock_c;
+    }
+    for (size_t i = 0; i < n; i++) {
+        idn[i] = coll_identity(c, identities[i]);
+        if (idn[i] < 0) {
+            st = gfail(g, FACET_E_NO_MEMORY, "no memory");
+            goto unlock_c;
+        }
+    }
+    pthread_mutex_lock(&g->store_mu);
+    st = g->store->ops->insert(g->store, c->info.name, rows, n);
+    if (st) sfail(g, st);
+    pthread_mutex_unlock(&g->store_mu);
+    if (!st) {
+        for (size_t i = 0; i < n; i++) {
+            coll_set_row(c, c->n, v + i * (size_t)dim); /* checked above: cannot fail */
+            coll_commit_row(c, u[i], (uint32_t)idn[i]);
+        }
+        if (uuids) memcpy(uuids, ids, n * sizeof *ids);
+    }
+unlock_c:
+    pthread_rwlock_unlock(&c->lock);
+unlock_g:
+    pthread_rwlock_unlock(&g->lock);
+out:
+    free(blobs);
+    free(rows);
+    free(ids);
+    free(u);
+    free(idn);
+    return st;
+}
+
+facet_status facet_gallery_enroll(facet_gallery *g, const char *collection, const char *model_id,
+                                  const float *v, int dim, const char *identity,
+                                  const void *payload, size_t payload_size,
+                                  char uuid[FACET_UUID_SIZE])
+{
+    if (g && !uuid) return (facet_status)gfail(g, FACET_E_INVALID_ARG, "uuid is NULL");
+    if (g && !payload && payload_size)
+        return (facet_status)gfail(g, FACET_E_INVALID_ARG, "payload is NULL but its size is not 0");
+    if (g && payload_size > (1u << 30))
+        return (facet_status)gfail(g, FACET_E_LIMIT, "payload larger than 1 GiB");
+    char ids[1][FACET_UUID_SIZE];
+    int st = enroll_rows(g, collection, model_id, v, 1, dim, &identity, payload, payload_size,
+                         ids);
+    if (!st) memcpy(uuid, ids[0], FACET_UUID_SIZE);
+    return (facet_status)st;
+}
+
+facet_status facet_gallery_enroll_batch(facet_gallery *g, const char *collection,
+                                        const char *model_id, const float *v, size_t n, int dim,
+                                        const char *const *identities,
+                                        char (*uuids)[FACET_UUID_SIZE])
+{
+    return (facet_status)enroll_rows(g, collection, model_id, v, n, dim, identities, NULL, 0,
+                                     uuids);
+}
+
+facet_status facet_gallery_remove(facet_gallery *g, const char *collection, const char *uuid)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    uint8_t u[16];
+    if (!uuid || parse_uuid(uuid, u))
+        return (facet_status)gfail(g, FACET_E_INVALID_ARG, "uuid is not a lower-case UUID");
+    coll *c = NULL;
+    int st = acquire(g, collection, &c);
+    if (st) return (facet_status)st;
+    pthread_rwlock_wrlock(&c->lock);
+    int64_t slot = row_find(c, u);
+    if (slot < 0) {
+        st = gfail(g, FACET_E_NOT_FOUND, "collection '%s' has no faceprint %s", c->info.name,
+                   uuid);
+    } else {
+        size_t removed = 0;
+        pthread_mutex_lock(&g->store_mu);
+        st = g->store->ops->remove(g->store, c->info.name, uuid, NULL, &removed);
+        if (st) sfail(g, st);
+        pthread_mutex_unlock(&g->store_mu);
+        if (!st) coll_remove_slot(c, (size_t)slot);
+    }
+    pthread_rwlock_unlock(&c->lock);
+    pthread_rwlock_unlock(&g->lock);
+    return (facet_status)st;
+}
+
+facet_status facet_gallery_remove_identity(facet_gallery *g, const char *collection,
+                                           const char *identity, size_t *removed)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    if (removed) *removed = 0;
+    if (!identity || !valid_identity(identity))
+        return (facet_status)gfail(g, FACET_E_INVALID_ARG, "identity must be 1..%d bytes",
+                                   FACET_IDENTITY_MAX);
+    coll *c = NULL;
+    int st = acquire(g, collection, &c);
+    if (st) return (facet_status)st;
+    pthread_rwlock_wrlock(&c->lock);
+    size_t k = 0;
+    pthread_mutex_lock(&g->store_mu);
+    st = g->store->ops->remove(g->store, c->info.name, NULL, identity, &k);
+    if (st) sfail(g, st);
+    pthread_mutex_unlock(&g->store_mu);
+    int64_t id = st ? -1 : id_find(c, identity);
+    size_t mem = 0;
+    if (id >= 0) {
+        for (size_t r = c->n; r-- > 0;) {
+            if (c->ident[r] != (uint32_t)id) continue;
+            coll_remove_slot(c, (size_t)row_find(c, c->uuid[r]));
+            mem++;
+        }
+    }
+    pthread_rwlock_unlock(&c->lock);
+    pthread_rwlock_unlock(&g->lock);
+    if (removed) *removed = mem;
+    return (facet_status)st;
+}
+
+static int idc_cmp(const void *a, const void *b)
+{
+    return strcmp(((const facet_identity_count *)a)->identity,
+                  ((const facet_identity_count *)b)->identity);
+}
+
+facet_status facet_gallery_identities(facet_gallery *g, const char *collection,
+                                      facet_identity_count **out, size_t *n)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    if (!out || !n) return (facet_status)gfail(g, FACET_E_INVALID_ARG, "out or n is NULL");
+    *out = NULL;
+    *n = 0;
+    coll *c = NULL;
+    int st = acquire(g, collection, &c);
+    if (st) return (facet_status)st;
+    pthread_rwlock_rdlock(&c->lock);
+    size_t cnt = 0;
+    for (size_t i = 0; i < c->nid; i++) cnt += c->id_cnt[i] > 0;
+    facet_identity_count *v = malloc((cnt ? cnt : 1) * sizeof *v);
+    if (!v) {
+        st = gfail(g, FACET_E_NO_MEMORY, "no memory");
+    } else {
+        size_t j = 0;
+        for (size_t i = 0; i < c->nid; i++) {
+            if (!c->id_cnt[i]) continue;
+            snprintf(v[j].identity, sizeof v[j].identity, "%s", c->id_str[i]);
+            v[j++].count = c->id_cnt[i];
+        }
+        qsort(v, cnt, sizeof *v, idc_cmp);
+        *out = v;
+        *n = cnt;
+    }
+    pthread_rwlock_unlock(&c->lock);
+    pthread_rwlock_unlock(&g->lock);
+    return (facet_status)st;
+}
+
+facet_status facet_gallery_count(facet_gallery *g, const char *collection, size_t *count)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    if (!count) return (facet_status)gfail(g, FACET_E_INVALID_ARG, "count is NULL");
+    coll *c = NULL;
+    int st = acquire(g, collection, &c);
+    if (st) return (facet_status)st;
+    pthread_rwlock_rdlock(&c->lock);
+    *count = c->n;
+    pthread_rwlock_unlock(&c->lock);
+    pthread_rwlock_unlock(&g->lock);
+    return FACET_OK;
+}
+
+typedef struct payload_ctx {
+    facet_payload_fn fn;
+    void *user;
+} payload_ctx;
+
+static int payload_row(void *user, const facet_store_row *r)
+{
+    payload_ctx *p = user;
+    return p->fn(p->user, r->uuid, r->identity, r->payload, r->payload_size);
+}
+
+facet_status facet_collection_foreach_payload(facet_gallery *g, const char *collection,
+                                              facet_payload_fn fn, void *user)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    if (!collection || !fn)
+        return (facet_status)gfail(g, FACET_E_INVALID_ARG, "collection or fn is NULL");
+    payload_ctx p = {fn, user};
+    pthread_mutex_lock(&g->store_mu);
+    facet_collection_info info;
+    int st = g->store->ops->get_collection(g->store, collection, &info);
+    if (!st) st = g->store->ops->scan(g->store, collection, 1, payload_row, &p);
+    if (st) sfail(g, st);
+    pthread_mutex_unlock(&g->store_mu);
+    return (facet_status)st;
+}
+
+/* ---- search ---- */
+
+static int search(facet_gallery *g, const char *collection, const char *model_id, const float *v,
+                  size_t n, int dim, int k, facet_match *out, int *n_out)
+{
+    if (!g) return facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    if (!v || !out || !n_out) return gfail(g, FACET_E_INVALID_ARG, "v, out or n_out is NULL");
+    if (k < 1 || k > 10000) return gfail(g, FACET_E_INVALID_ARG, "k %d is not in 1..10000", k);
+    if (dim < 1 || dim > 8192) return gfail(g, FACET_E_INVALID_ARG, "dim %d is not in 1..8192", dim);
+    if (n == 0) return FACET_OK;
+    if (n > (1u << 24)) return gfail(g, FACET_E_LIMIT, "more than %u probes at once", 1u << 24);
+    for (size_t i = 0; i < n * (size_t)dim; i++)
+        if (!isfinite(v[i]))
+            return gfail(g, FACET_E_INVALID_ARG, "probe %zu has a NaN or infinity",
+                         i / (size_t)dim);
+    int dpad = facet_dpad(dim);
+    float *probes = facet_calloc(n * (size_t)dpad, sizeof(float));
+    float *sc = malloc(n * (size_t)k * sizeof *sc);
+    uint32_t *rows = malloc(n * (size_t)k * sizeof *rows);
+    int st = FACET_OK;
+    if (!probes || !sc || !rows) {
+        st = gfail(g, FACET_E_NO_MEMORY, "no memory for %zu probes", n);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        memcpy(probes + i * dpad, v + i * (size_t)dim, (size_t)dim * sizeof(float));
+    coll *c = NULL;
+    if ((st = acquire(g, collection, &c))) goto out;
+    if ((st = check_model(g, c, model_id, dim))) goto unlock_g;
+    pthread_rwlock_rdlock(&c->lock);
+    facet_search_args a = {c->mat, c->stride, c->n, dpad, c->dot, probes, n, k,
+                           g->pool, g->threads};
+    st = facet_search(&a, sc, rows, n_out);
+    if (st) {
+        st = gfail(g, st, "no memory for the search");
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            for (int j = 0; j < n_out[i]; j++) {
+                size_t o = i * (size_t)k + j;
+                facet_match *m = &out[o];
+                uint32_t r = rows[o];
+                snprintf(m->identity, sizeof m->identity, "%s", c->id_str[c->ident[r]]);
+                format_uuid(c->uuid[r], m->uuid);
+                float s = sc[o];
+                m->similarity = s > 1.0f ? 1.0f : s < -1.0f ? -1.0f : s;
+                m->probability = facet_gallery_match_probability(g, m->similarity);
+            }
+        }
+    }
+    pthread_rwlock_unlock(&c->lock);
+unlock_g:
+    pthread_rwlock_unlock(&g->lock);
+out:
+    facet_free_aligned(probes);
+    free(sc);
+    free(rows);
+    return st;
+}
+
+facet_status facet_gallery_identify(facet_gallery *g, const char *collection,
+                                    const char *model_id, const float *v, int dim,
+                                    float threshold, facet_match *out, int *found)
+{
+    if (g && (!found || !out)) return (facet_status)gfail(g, FACET_E_INVALID_ARG,
+                                                          "out or found is NULL");
+    if (found) *found = 0;
+    facet_match m;
+    int n = 0;
+    int st = search(g, collection, model_id, v, 1, dim, 1, &m, &n);
+    if (!st && n == 1 && m.similarity >= threshold) {
+        *out = m;
+        *found = 1;
+    }
+    return (facet_status)st;
+}
+
+facet_status facet_gallery_identify_top_k(facet_gallery *g, const char *collection,
+                                          const char *model_id, const float *v, int dim, int k,
+                                          facet_match *out, int *n_out)
+{
+    return (facet_status)search(g, collection, model_id, v, 1, dim, k, out, n_out);
+}
+
+facet_status facet_gallery_batch_identify(facet_gallery *g, const char *collection,
+                                          const char *model_id, const float *v, size_t n,
+                                          int dim, int k, facet_match *out, int *n_out)
+{
+    return (facet_status)search(g, collection, model_id, v, n, dim, k, out, n_out);
+}

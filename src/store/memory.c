@@ -1,0 +1,178 @@
+/*
+ * memory.c - the "memory:" store: the same interface kept in plain arrays, for tests and
+ * throw-away galleries. Nothing outlives the handle. Lookups are linear: this store is for
+ * small data; the gallery's in-memory index does the fast work.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+
+typedef struct mrow {
+    char *collection, *uuid, *identity;
+    void *vector, *payload;
+    size_t vector_size, payload_size;
+} mrow;
+
+typedef struct mem_store {
+    facet_store base;
+    facet_collection_info *colls;
+    size_t ncolls;
+    mrow *rows;
+    size_t nrows, cap;
+} mem_store;
+
+static void mrow_free(mrow *r)
+{
+    free(r->collection);
+    free(r->uuid);
+    free(r->identity);
+    free(r->vector);
+    free(r->payload);
+}
+
+static long find_coll(mem_store *m, const char *name)
+{
+    for (size_t i = 0; i < m->ncolls; i++)
+        if (strcmp(m->colls[i].name, name) == 0) return (long)i;
+    return -1;
+}
+
+static int m_create(facet_store *s, const facet_collection_info *info)
+{
+    mem_store *m = (mem_store *)s;
+    if (find_coll(m, info->name) >= 0)
+        return facet_seterr(&s->err, FACET_E_EXISTS, "collection '%s' exists", info->name);
+    facet_collection_info *c = realloc(m->colls, (m->ncolls + 1) * sizeof *c);
+    if (!c) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
+    m->colls = c;
+    c[m->ncolls++] = *info;
+    return FACET_OK;
+}
+
+static int m_drop(facet_store *s, const char *name)
+{
+    mem_store *m = (mem_store *)s;
+    long i = find_coll(m, name);
+    if (i < 0) return facet_seterr(&s->err, FACET_E_NOT_FOUND, "no collection '%s'", name);
+    m->colls[i] = m->colls[--m->ncolls];
+    size_t w = 0;
+    for (size_t r = 0; r < m->nrows; r++) {
+        if (strcmp(m->rows[r].collection, name) == 0) mrow_free(&m->rows[r]);
+        else m->rows[w++] = m->rows[r];
+    }
+    m->nrows = w;
+    return FACET_OK;
+}
+
+static int m_get(facet_store *s, const char *name, facet_collection_info *out)
+{
+    mem_store *m = (mem_store *)s;
+    long i = find_coll(m, name);
+    if (i < 0) return facet_seterr(&s->err, FACET_E_NOT_FOUND, "no collection '%s'", name);
+    *out = m->colls[i];
+    return FACET_OK;
+}
+
+static int m_list(facet_store *s, facet_collection_info **out, size_t *n)
+{
+    mem_store *m = (mem_store *)s;
+    *out = malloc((m->ncolls ? m->ncolls : 1) * sizeof **out);
+    if (!*out) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
+    if (m->ncolls) memcpy(*out, m->colls, m->ncolls * sizeof **out);
+    *n = m->ncolls;
+    return FACET_OK;
+}
+
+static void *dup_bytes(const void *p, size_t n)
+{
+    void *d = malloc(n ? n : 1);
+    if (d && n) memcpy(d, p, n);
+    return d;
+}
+
+static int m_insert(facet_store *s, const char *collection, const facet_store_row *rows, size_t n)
+{
+    mem_store *m = (mem_store *)s;
+    if (find_coll(m, collection) < 0)
+        return facet_seterr(&s->err, FACET_E_NOT_FOUND, "no collection '%s'", collection);
+    if (m->nrows + n > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 64;
+        while (cap < m->nrows + n) cap *= 2;
+        mrow *r = realloc(m->rows, cap * sizeof *r);
+        if (!r) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
+        m->rows = r;
+        m->cap = cap;
+    }
+    for (size_t i = 0; i < n; i++) {
+        mrow r = {facet_strdup(collection), facet_strdup(rows[i].uuid),
+                  facet_strdup(rows[i].identity), dup_bytes(rows[i].vector, rows[i].vector_size),
+                  rows[i].payload ? dup_bytes(rows[i].payload, rows[i].payload_size) : NULL,
+                  rows[i].vector_size, rows[i].payload_size};
+        if (!r.collection || !r.uuid || !r.identity || !r.vector ||
+            (rows[i].payload && !r.payload)) {
+            mrow_free(&r);
+            for (size_t j = 0; j < i; j++) mrow_free(&m->rows[--m->nrows]);
+            return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
+        }
+        m->rows[m->nrows++] = r;
+    }
+    return FACET_OK;
+}
+
+static int m_remove(facet_store *s, const char *collection, const char *uuid,
+                    const char *identity, size_t *removed)
+{
+    mem_store *m = (mem_store *)s;
+    size_t w = 0, k = 0;
+    for (size_t r = 0; r < m->nrows; r++) {
+        mrow *x = &m->rows[r];
+        int hit = strcmp(x->collection, collection) == 0 &&
+                  (uuid ? strcmp(x->uuid, uuid) == 0 : strcmp(x->identity, identity) == 0);
+        if (hit) {
+            mrow_free(x);
+            k++;
+        } else {
+            m->rows[w++] = *x;
+        }
+    }
+    m->nrows = w;
+    *removed = k;
+    return FACET_OK;
+}
+
+static int m_scan(facet_store *s, const char *collection, int with_payload, facet_store_row_fn fn,
+                  void *user)
+{
+    mem_store *m = (mem_store *)s;
+    for (size_t r = 0; r < m->nrows; r++) {
+        mrow *x = &m->rows[r];
+        if (strcmp(x->collection, collection) != 0) continue;
+        if (with_payload && !x->payload) continue;
+        facet_store_row row = {x->uuid, x->identity, x->vector, x->vector_size,
+                               with_payload ? x->payload : NULL, with_payload ? x->payload_size : 0};
+        if (fn(user, &row)) break;
+    }
+    return FACET_OK;
+}
+
+static void m_close(facet_store *s)
+{
+    mem_store *m = (mem_store *)s;
+    for (size_t r = 0; r < m->nrows; r++) mrow_free(&m->rows[r]);
+    free(m->rows);
+    free(m->colls);
+    free(m);
+}
+
+static const facet_store_ops mem_ops = {"memory", m_create, m_drop, m_get, m_list,
+                                        m_insert, m_remove, m_scan, m_close};
+
+int facet_store_open_memory(facet_store **out, facet_err *e)
+{
+    mem_store *m = calloc(1, sizeof *m);
+    if (!m) return facet_seterr(e, FACET_E_NO_MEMORY, "no memory for the store");
+    m->base.ops = &mem_ops;
+    *out = &m->base;
+    return FACET_OK;
+}

@@ -1,0 +1,299 @@
+/*
+ * sqlite.c - the embedded store. WAL journal with synchronous=FULL: every commit fsyncs the
+ * WAL, so an enrolment that returned survives a crash or power loss (NORMAL would only survive
+ * a process crash). Every statement is prepared once with bound parameters. Loading reads
+ * each vector blob in place (sqlite3_column_blob, no copy) straight into the caller's matrix,
+ * in rowid order through the collection index, so a million rows take seconds.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+
+enum {
+    Q_CREATE, Q_GET, Q_LIST, Q_DROP_ROWS, Q_DROP_COLL, Q_INSERT, Q_DEL_UUID, Q_DEL_ID,
+    Q_SCAN, Q_SCAN_PAYLOAD, Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_COUNT
+};
+
+static const char *const sql_text[Q_COUNT] = {
+    "INSERT INTO collections(name, model_id, dim, dtype, keep_payload, created) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    "SELECT name, model_id, dim, dtype, keep_payload, created FROM collections WHERE name = ?1",
+    "SELECT name, model_id, dim, dtype, keep_payload, created FROM collections ORDER BY name",
+    "DELETE FROM faceprints WHERE collection = ?1",
+    "DELETE FROM collections WHERE name = ?1",
+    "INSERT INTO faceprints(uuid, collection, identity, vector, payload, created) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    "DELETE FROM faceprints WHERE collection = ?1 AND uuid = ?2",
+    "DELETE FROM faceprints WHERE collection = ?1 AND identity = ?2",
+    "SELECT uuid, identity, vector FROM faceprints INDEXED BY faceprints_collection "
+    "WHERE collection = ?1",
+    "SELECT uuid, identity, vector, payload FROM faceprints INDEXED BY faceprints_collection "
+    "WHERE collection = ?1 AND payload IS NOT NULL",
+    "BEGIN IMMEDIATE",
+    "COMMIT",
+    "ROLLBACK",
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS collections ("
+    " name TEXT PRIMARY KEY, model_id TEXT NOT NULL, dim INTEGER NOT NULL,"
+    " dtype TEXT NOT NULL, keep_payload INTEGER NOT NULL, created BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS faceprints ("
+    " uuid TEXT PRIMARY KEY, collection TEXT NOT NULL REFERENCES collections(name),"
+    " identity TEXT NOT NULL, vector BLOB NOT NULL, payload BLOB, created BIGINT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS faceprints_collection ON faceprints(collection);"
+    "CREATE INDEX IF NOT EXISTS faceprints_identity ON faceprints(collection, identity);";
+
+typedef struct sql_store {
+    facet_store base;
+    sqlite3 *db;
+    sqlite3_stmt *q[Q_COUNT];
+} sql_store;
+
+static int fail(sql_store *s, int status, const char *what)
+{
+    return facet_seterr(&s->base.err, status, "sqlite: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+static sqlite3_stmt *stmt(sql_store *s, int i)
+{
+    sqlite3_reset(s->q[i]);
+    sqlite3_clear_bindings(s->q[i]);
+    return s->q[i];
+}
+
+static int exec_simple(sql_store *s, int i)
+{
+    sqlite3_stmt *st = stmt(s, i);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? FACET_OK : fail(s, FACET_E_STORE, sql_text[i]);
+}
+
+static void row_to_info(sqlite3_stmt *st, facet_collection_info *o)
+{
+    memset(o, 0, sizeof *o);
+    const char *name = (const char *)sqlite3_column_text(st, 0);
+    const char *model = (const char *)sqlite3_column_text(st, 1);
+    snprintf(o->name, sizeof o->name, "%s", name ? name : "");
+    snprintf(o->model_id, sizeof o->model_id, "%s", model ? model : "");
+    o->dim = sqlite3_column_int(st, 2);
+    const char *dt = (const char *)sqlite3_column_text(st, 3);
+    o->dtype = dt && strcmp(dt, "f16") == 0 ? FACET_DTYPE_F16 : FACET_DTYPE_F32;
+    o->keep_payload = sqlite3_column_int(st, 4) != 0;
+    o->created = sqlite3_column_int64(st, 5);
+}
+
+static int q_create(facet_store *b, const facet_collection_info *info)
+{
+    sql_store *s = (sql_store *)b;
+    sqlite3_stmt *st = stmt(s, Q_CREATE);
+    sqlite3_bind_text(st, 1, info->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, info->model_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, info->dim);
+    sqlite3_bind_text(st, 4, info->dtype == FACET_DTYPE_F16 ? "f16" : "f32", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, info->keep_payload);
+    sqlite3_bind_int64(st, 6, info->created);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_CONSTRAINT)
+        return facet_seterr(&b->err, FACET_E_EXISTS, "collection '%s' exists", info->name);
+    return rc == SQLITE_DONE ? FACET_OK : fail(s, FACET_E_STORE, "create collection");
+}
+
+static int q_get(facet_store *b, const char *name, facet_collection_info *out)
+{
+    sql_store *s = (sql_store *)b;
+    sqlite3_stmt *st = stmt(s, Q_GET);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        row_to_info(st, out);
+        sqlite3_reset(st);
+        return FACET_OK;
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return facet_seterr(&b->err, FACET_E_NOT_FOUND, "no collection '%s'", name);
+    return fail(s, FACET_E_STORE, "get collection");
+}
+
+static int q_list(facet_store *b, facet_collection_info **out, size_t *n)
+{
+    sql_store *s = (sql_store *)b;
+    size_t cnt = 0, cap = 8;
+    facet_collection_info *v = malloc(cap * sizeof *v);
+    if (!v) return facet_seterr(&b->err, FACET_E_NO_MEMORY, "no memory");
+    sqlite3_stmt *st = stmt(s, Q_LIST);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            facet_collection_info *w = realloc(v, 2 * cap * sizeof *v);
+            if (!w) {
+                free(v);
+                sqlite3_reset(st);
+                return facet_seterr(&b->err, FACET_E_NO_MEMORY, "no memory");
+            }
+            v = w;
+            cap *= 2;
+        }
+        row_to_info(st, &v[cnt++]);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        free(v);
+        return fail(s, FACET_E_STORE, "list collections");
+    }
+    *out = v;
+    *n = cnt;
+    return FACET_OK;
+}
+
+static int q_drop(facet_store *b, const char *name)
+{
+    sql_store *s = (sql_store *)b;
+    int r = exec_simple(s, Q_BEGIN);
+    if (r) return r;
+    sqlite3_stmt *st = stmt(s, Q_DROP_ROWS);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) goto fail;
+    st = stmt(s, Q_DROP_COLL);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) goto fail;
+    if (sqlite3_changes(s->db) == 0) {
+        exec_simple(s, Q_ROLLBACK);
+        return facet_seterr(&b->err, FACET_E_NOT_FOUND, "no collection '%s'", name);
+    }
+    return exec_simple(s, Q_COMMIT);
+fail:
+    r = fail(s, FACET_E_STORE, "drop collection");
+    exec_simple(s, Q_ROLLBACK);
+    return r;
+}
+
+static int q_insert(facet_store *b, const char *collection, const facet_store_row *rows, size_t n)
+{
+    sql_store *s = (sql_store *)b;
+    int r = exec_simple(s, Q_BEGIN);
+    if (r) return r;
+    int64_t now = facet_unix_ms();
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st = stmt(s, Q_INSERT);
+        sqlite3_bind_text(st, 1, rows[i].uuid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, collection, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, rows[i].identity, -1, SQLITE_STATIC);
+        sqlite3_bind_blob64(st, 4, rows[i].vector, rows[i].vector_size, SQLITE_STATIC);
+        if (rows[i].payload)
+            sqlite3_bind_blob64(st, 5, rows[i].payload, rows[i].payload_size, SQLITE_STATIC);
+        else sqlite3_bind_null(st, 5);
+        sqlite3_bind_int64(st, 6, now);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            r = fail(s, FACET_E_STORE, "insert faceprint");
+            exec_simple(s, Q_ROLLBACK);
+            return r;
+        }
+    }
+    r = exec_simple(s, Q_COMMIT);
+    if (r) exec_simple(s, Q_ROLLBACK);
+    return r;
+}
+
+static int q_remove(facet_store *b, const char *collection, const char *uuid,
+                    const char *identity, size_t *removed)
+{
+    sql_store *s = (sql_store *)b;
+    sqlite3_stmt *st = stmt(s, uuid ? Q_DEL_UUID : Q_DEL_ID);
+    sqlite3_bind_text(st, 1, collection, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, uuid ? uuid : identity, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return fail(s, FACET_E_STORE, "remove faceprint");
+    *removed = (size_t)sqlite3_changes(s->db);
+    return FACET_OK;
+}
+
+static int q_scan(facet_store *b, const char *collection, int with_payload, facet_store_row_fn fn,
+                  void *user)
+{
+    sql_store *s = (sql_store *)b;
+    sqlite3_stmt *st = stmt(s, with_payload ? Q_SCAN_PAYLOAD : Q_SCAN);
+    sqlite3_bind_text(st, 1, collection, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        facet_store_row row = {0};
+        row.uuid = (const char *)sqlite3_column_text(st, 0);
+        row.identity = (const char *)sqlite3_column_text(st, 1);
+        row.vector = sqlite3_column_blob(st, 2);
+        row.vector_size = (size_t)sqlite3_column_bytes(st, 2);
+        if (with_payload) {
+            row.payload = sqlite3_column_blob(st, 3);
+            row.payload_size = (size_t)sqlite3_column_bytes(st, 3);
+            if (!row.payload) row.payload = "";
+        }
+        if (fn(user, &row)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? FACET_OK : fail(s, FACET_E_STORE, "scan faceprints");
+}
+
+static void q_close(facet_store *b)
+{
+    sql_store *s = (sql_store *)b;
+    for (int i = 0; i < Q_COUNT; i++) sqlite3_finalize(s->q[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+static const facet_store_ops sqlite_ops = {"sqlite", q_create, q_drop, q_get, q_list,
+                                           q_insert, q_remove, q_scan, q_close};
+
+int facet_store_open_sqlite(const char *path, facet_store **out, facet_err *e)
+{
+    int status;
+    sql_store *s = calloc(1, sizeof *s);
+    if (!s) return facet_seterr(e, FACET_E_NO_MEMORY, "no memory for the store");
+    s->base.ops = &sqlite_ops;
+    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                               SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        status = facet_seterr(e, FACET_E_IO, "sqlite: cannot open '%s': %s", path,
+                     s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, 10000);
+    char *msg = NULL;
+    rc = sqlite3_exec(s->db,
+                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &msg);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(s->db, schema, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        status = facet_seterr(e, rc == SQLITE_NOTADB ? FACET_E_FORMAT : FACET_E_STORE,
+                     "sqlite: cannot set up '%s': %s", path, msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        goto fail;
+    }
+    for (int i = 0; i < Q_COUNT; i++) {
+        if (sqlite3_prepare_v3(s->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &s->q[i],
+                               NULL) != SQLITE_OK) {
+            status = facet_seterr(e, FACET_E_STORE, "sqlite: cannot prepare '%s': %s", sql_text[i],
+                         sqlite3_errmsg(s->db));
+            goto fail;
+        }
+    }
+    *out = &s->base;
+    return FACET_OK;
+fail:
+    q_close(&s->base);
+    return status;
+}

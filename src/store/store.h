@@ -1,0 +1,87 @@
+/*
+ * store.h - the persistence interface (private). One vtable, three back ends: memory.c (no
+ * persistence), sqlite.c and postgres.c, all with the same two tables:
+ *
+ *   collections(name PK, model_id, dim, dtype, keep_payload, created)
+ *   faceprints(uuid PK, collection, identity, vector, payload NULL, created)
+ *
+ * `vector` is a blob: a 16-byte header (magic "FPV1", dim, FNV-1a hash of the model id, 0;
+ * little-endian u32s) then dim little-endian fp32 values. The header lets a load reject a row
+ * written for another model or dimension instead of loading it as garbage. The store always
+ * keeps fp32; fp16 is an in-memory choice. `created` is unix time in milliseconds.
+ *
+ * A store handle is used by one thread at a time: the gallery serialises calls with its mutex.
+ * Every write is one transaction that is durable when the call returns.
+ */
+#ifndef FACET_STORE_H
+#define FACET_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "facet/gallery.h"
+
+#define FACET_VEC_HEADER 16
+
+typedef struct facet_store facet_store;
+
+typedef struct facet_store_row {
+    const char *uuid;
+    const char *identity;
+    const void *vector;
+    size_t vector_size;
+    const void *payload; /* NULL: none */
+    size_t payload_size;
+} facet_store_row;
+
+/* Returns 0 to go on, nonzero to stop the scan (the scan then returns FACET_OK). */
+typedef int (*facet_store_row_fn)(void *user, const facet_store_row *row);
+
+typedef struct facet_store_ops {
+    const char *name;
+    /* info->name etc. filled; FACET_E_EXISTS if present */
+    int (*create_collection)(facet_store *s, const facet_collection_info *info);
+    int (*drop_collection)(facet_store *s, const char *name); /* FACET_E_NOT_FOUND */
+    int (*get_collection)(facet_store *s, const char *name, facet_collection_info *out);
+    int (*list_collections)(facet_store *s, facet_collection_info **out, size_t *n);
+    /* n rows in one transaction; all or none */
+    int (*insert)(facet_store *s, const char *collection, const facet_store_row *rows, size_t n);
+    /* by uuid (identity NULL) or by identity (uuid NULL); *removed gets the row count */
+    int (*remove)(facet_store *s, const char *collection, const char *uuid, const char *identity,
+                  size_t *removed);
+    /* rows of a collection; with_payload 0: payload not read (NULL), 1: only rows with one */
+    int (*scan)(facet_store *s, const char *collection, int with_payload, facet_store_row_fn fn,
+                void *user);
+    void (*close)(facet_store *s);
+} facet_store_ops;
+
+struct facet_store {
+    const facet_store_ops *ops;
+    facet_err err;
+};
+
+/* Opens a store from a URL (see facet/gallery.h). On failure the message is in `e`. */
+int facet_store_open(const char *url, facet_store **out, facet_err *e);
+void facet_store_close(facet_store *s);
+
+int facet_store_open_memory(facet_store **out, facet_err *e);
+int facet_store_open_sqlite(const char *path, facet_store **out, facet_err *e);
+int facet_store_open_postgres(const char *conninfo, facet_store **out, facet_err *e);
+
+/* Vector blobs. encode writes FACET_VEC_HEADER + 4 * dim bytes. decode checks the header and
+ * the values (finite), returning 0, FACET_E_FORMAT (length / magic) or FACET_E_MODEL
+ * (another model or dim); it does not copy the values. */
+uint32_t facet_model_hash(const char *model_id);
+size_t facet_vec_blob_size(int dim);
+void facet_vec_encode(void *blob, const float *v, int dim, uint32_t model_hash);
+int facet_vec_check(const void *blob, size_t size, int dim, uint32_t model_hash);
+
+/* A random v4 UUID from getrandom(2). */
+int facet_uuid_v4(char out[FACET_UUID_SIZE]);
+/* 1 if s is a canonical lower-case UUID string. */
+int facet_uuid_valid(const char *s);
+
+int64_t facet_unix_ms(void);
+
+#endif
