@@ -92,7 +92,8 @@ int facet_decode_jpeg(const uint8_t *data, size_t size, const char *name,
 {
     struct jpeg_decompress_struct cinfo;
     jerr err;
-    /* Touched after setjmp and read after a longjmp: volatile. */
+    /* Touched after setjmp and read after a longjmp: volatile. `status` stays FACET_E_FORMAT
+     * unless a failure of ours (limit, memory) set its own code and message. */
     facet_image *volatile img = NULL;
     uint8_t *volatile cmyk = NULL;
     volatile int status = FACET_E_FORMAT;
@@ -150,7 +151,11 @@ int facet_decode_jpeg(const uint8_t *data, size_t size, const char *name,
 
     int w = (int)cinfo.output_width, h = (int)cinfo.output_height;
     facet_image *im;
-    if ((status = facet_image_new(w, h, grey ? 1 : 3, &im)) != FACET_OK) longjmp(err.jump, 1);
+    int r = facet_image_new(w, h, grey ? 1 : 3, &im);
+    if (r != FACET_OK) {
+        status = r;
+        longjmp(err.jump, 1);
+    }
     img = im;
     if (is_cmyk) {
         if (cinfo.output_components != 4) {
