@@ -779,9 +779,7 @@ static int enroll_rows(facet_gallery *g, const char *collection, const char *mod
         if (!identities[i] || !valid_identity(identities[i]))
             return gfail(g, FACET_E_INVALID_ARG, "identity %zu must be 1..%d bytes", i,
                          FACET_IDENTITY_MAX);
-    int st = check_vectors(g, v, n, dim);
-    if (st) return st;
-
+    int st;
     size_t bs = facet_vec_blob_size(dim);
     uint8_t *blobs = malloc(n * bs);
     facet_store_row *rows = calloc(n, sizeof *rows);
@@ -795,6 +793,7 @@ static int enroll_rows(facet_gallery *g, const char *collection, const char *mod
     coll *c = NULL;
     if ((st = acquire(g, collection, &c))) goto out;
     if ((st = check_model(g, c, model_id, dim))) goto unlock_g;
+    if ((st = check_vectors(g, v, n, dim))) goto unlock_g;
     for (size_t i = 0; i < n; i++) {
         if (facet_uuid_v4(ids[i])) {
             st = gfail(g, FACET_E_IO, "getrandom failed");

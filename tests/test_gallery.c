@@ -1,0 +1,557 @@
+/*
+ * test_gallery.c - search kernels against the reference on random data, the top-k search
+ * against brute force, and the collection API on the memory and SQLite stores (real files in a
+ * temporary directory): enrol, remove, identities, model checks, payloads, corrupt rows,
+ * reopening, and concurrent searches during enrolment. Run once more with FACET_CPU_MASK=0 so
+ * that the reference paths serve the same checks.
+ */
+#include <pthread.h>
+#include <pthreadpool.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "facet/facet.h"
+#include "gallery/kernels.h"
+#include "harness.h"
+#include "store/store.h"
+
+#define MODEL "fr_feature@87aacdfe"
+
+static uint64_t rng = 88172645463325252ull;
+static double urand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+static void unit_vec(float *v, int dim)
+{
+    double n = 0;
+    for (int d = 0; d < dim; d++) {
+        v[d] = (float)(urand() * 2 - 1);
+        n += (double)v[d] * v[d];
+    }
+    for (int d = 0; d < dim; d++) v[d] = (float)(v[d] / sqrt(n));
+}
+
+static char tmpdir[256];
+static const char *tmp_path(char *buf, size_t n, const char *name)
+{
+    if (!tmpdir[0]) {
+        snprintf(tmpdir, sizeof tmpdir, "/tmp/facet-gallery-XXXXXX");
+        if (!mkdtemp(tmpdir)) tmpdir[0] = 0;
+    }
+    snprintf(buf, n, "%s/%s", tmpdir, name);
+    return buf;
+}
+
+/* ---- kernels ---- */
+
+static void t_f16_conversion(void)
+{
+    CHECK_EQ(facet_f32_to_f16(1.0f), 0x3c00);
+    CHECK_EQ(facet_f32_to_f16(-2.0f), 0xc000);
+    CHECK_EQ(facet_f32_to_f16(65504.0f), 0x7bff);
+    CHECK_EQ(facet_f32_to_f16(1e6f), 0x7c00);
+    CHECK_EQ(facet_f32_to_f16(5.9604645e-8f), 0x0001); /* smallest subnormal */
+    CHECK(facet_f16_to_f32(facet_f32_to_f16(NAN)) != facet_f16_to_f32(facet_f32_to_f16(NAN)));
+    /* every half round-trips, and rounding error is at most half an ulp */
+    int bad = 0;
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        if ((h & 0x7c00) == 0x7c00) continue;
+        float f = facet_f16_to_f32((uint16_t)h);
+        if (facet_f32_to_f16(f) != h && !(h == 0x8000)) bad++;
+    }
+    CHECK_EQ(bad, 0);
+    for (int i = 0; i < 100000; i++) {
+        float x = (float)(urand() * 2 - 1);
+        float y = facet_f16_to_f32(facet_f32_to_f16(x));
+        CHECK(fabsf(x - y) <= fabsf(x) * (1.0f / 2048) + 3e-8f);
+        if (th_failed) break;
+    }
+}
+
+/* Every fast kernel against the double-precision truth on random unit vectors. fp32
+ * tolerance: 2e-6 (float accumulation of 512 terms of unit vectors); fp16 kernels against the
+ * reference fp16 kernel (same rounded inputs): 2e-6; fp16 against exact fp32: 1e-3. */
+static void t_kernels_match_reference(void)
+{
+    static const int dims[] = {512, 128, 100, 1};
+    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+        int dim = dims[di], dpad = facet_dpad(dim);
+        size_t nrows = 37;
+        size_t s32 = facet_row_stride(dim, FACET_DTYPE_F32), s16 = facet_row_stride(dim,
+                                                                                    FACET_DTYPE_F16);
+        float *r32 = facet_calloc(nrows, s32), *probes = facet_calloc(8 * (size_t)dpad, 4);
+        uint16_t *r16 = facet_calloc(nrows, s16);
+        float *vec = malloc((size_t)dim * 4);
+        for (size_t r = 0; r < nrows; r++) {
+            unit_vec(vec, dim);
+            for (int d = 0; d < dim; d++) {
+                ((float *)((uint8_t *)r32 + r * s32))[d] = vec[d];
+                ((uint16_t *)((uint8_t *)r16 + r * s16))[d] = facet_f32_to_f16(vec[d]);
+            }
+        }
+        for (int p = 0; p < 8; p++) unit_vec(probes + p * dpad, dim);
+        float exact[8 * 37], ref16[8 * 37], got[8 * 37];
+        for (int p = 0; p < 8; p++)
+            for (size_t r = 0; r < nrows; r++) {
+                double s = 0;
+                for (int d = 0; d < dim; d++)
+                    s += (double)probes[p * dpad + d] * ((float *)((uint8_t *)r32 + r * s32))[d];
+                exact[p * nrows + r] = (float)s;
+            }
+        facet_dot_ref_f16(r16, s16, nrows, probes, 8, dpad, ref16, nrows);
+        for (unsigned mask = 0; mask < 3; mask++) {
+            unsigned flags = mask == 0 ? 0 : mask == 1 ? (FACET_CPU_AVX2 | FACET_CPU_FMA |
+                                                          FACET_CPU_F16C)
+                                                       : 0xffffffffu;
+            flags &= facet_cpu_flags();
+            for (int dt = 0; dt < 2; dt++) {
+                const char *name;
+                facet_dot_fn fn = facet_dot_select((facet_dtype)dt, flags, &name);
+                for (int np = 1; np <= 8; np++) {
+                    memset(got, 0, sizeof got);
+                    fn(dt ? (void *)r16 : (void *)r32, dt ? s16 : s32, nrows, probes, np, dpad,
+                       got, nrows);
+                    for (int p = 0; p < np; p++)
+                        for (size_t r = 0; r < nrows; r++) {
+                            float g = got[p * nrows + r];
+                            float want = dt ? ref16[p * nrows + r] : exact[p * nrows + r];
+                            CHECK_MSG(fabsf(g - want) <= 2e-6f, "%s dt %d dim %d np %d: %g vs %g",
+                                      name, dt, dim, np, g, want);
+                            CHECK(fabsf(g - exact[p * nrows + r]) <= 1e-3f);
+                            if (th_failed) goto done;
+                        }
+                }
+            }
+        }
+    done:
+        free(vec);
+        facet_free_aligned(r32);
+        facet_free_aligned(r16);
+        facet_free_aligned(probes);
+        if (th_failed) return;
+    }
+}
+
+static void t_search_topk_brute_force(void)
+{
+    int dim = 64, dpad = facet_dpad(dim);
+    size_t nrows = 20000, np = 13;
+    int k = 5;
+    size_t stride = facet_row_stride(dim, FACET_DTYPE_F32);
+    float *m = facet_calloc(nrows, stride), *probes = facet_calloc(np * dpad, 4);
+    for (size_t r = 0; r < nrows; r++) unit_vec((float *)((uint8_t *)m + r * stride), dim);
+    for (size_t p = 0; p < np; p++) unit_vec(probes + p * dpad, dim);
+    void *pool = pthreadpool_create(3);
+    float sc[13 * 5];
+    uint32_t rows[13 * 5];
+    int n[13];
+    for (int threaded = 0; threaded < 2; threaded++) {
+        facet_search_args a = {m, stride, nrows, dpad,
+                               facet_dot_select(FACET_DTYPE_F32, facet_cpu_flags(), NULL),
+                               probes, np, k, threaded ? pool : NULL, 3};
+        CHECK_EQ(facet_search(&a, sc, rows, n), 0);
+        for (size_t p = 0; p < np; p++) {
+            CHECK_EQ(n[p], k);
+            /* brute force: the k-th best score, and every returned row really scores so */
+            float best[5] = {-2, -2, -2, -2, -2};
+            for (size_t r = 0; r < nrows; r++) {
+                float s = 0;
+                for (int d = 0; d < dim; d++)
+                    s += probes[p * dpad + d] * ((float *)((uint8_t *)m + r * stride))[d];
+                for (int j = 0; j < k; j++)
+                    if (s > best[j]) {
+                        memmove(best + j + 1, best + j, (size_t)(k - j - 1) * 4);
+                        best[j] = s;
+                        break;
+                    }
+            }
+            for (int j = 0; j < k; j++) {
+                CHECK_NEAR(sc[p * k + j], best[j], 1e-5);
+                if (j) CHECK(sc[p * k + j] <= sc[p * k + j - 1]);
+            }
+        }
+    }
+    /* fewer rows than k */
+    facet_search_args a = {m, stride, 3, dpad, facet_dot_ref_f32, probes, 1, 5, NULL, 1};
+    CHECK_EQ(facet_search(&a, sc, rows, n), 0);
+    CHECK_EQ(n[0], 3);
+    a.nrows = 0;
+    CHECK_EQ(facet_search(&a, sc, rows, n), 0);
+    CHECK_EQ(n[0], 0);
+    pthreadpool_destroy(pool);
+    facet_free_aligned(m);
+    facet_free_aligned(probes);
+}
+
+/* ---- collections through the public API ---- */
+
+static facet_gallery *open_store(const char *url)
+{
+    facet_gallery *g = NULL;
+    facet_gallery_settings s;
+    facet_gallery_defaults(&s);
+    s.threads = 2;
+    int st = facet_gallery_open(url, &s, &g);
+    CHECK_MSG(st == 0, "open %s: %s", url, facet_last_error());
+    return g;
+}
+
+struct pctx {
+    int n, ok;
+};
+
+static int pay(void *user, const char *u, const char *identity, const void *p, size_t sz)
+{
+    struct pctx *pc = user;
+    pc->n++;
+    if (!facet_uuid_valid(u) || sz != strlen(identity) || memcmp(p, identity, sz) != 0) pc->ok = 0;
+    return 0;
+}
+
+static void api_roundtrip(const char *url, facet_dtype dt)
+{
+    facet_gallery *g = open_store(url);
+    if (!g) return;
+    facet_collection_settings cs;
+    facet_collection_defaults(&cs);
+    cs.model_id = MODEL;
+    cs.dim = 512;
+    cs.dtype = dt;
+    cs.keep_payload = 1;
+    CHECK_EQ(facet_collection_create(g, "staff", &cs), 0);
+    CHECK_EQ(facet_collection_create(g, "staff", &cs), FACET_E_EXISTS);
+    CHECK_EQ(facet_collection_create(g, "bad name!", &cs), FACET_E_INVALID_ARG);
+    cs.keep_payload = 0;
+    CHECK_EQ(facet_collection_create(g, "visitors", &cs), 0);
+
+    enum { N = 300 };
+    static float v[N][512];
+    char uuid[N][FACET_UUID_SIZE];
+    for (int i = 0; i < N; i++) {
+        unit_vec(v[i], 512);
+        char id[32];
+        snprintf(id, sizeof id, "person-%03d", i % 100);
+        CHECK_EQ(facet_gallery_enroll(g, "staff", MODEL, v[i], 512, id, id, strlen(id), uuid[i]),
+                 0);
+        CHECK(facet_uuid_valid(uuid[i]) && uuid[i][14] == '4');
+    }
+    CHECK(strcmp(uuid[0], uuid[1]) != 0);
+    /* the other collection is independent */
+    char u2[FACET_UUID_SIZE];
+    CHECK_EQ(facet_gallery_enroll(g, "visitors", MODEL, v[0], 512, "guest", NULL, 0, u2), 0);
+    size_t cnt = 0;
+    CHECK_EQ(facet_gallery_count(g, "staff", &cnt), 0);
+    CHECK_EQ(cnt, N);
+    CHECK_EQ(facet_gallery_count(g, "visitors", &cnt), 0);
+    CHECK_EQ(cnt, 1);
+
+    /* model checks */
+    CHECK_EQ(facet_gallery_enroll(g, "staff", "other@1", v[0], 512, "x", NULL, 0, u2),
+             FACET_E_MODEL);
+    CHECK(strstr(facet_gallery_errmsg(g), "fr_feature@87aacdfe") != NULL);
+    CHECK_EQ(facet_gallery_enroll(g, "staff", MODEL, v[0], 256, "x", NULL, 0, u2),
+             FACET_E_MODEL);
+    facet_match m;
+    int found = 0;
+    CHECK_EQ(facet_gallery_identify(g, "staff", "other@1", v[0], 512, 0.5f, &m, &found),
+             FACET_E_MODEL);
+    CHECK_EQ(facet_gallery_identify(g, "nope", MODEL, v[0], 512, 0.5f, &m, &found),
+             FACET_E_NOT_FOUND);
+    float bad[512];
+    memcpy(bad, v[0], sizeof bad);
+    bad[3] = NAN;
+    CHECK_EQ(facet_gallery_enroll(g, "staff", MODEL, bad, 512, "x", NULL, 0, u2),
+             FACET_E_INVALID_ARG);
+    bad[3] = 5;
+    CHECK_EQ(facet_gallery_enroll(g, "staff", MODEL, bad, 512, "x", NULL, 0, u2),
+             FACET_E_INVALID_ARG);
+
+    /* identify finds each enrolled vector */
+    float tol = dt == FACET_DTYPE_F16 ? 1e-3f : 1e-5f;
+    for (int i = 0; i < N; i += 7) {
+        CHECK_EQ(facet_gallery_identify(g, "staff", MODEL, v[i], 512, 0.9f, &m, &found), 0);
+        CHECK(found);
+        CHECK(strcmp(m.uuid, uuid[i]) == 0);
+        CHECK_NEAR(m.similarity, 1.0, tol);
+        CHECK_NEAR(m.probability, 1.0 / (1.0 + exp(-(40.0 * m.similarity - 14.0))), 1e-6);
+    }
+    float probe[512];
+    unit_vec(probe, 512);
+    CHECK_EQ(facet_gallery_identify(g, "staff", MODEL, probe, 512, 0.9f, &m, &found), 0);
+    CHECK(!found);
+
+    /* top-k and batch agree with brute force */
+    facet_match top[10];
+    int n = 0;
+    CHECK_EQ(facet_gallery_identify_top_k(g, "staff", MODEL, probe, 512, 10, top, &n), 0);
+    CHECK_EQ(n, 10);
+    double best = -2;
+    for (int i = 0; i < N; i++) {
+        double s = 0;
+        for (int d = 0; d < 512; d++) s += (double)probe[d] * v[i][d];
+        if (s > best) best = s;
+    }
+    CHECK_NEAR(top[0].similarity, best, tol);
+    for (int j = 1; j < n; j++) CHECK(top[j].similarity <= top[j - 1].similarity);
+    static facet_match bm[N * 3];
+    int bn[N];
+    CHECK_EQ(facet_gallery_batch_identify(g, "staff", MODEL, &v[0][0], N, 512, 3, bm, bn), 0);
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ(bn[i], 3);
+        CHECK(strcmp(bm[i * 3].uuid, uuid[i]) == 0);
+    }
+
+    /* identities */
+    facet_identity_count *ids = NULL;
+    size_t nid = 0;
+    CHECK_EQ(facet_gallery_identities(g, "staff", &ids, &nid), 0);
+    CHECK_EQ(nid, 100);
+    CHECK(nid && strcmp(ids[0].identity, "person-000") == 0 && ids[0].count == 3);
+    free(ids);
+
+    /* removal */
+    CHECK_EQ(facet_gallery_remove(g, "staff", uuid[5]), 0);
+    CHECK_EQ(facet_gallery_remove(g, "staff", uuid[5]), FACET_E_NOT_FOUND);
+    CHECK_EQ(facet_gallery_remove(g, "staff", "not-a-uuid"), FACET_E_INVALID_ARG);
+    size_t removed = 0;
+    CHECK_EQ(facet_gallery_remove_identity(g, "staff", "person-007", &removed), 0);
+    CHECK_EQ(removed, 3);
+    CHECK_EQ(facet_gallery_remove_identity(g, "staff", "nobody", &removed), 0);
+    CHECK_EQ(removed, 0);
+    CHECK_EQ(facet_gallery_count(g, "staff", &cnt), 0);
+    CHECK_EQ(cnt, N - 4);
+    CHECK_EQ(facet_gallery_identify(g, "staff", MODEL, v[5], 512, 0.99f, &m, &found), 0);
+    CHECK(!found);
+    /* the rows moved by removal are still found */
+    for (int i = 0; i < N; i++) {
+        if (i == 5 || i % 100 == 7) continue;
+        CHECK_EQ(facet_gallery_identify(g, "staff", MODEL, v[i], 512, 0.99f, &m, &found), 0);
+        CHECK(found && strcmp(m.uuid, uuid[i]) == 0);
+        if (th_failed) break;
+    }
+
+    /* payloads */
+    struct pctx pc = {0, 1};
+    CHECK_EQ(facet_collection_foreach_payload(g, "staff", pay, &pc), 0);
+    CHECK_EQ(pc.n, N - 4);
+    CHECK(pc.ok);
+    pc.n = 0;
+    CHECK_EQ(facet_collection_foreach_payload(g, "visitors", pay, &pc), 0);
+    CHECK_EQ(pc.n, 0); /* keep_payload off */
+
+    /* list, unload, reload, drop */
+    facet_collection_info *ci = NULL;
+    size_t nci = 0;
+    CHECK_EQ(facet_collection_list(g, &ci, &nci), 0);
+    CHECK_EQ(nci, 2);
+    if (nci == 2) {
+        CHECK(strcmp(ci[0].name, "staff") == 0 && ci[0].loaded && ci[0].count == N - 4);
+        CHECK(ci[0].dim == 512 && ci[0].dtype == dt && ci[0].keep_payload == 1);
+        CHECK(strcmp(ci[0].model_id, MODEL) == 0);
+    }
+    free(ci);
+    CHECK_EQ(facet_collection_unload(g, "staff"), 0);
+    CHECK_EQ(facet_gallery_count(g, "staff", &cnt), FACET_E_NOT_FOUND);
+    facet_load_stats ls;
+    CHECK_EQ(facet_collection_load(g, "staff", &ls), 0);
+    CHECK_EQ(ls.loaded, N - 4);
+    CHECK_EQ(ls.bad_length + ls.bad_model + ls.bad_value + ls.bad_other, 0);
+    CHECK_EQ(facet_gallery_identify(g, "staff", MODEL, v[9], 512, 0.99f, &m, &found), 0);
+    CHECK(found && strcmp(m.uuid, uuid[9]) == 0 && strcmp(m.identity, "person-009") == 0);
+    CHECK_EQ(facet_collection_drop(g, "visitors"), 0);
+    CHECK_EQ(facet_collection_drop(g, "visitors"), FACET_E_NOT_FOUND);
+    CHECK_EQ(facet_collection_load(g, "visitors", NULL), FACET_E_NOT_FOUND);
+    facet_gallery_destroy(g);
+
+    /* persistent stores: everything is there after reopening */
+    if (strncmp(url, "memory:", 7) != 0) {
+        g = open_store(url);
+        if (!g) return;
+        CHECK_EQ(facet_collection_load(g, "staff", &ls), 0);
+        CHECK_EQ(ls.loaded, N - 4);
+        CHECK_EQ(facet_gallery_identify(g, "staff", MODEL, v[299], 512, 0.99f, &m, &found), 0);
+        CHECK(found && strcmp(m.uuid, uuid[299]) == 0);
+        CHECK_EQ(facet_collection_drop(g, "staff"), 0);
+        facet_gallery_destroy(g);
+    }
+}
+
+static void t_memory_store_f32(void) { api_roundtrip("memory:", FACET_DTYPE_F32); }
+static void t_memory_store_f16(void) { api_roundtrip("memory:", FACET_DTYPE_F16); }
+
+static void t_sqlite_store(void)
+{
+    char p[300], url[320];
+    tmp_path(p, sizeof p, "roundtrip.db");
+    unlink(p);
+    snprintf(url, sizeof url, "sqlite:%s", p);
+    api_roundtrip(url, FACET_DTYPE_F16);
+}
+
+static void t_bad_args(void)
+{
+    facet_gallery *g = NULL;
+    CHECK_EQ(facet_gallery_open("mysql://x", NULL, &g), FACET_E_INVALID_ARG);
+    CHECK(g == NULL);
+    CHECK(strstr(facet_last_error(), "mysql") != NULL);
+    CHECK_EQ(facet_gallery_open("sqlite:/nonexistent/dir/x.db", NULL, &g), FACET_E_IO);
+    facet_gallery_destroy(NULL);
+    CHECK_EQ(facet_gallery_open("memory:", NULL, &g), 0);
+    facet_collection_settings cs;
+    facet_collection_defaults(&cs);
+    CHECK_EQ(facet_collection_create(g, "a", &cs), FACET_E_INVALID_ARG); /* no model */
+    cs.model_id = MODEL;
+    cs.dim = 0;
+    CHECK_EQ(facet_collection_create(g, "a", &cs), FACET_E_INVALID_ARG);
+    cs.dim = 4;
+    CHECK_EQ(facet_collection_create(g, "a", &cs), 0);
+    float v[4] = {1, 0, 0, 0};
+    char u[FACET_UUID_SIZE];
+    CHECK_EQ(facet_gallery_enroll(g, "a", MODEL, v, 4, "", NULL, 0, u), FACET_E_INVALID_ARG);
+    facet_match m[2];
+    int n;
+    /* empty collection: no match, not an error */
+    CHECK_EQ(facet_gallery_identify_top_k(g, "a", MODEL, v, 4, 2, m, &n), 0);
+    CHECK_EQ(n, 0);
+    CHECK_EQ(facet_gallery_identify_top_k(g, "a", MODEL, v, 4, 0, m, &n), FACET_E_INVALID_ARG);
+    CHECK_EQ(facet_gallery_set_match_model(g, 10, -5), 0);
+    CHECK_NEAR(facet_gallery_match_probability(g, 0.5f), 0.5, 1e-6);
+    CHECK_EQ(facet_gallery_set_match_model(g, NAN, 0), FACET_E_INVALID_ARG);
+    facet_gallery_destroy(g);
+}
+
+/* Rows damaged behind the library's back are reported and skipped, never loaded. */
+static void t_sqlite_corrupt_rows(void)
+{
+    char p[300], url[320];
+    tmp_path(p, sizeof p, "corrupt.db");
+    unlink(p);
+    snprintf(url, sizeof url, "sqlite:%s", p);
+    facet_gallery *g = open_store(url);
+    if (!g) return;
+    facet_collection_settings cs;
+    facet_collection_defaults(&cs);
+    cs.model_id = MODEL;
+    cs.dim = 32;
+    CHECK_EQ(facet_collection_create(g, "c", &cs), 0);
+    float v[6][32];
+    char u[6][FACET_UUID_SIZE];
+    for (int i = 0; i < 6; i++) {
+        unit_vec(v[i], 32);
+        CHECK_EQ(facet_gallery_enroll(g, "c", MODEL, v[i], 32, "p", NULL, 0, u[i]), 0);
+    }
+    facet_gallery_destroy(g);
+    sqlite3 *db;
+    CHECK_EQ(sqlite3_open(p, &db), SQLITE_OK);
+    char sql[512];
+    /* 1: truncated blob, 2: another model's hash, 3: a NaN, 4: a bad uuid */
+    snprintf(sql, sizeof sql,
+             "UPDATE faceprints SET vector = substr(vector, 1, 100) WHERE uuid = '%s';"
+             "UPDATE faceprints SET vector = X'4650563120000000DEADBEEF00000000' || "
+             "substr(vector, 17) WHERE uuid = '%s';"
+             "UPDATE faceprints SET vector = substr(vector, 1, 20) || X'0000C07F' || "
+             "substr(vector, 25) WHERE uuid = '%s';"
+             "UPDATE faceprints SET uuid = 'garbage' WHERE uuid = '%s';",
+             u[1], u[2], u[3], u[4]);
+    CHECK_EQ(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    g = open_store(url);
+    if (!g) return;
+    facet_load_stats ls;
+    CHECK_EQ(facet_collection_load(g, "c", &ls), 0);
+    CHECK_EQ(ls.loaded, 2);
+    CHECK_EQ(ls.bad_length, 1);
+    CHECK_EQ(ls.bad_model, 1);
+    CHECK_EQ(ls.bad_value, 1);
+    CHECK_EQ(ls.bad_other, 1);
+    facet_match m;
+    int found;
+    CHECK_EQ(facet_gallery_identify(g, "c", MODEL, v[5], 32, 0.99f, &m, &found), 0);
+    CHECK(found && strcmp(m.uuid, u[5]) == 0);
+    facet_gallery_destroy(g);
+}
+
+/* Many threads search while others enrol and remove; every search sees a consistent
+ * collection (its own enrolled vector is found with similarity ~1). */
+typedef struct conc {
+    facet_gallery *g;
+    int id, errors;
+} conc;
+
+static void *searcher(void *arg)
+{
+    conc *c = arg;
+    float v[64];
+    for (int i = 0; i < 200; i++) {
+        unit_vec(v, 64); /* racy rng is fine: any vector will do */
+        facet_match m[3];
+        int n;
+        if (facet_gallery_identify_top_k(c->g, "c", MODEL, v, 64, 3, m, &n) != 0) c->errors++;
+        for (int j = 0; j < n; j++)
+            if (!facet_uuid_valid(m[j].uuid) || m[j].similarity > 1.0f) c->errors++;
+    }
+    return NULL;
+}
+
+static void *writer(void *arg)
+{
+    conc *c = arg;
+    uint64_t s = 1234567u + (uint64_t)c->id;
+    for (int i = 0; i < 150; i++) {
+        float v[64];
+        double n = 0;
+        for (int d = 0; d < 64; d++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            v[d] = (float)((double)(s >> 11) / 9007199254740992.0 - 0.5);
+            n += (double)v[d] * v[d];
+        }
+        for (int d = 0; d < 64; d++) v[d] = (float)(v[d] / sqrt(n));
+        char u[FACET_UUID_SIZE];
+        if (facet_gallery_enroll(c->g, "c", MODEL, v, 64, "w", NULL, 0, u)) c->errors++;
+        facet_match m;
+        int found;
+        if (facet_gallery_identify(c->g, "c", MODEL, v, 64, 0.999f, &m, &found) || !found ||
+            strcmp(m.uuid, u) != 0)
+            c->errors++;
+        if (i % 3 == 0 && facet_gallery_remove(c->g, "c", u)) c->errors++;
+    }
+    return NULL;
+}
+
+static void t_concurrent_search_and_enrol(void)
+{
+    facet_gallery *g = open_store("memory:");
+    if (!g) return;
+    facet_collection_settings cs;
+    facet_collection_defaults(&cs);
+    cs.model_id = MODEL;
+    cs.dim = 64;
+    CHECK_EQ(facet_collection_create(g, "c", &cs), 0);
+    pthread_t th[6];
+    conc cc[6];
+    for (int i = 0; i < 6; i++) {
+        cc[i] = (conc){g, i, 0};
+        pthread_create(&th[i], NULL, i < 2 ? writer : searcher, &cc[i]);
+    }
+    int errors = 0;
+    for (int i = 0; i < 6; i++) {
+        pthread_join(th[i], NULL);
+        errors += cc[i].errors;
+    }
+    CHECK_EQ(errors, 0);
+    size_t n = 0;
+    CHECK_EQ(facet_gallery_count(g, "c", &n), 0);
+    CHECK_EQ(n, 2 * 100);
+    facet_gallery_destroy(g);
+}
+
+TESTS(TEST(t_f16_conversion), TEST(t_kernels_match_reference), TEST(t_search_topk_brute_force),
+      TEST(t_memory_store_f32), TEST(t_memory_store_f16), TEST(t_sqlite_store),
+      TEST(t_bad_args), TEST(t_sqlite_corrupt_rows), TEST(t_concurrent_search_and_enrol))
