@@ -135,6 +135,7 @@ struct nn_step {
     int in[NN_STEP_MAXIO];
     int out[NN_STEP_MAXIO];
     int act;             /* fused activation after the op */
+    int alias_in;        /* non-zero: out[0] shares in[0]'s buffer and the step does nothing */
     float *w, *b;        /* folded conv weights and bias (owned) when they differ */
     int64_t aux[16];     /* op-specific resolved integers (kernel, strides, pads, axes...) */
     float faux[4];       /* op-specific resolved floats (alpha, beta, epsilon, pad value) */
@@ -173,6 +174,8 @@ void *nn_own(facet_nn_session *s, void *p);
 
 /* Reference kernels: shape inference + execution; see ops/ref.c. */
 int nn_ref_infer(facet_nn_session *s, nn_step *st);
+/* Inserts a step before position `at` (steps after it move up); returns it or NULL. */
+nn_step *nn_step_insert(facet_nn_session *s, int at);
 int nn_ref_prepare(facet_nn_session *s, nn_step *st);
 
 /* XNNPACK backend (xnnpack/backend.c): per-session thread pool; nn_xnn_assign claims the steps

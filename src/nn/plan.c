@@ -71,6 +71,14 @@ static nn_step *add_step(facet_nn_session *s)
     return st;
 }
 
+nn_step *nn_step_insert(facet_nn_session *s, int at)
+{
+    if (!add_step(s)) return NULL;
+    memmove(&s->steps[at + 1], &s->steps[at], sizeof(nn_step) * (size_t)(s->nsteps - 1 - at));
+    memset(&s->steps[at], 0, sizeof(nn_step));
+    return &s->steps[at];
+}
+
 static int alloc_const(facet_nn_session *s, nn_tensor *t)
 {
     size_t bytes;
@@ -160,9 +168,55 @@ static void drop_step(facet_nn_session *s, int i)
     s->nsteps--;
 }
 
-/* Pass 2: BatchNormalization into Conv, Relu into its producer. */
+static int only_reader(const facet_nn_session *s, int i, int v, nn_op op)
+{
+    int j = next_reader(s, i, v);
+    return j >= 0 && readers(s, v) == 1 && s->steps[j].op == op ? j : -1;
+}
+
+/* Reshape [N,C,H,W] -> [N,g,C/g,H,W], Transpose(0,2,1,3,4), Reshape -> [N,C,H,W]: the channel
+ * shuffle of ShuffleNet, which channels-last backends do in one pass. */
+static void fuse_channel_shuffle(facet_nn_session *s)
+{
+    for (int i = 0; i < s->nsteps; i++) {
+        nn_step *r1 = &s->steps[i];
+        if (r1->op != NN_OP_RESHAPE) continue;
+        const nn_shape *x = &s->t[r1->in[0]].shape, *y = &s->t[r1->out[0]].shape;
+        if (x->ndim != 4 || y->ndim != 5 || y->d[0] != x->d[0] || y->d[1] * y->d[2] != x->d[1] ||
+            y->d[3] != x->d[2] || y->d[4] != x->d[3])
+            continue;
+        int j = only_reader(s, i, r1->out[0], NN_OP_TRANSPOSE);
+        if (j < 0) continue;
+        const int64_t *p = s->steps[j].aux;
+        if (p[0] != 0 || p[1] != 2 || p[2] != 1 || p[3] != 3 || p[4] != 4) continue;
+        int k = only_reader(s, j, s->steps[j].out[0], NN_OP_RESHAPE);
+        if (k < 0) continue;
+        const nn_shape *z = &s->t[s->steps[k].out[0]].shape;
+        if (z->ndim != 4 || memcmp(z->d, x->d, sizeof(int64_t) * 4)) continue;
+        int64_t g = y->d[1];
+        int in = r1->in[0], out = s->steps[k].out[0];
+        drop_step(s, k);
+        drop_step(s, j);
+        r1 = &s->steps[i];
+        memset(r1, 0, sizeof *r1);
+        r1->op = NN_OP_CHANNEL_SHUFFLE;
+        r1->nin = r1->nout = 1;
+        r1->in[0] = in;
+        r1->out[0] = out;
+        r1->aux[0] = g;
+    }
+}
+
+/* Pass 2: BatchNormalization into Conv, Relu into its producer, channel shuffles, no-op pads. */
 static int fuse(facet_nn_session *s)
 {
+    fuse_channel_shuffle(s);
+    for (int i = 0; i < s->nsteps; i++) {
+        nn_step *st = &s->steps[i];
+        if (st->op != NN_OP_PAD) continue;
+        const nn_shape *x = &s->t[st->in[0]].shape, *y = &s->t[st->out[0]].shape;
+        if (!memcmp(x->d, y->d, sizeof(int64_t) * (size_t)x->ndim)) st->alias_in = 1;
+    }
     for (int i = 0; i < s->nsteps; i++) {
         nn_step *st = &s->steps[i];
         if (st->op != NN_OP_CONV) continue;
@@ -196,7 +250,9 @@ static int fuse(facet_nn_session *s)
     }
     for (int i = 0; i < s->nsteps; i++) {
         nn_step *st = &s->steps[i];
-        if (st->op != NN_OP_CONV && st->op != NN_OP_GEMM && st->op != NN_OP_ADD) continue;
+        if (st->op != NN_OP_CONV && st->op != NN_OP_GEMM && st->op != NN_OP_ADD &&
+            st->op != NN_OP_BATCHNORM)
+            continue;
         if (st->act) continue;
         int y = st->out[0];
         int j = next_reader(s, i, y);
@@ -228,7 +284,10 @@ static int plan_memory(facet_nn_session *s)
     }
     for (int i = 0; i < s->nsteps; i++) {
         nn_step *st = &s->steps[i];
-        if (is_alias_op(st->op) && !s->t[st->in[0]].is_const) s->t[st->out[0]].alias = st->in[0];
+        if ((is_alias_op(st->op) || st->alias_in) && !s->t[st->in[0]].is_const) {
+            s->t[st->out[0]].alias = st->in[0];
+            st->run = NULL;
+        }
     }
     /* liveness of each root buffer, extended by its aliases */
     for (int i = 0; i < s->nsteps; i++) {

@@ -207,7 +207,10 @@ static int run_batchnorm(nn_session *s, nn_step *st)
             float a = sc[c] / sqrtf(var[c] + st->faux[0]), b = bi[c] - mean[c] * a;
             const float *xp = x + (n * C + c) * HW;
             float *yp = y + (n * C + c) * HW;
-            for (int64_t i = 0; i < HW; i++) yp[i] = xp[i] * a + b;
+            for (int64_t i = 0; i < HW; i++) {
+                float v = xp[i] * a + b;
+                yp[i] = st->act == NN_ACT_RELU && v < 0 ? 0 : v;
+            }
         }
     return 0;
 }
@@ -1067,9 +1070,25 @@ static int run_layout(nn_session *s, nn_step *st)
     return 0;
 }
 
+/* ChannelShuffle (NCHW): output channel j*g + i is input channel i*(C/g) + j. */
+static int run_channel_shuffle(nn_session *s, nn_step *st)
+{
+    const nn_tensor *X = T(0);
+    int64_t N = X->shape.d[0], C = X->shape.d[1], HW = X->shape.d[2] * X->shape.d[3], g = st->aux[0];
+    int64_t cg = C / g;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t i = 0; i < g; i++)
+            for (int64_t j = 0; j < cg; j++)
+                memcpy(F(O(0)) + (n * C + j * g + i) * HW, F(X) + (n * C + i * cg + j) * HW,
+                       sizeof(float) * (size_t)HW);
+    return 0;
+}
+
 int nn_ref_prepare(nn_session *s, nn_step *st)
 {
     (void)s;
+    if (st->alias_in) return 0;
+    if (st->op == NN_OP_CHANNEL_SHUFFLE && !st->run) st->run = run_channel_shuffle;
     if (st->op == NN_OP_TO_NHWC || st->op == NN_OP_TO_NCHW) {
         st->run = run_layout;
         return 0;

@@ -1,24 +1,589 @@
 /*
- * backend.c - the XNNPACK backend (being written).
+ * backend.c - the XNNPACK backend: the heavy operators on XNNPACK, in NHWC.
+ *
+ * XNNPACK's operators work on channels-last tensors, ONNX graphs are channels-first. Rather
+ * than transposing around every operator, nn_xnn_assign walks the planned steps once and gives
+ * each 4-D activation a physical layout:
+ *   - steps XNNPACK (or our own channels-last loops) can run take NHWC inputs and make NHWC
+ *     outputs: Conv, pools, PRelu, BatchNormalization, binary arithmetic, channel Concat and
+ *     Split, ChannelShuffle, Pad;
+ *   - elementwise unary steps (Relu, Sigmoid, ...) do not care and follow their input;
+ *   - every other step reads NCHW, and a conversion step is inserted where a value crosses
+ *     from one world to the other (once per value; a conversion of a tensor with H*W == 1 or
+ *     C == 1 is free, both layouts are the same bytes);
+ *   - Transpose(0,2,3,1) of an NHWC tensor, as detection heads do, is the same bytes too.
+ * Gemm/MatMul with constant weights run as XNNPACK fully-connected operators.
+ * XNNPACK operators are created here with their weights (XNNPACK packs its own copy) and set
+ * up once the arena is placed (be_prepare), so a run is just xnn_run_operator per step.
  */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include <pthreadpool.h>
 #include <xnnpack.h>
 
 #include "nn/nn.h"
 
+static pthread_once_t xnn_once = PTHREAD_ONCE_INIT;
+static enum xnn_status xnn_init_status = xnn_status_uninitialized;
+
+static void xnn_init_once(void)
+{
+    xnn_init_status = xnn_initialize(NULL);
+}
+
 int nn_xnn_session_init(nn_session *s)
 {
-    (void)s;
+    pthread_once(&xnn_once, xnn_init_once);
+    if (xnn_init_status != xnn_status_success)
+        return facet_seterr(&s->err, FACET_E_UNSUPPORTED,
+                            "XNNPACK cannot initialise on this CPU (status %d); use FACET_NN_BACKEND=ref",
+                            (int)xnn_init_status);
+    if (s->threads > 1) {
+        s->pool = pthreadpool_create((size_t)s->threads);
+        if (!s->pool) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "cannot create a thread pool");
+    }
     return 0;
 }
 
 void nn_xnn_session_free(nn_session *s)
 {
-    (void)s;
+    if (s->pool) pthreadpool_destroy(s->pool);
+    s->pool = NULL;
+}
+
+static void op_free(void *op)
+{
+    xnn_delete_operator(op);
+}
+
+#define T(i) (&s->t[st->in[i]])
+#define O(i) (&s->t[st->out[i]])
+
+static int xnn_fail(nn_session *s, const nn_step *st, const char *what, enum xnn_status x)
+{
+    return facet_seterr(&s->err, FACET_E_INTERNAL, "node '%s' (%s): XNNPACK %s failed (status %d)",
+                        st->node ? st->node->name : "(planner)", nn_op_name(st->op), what, (int)x);
+}
+
+static int run_xnn(nn_session *s, nn_step *st)
+{
+    enum xnn_status x = xnn_run_operator(st->be, s->pool);
+    return x == xnn_status_success ? 0 : xnn_fail(s, st, "run", x);
+}
+
+static float out_min(const nn_step *st)
+{
+    return st->act == NN_ACT_RELU ? 0.0f : -INFINITY;
+}
+
+/* ---------- our own channels-last kernels ---------- */
+
+/* BatchNormalization in NHWC: y = x * a[c] + b[c]; a, b precomputed in st->w, st->b. */
+static int run_bn_nhwc(nn_session *s, nn_step *st)
+{
+    const nn_tensor *X = T(0);
+    int64_t C = X->shape.d[1], P = nn_shape_count(&X->shape) / C;
+    const float *x = X->data, *a = st->w, *b = st->b;
+    float *y = O(0)->data;
+    float lo = out_min(st);
+    for (int64_t p = 0; p < P; p++) {
+        const float *xp = x + p * C;
+        float *yp = y + p * C;
+        for (int64_t c = 0; c < C; c++) {
+            float v = xp[c] * a[c] + b[c];
+            yp[c] = v < lo ? lo : v;
+        }
+    }
+    return 0;
+}
+
+/* Concat / Split along channels in NHWC: rows of C_i floats copied per pixel. */
+static int run_concat_nhwc(nn_session *s, nn_step *st)
+{
+    const nn_tensor *Y = O(0);
+    int64_t Ct = Y->shape.d[1], P = nn_shape_count(&Y->shape) / Ct, pos = 0;
+    float *y = Y->data;
+    for (int i = 0; i < st->nin; i++) {
+        const nn_tensor *X = T(i);
+        int64_t Ci = X->shape.d[1];
+        const float *x = X->data;
+        for (int64_t p = 0; p < P; p++) memcpy(y + p * Ct + pos, x + p * Ci, sizeof(float) * (size_t)Ci);
+        pos += Ci;
+    }
+    return 0;
+}
+
+static int run_split_nhwc(nn_session *s, nn_step *st)
+{
+    const nn_tensor *X = T(0);
+    int64_t Ct = X->shape.d[1], P = nn_shape_count(&X->shape) / Ct, pos = 0;
+    const float *x = X->data;
+    for (int i = 0; i < st->nout; i++) {
+        const nn_tensor *Y = O(i);
+        int64_t Ci = Y->shape.d[1];
+        float *y = Y->data;
+        for (int64_t p = 0; p < P; p++) memcpy(y + p * Ci, x + p * Ct + pos, sizeof(float) * (size_t)Ci);
+        pos += Ci;
+    }
+    return 0;
+}
+
+/* ---------- operator creation (at assign) and setup (once the arena is placed) ---------- */
+
+static int prep_conv(nn_session *s, nn_step *st)
+{
+    const nn_tensor *X = T(0);
+    enum xnn_status x = xnn_setup_convolution2d_nhwc_f32(st->be, (size_t)X->shape.d[0], (size_t)X->shape.d[2],
+                                                         (size_t)X->shape.d[3], X->data, O(0)->data, s->pool);
+    return x == xnn_status_success ? 0 : xnn_fail(s, st, "setup", x);
+}
+
+static int make_conv(nn_session *s, nn_step *st)
+{
+    const nn_tensor *X = T(0), *W = T(1);
+    int64_t C = X->shape.d[1], M = W->shape.d[0], kh = W->shape.d[2], kw = W->shape.d[3];
+    int64_t G = st->aux[10], Cg = C / G, Mg = M / G;
+    const float *w0 = st->w ? st->w : W->data;
+    const float *b0 = st->b ? st->b : (st->nin > 2 && st->in[2] >= 0 ? T(2)->data : NULL);
+    /* ONNX [M][Cg][kh][kw] -> XNNPACK [M][kh][kw][Cg] (same bytes when Cg == 1) */
+    float *w = facet_alloc(sizeof(float) * (size_t)(M * Cg * kh * kw));
+    if (!w) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for weights");
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t c = 0; c < Cg; c++)
+            for (int64_t k = 0; k < kh * kw; k++) w[(m * kh * kw + k) * Cg + c] = w0[(m * Cg + c) * kh * kw + k];
+    xnn_operator_t op = NULL;
+    enum xnn_status x = xnn_create_convolution2d_nhwc_f32(
+        (uint32_t)st->aux[6], (uint32_t)st->aux[9], (uint32_t)st->aux[8], (uint32_t)st->aux[7], (uint32_t)kh,
+        (uint32_t)kw, (uint32_t)st->aux[2], (uint32_t)st->aux[3], (uint32_t)st->aux[4], (uint32_t)st->aux[5],
+        (uint32_t)G, (size_t)Cg, (size_t)Mg, (size_t)C, (size_t)M, w, b0, out_min(st), INFINITY, 0, &op);
+    facet_free_aligned(w);
+    if (x != xnn_status_success) return xnn_fail(s, st, "convolution create", x);
+    st->be = op;
+    st->be_free = op_free;
+    st->be_prepare = prep_conv;
+    st->run = run_xnn;
+    return 0;
+}
+
+static int prep_pool(nn_session *s, nn_step *st)
+{
+    const nn_tensor *X = T(0);
+    enum xnn_status x;
+    if (st->op == NN_OP_MAXPOOL)
+        x = xnn_setup_max_pooling2d_nhwc_f32(st->be, (size_t)X->shape.d[0], (size_t)X->shape.d[2],
+                                             (size_t)X->shape.d[3], X->data, O(0)->data, s->pool);
+    else
+        x = xnn_setup_average_pooling2d_nhwc_f32(st->be, (size_t)X->shape.d[0], (size_t)X->shape.d[2],
+                                                 (size_t)X->shape.d[3], X->data, O(0)->data, s->pool);
+    return x == xnn_status_success ? 0 : xnn_fail(s, st, "setup", x);
+}
+
+static int make_pool(nn_session *s, nn_step *st)
+{
+    int64_t C = T(0)->shape.d[1];
+    xnn_operator_t op = NULL;
+    enum xnn_status x;
+    if (st->op == NN_OP_MAXPOOL)
+        x = xnn_create_max_pooling2d_nhwc_f32((uint32_t)st->aux[6], (uint32_t)st->aux[9], (uint32_t)st->aux[8],
+                                              (uint32_t)st->aux[7], (uint32_t)st->aux[0], (uint32_t)st->aux[1],
+                                              (uint32_t)st->aux[2], (uint32_t)st->aux[3], 1, 1, (size_t)C,
+                                              (size_t)C, (size_t)C, -INFINITY, INFINITY, 0, &op);
+    else
+        x = xnn_create_average_pooling2d_nhwc_f32((uint32_t)st->aux[6], (uint32_t)st->aux[9],
+                                                  (uint32_t)st->aux[8], (uint32_t)st->aux[7],
+                                                  (uint32_t)st->aux[0], (uint32_t)st->aux[1],
+                                                  (uint32_t)st->aux[2], (uint32_t)st->aux[3], (size_t)C,
+                                                  (size_t)C, (size_t)C, -INFINITY, INFINITY, 0, &op);
+    if (x != xnn_status_success) return xnn_fail(s, st, "pooling create", x);
+    st->be = op;
+    st->be_free = op_free;
+    st->be_prepare = prep_pool;
+    st->run = run_xnn;
+    return 0;
+}
+
+static int prep_gap(nn_session *s, nn_step *st)
+{
+    const nn_tensor *X = T(0);
+    enum xnn_status x = xnn_setup_global_average_pooling_nwc_f32(
+        st->be, (size_t)X->shape.d[0], (size_t)(X->shape.d[2] * X->shape.d[3]), X->data, O(0)->data, s->pool);
+    return x == xnn_status_success ? 0 : xnn_fail(s, st, "setup", x);
+}
+
+static int make_gap(nn_session *s, nn_step *st)
+{
+    size_t C = (size_t)T(0)->shape.d[1];
+    xnn_operator_t op = NULL;
+    enum xnn_status x = xnn_create_global_average_pooling_nwc_f32(C, C, C, -INFINITY, INFINITY, 0, &op);
+    if (x != xnn_status_success) return xnn_fail(s, st, "global average pooling create", x);
+    st->be = op;
+    st->be_free = op_free;
+    st->be_prepare = prep_gap;
+    st->run = run_xnn;
+    return 0;
+}
+
+static int prep_prelu(nn_session *s, nn_step *st)
+{
+    const nn_tensor *X = T(0);
+    size_t C = (size_t)X->shape.d[1];
+    enum xnn_status x = xnn_setup_prelu_nc_f32(st->be, (size_t)nn_shape_count(&X->shape) / C, X->data,
+                                               O(0)->data, s->pool);
+    return x == xnn_status_success ? 0 : xnn_fail(s, st, "setup", x);
+}
+
+static int make_prelu(nn_session *s, nn_step *st)
+{
+    size_t C = (size_t)T(0)->shape.d[1];
+    xnn_operator_t op = NULL;
+    enum xnn_status x = xnn_create_prelu_nc_f32(C, C, C, T(1)->data, 0, &op);
+    if (x != xnn_status_success) return xnn_fail(s, st, "prelu create", x);
+    st->be = op;
+    st->be_free = op_free;
+    st->be_prepare = prep_prelu;
+    st->run = run_xnn;
+    return 0;
+}
+
+/* Binary ops: shapes in NHWC order, kept in aux: aux[0..3] first input, aux[4..7] second. */
+static int prep_binary(nn_session *s, nn_step *st)
+{
+    size_t a[4], b[4];
+    for (int i = 0; i < 4; i++) {
+        a[i] = (size_t)st->aux[i];
+        b[i] = (size_t)st->aux[4 + i];
+    }
+    const float *x0 = st->w ? st->w : T(0)->data;
+    const float *x1 = st->b ? st->b : T(1)->data;
+    float *y = O(0)->data;
+    enum xnn_status x;
+    switch (st->op) {
+    case NN_OP_ADD: x = xnn_setup_add_nd_f32(st->be, 4, a, 4, b, x0, x1, y, s->pool); break;
+    case NN_OP_SUB: x = xnn_setup_subtract_nd_f32(st->be, 4, a, 4, b, x0, x1, y, s->pool); break;
+    case NN_OP_MUL: x = xnn_setup_multiply_nd_f32(st->be, 4, a, 4, b, x0, x1, y, s->pool); break;
+    default: x = xnn_setup_divide_nd_f32(st->be, 4, a, 4, b, x0, x1, y, s->pool); break;
+    }
+    return x == xnn_status_success ? 0 : xnn_fail(s, st, "setup", x);
+}
+
+/* A constant operand of a channels-last binary op: padded to 4-D and permuted to NHWC. */
+static int nhwc_const(nn_session *s, const nn_tensor *c, int64_t *shape4, float **out)
+{
+    int64_t d[4] = {1, 1, 1, 1};
+    int off = 4 - c->shape.ndim;
+    for (int i = 0; i < c->shape.ndim; i++) d[off + i] = c->shape.d[i];
+    float *p = nn_own(s, facet_alloc(sizeof(float) * (size_t)nn_shape_count(&c->shape)));
+    if (!p) return FACET_E_NO_MEMORY;
+    const float *src = c->data;
+    for (int64_t n = 0; n < d[0]; n++)
+        for (int64_t ch = 0; ch < d[1]; ch++)
+            for (int64_t h = 0; h < d[2]; h++)
+                for (int64_t w = 0; w < d[3]; w++)
+                    p[((n * d[2] + h) * d[3] + w) * d[1] + ch] = src[((n * d[1] + ch) * d[2] + h) * d[3] + w];
+    shape4[0] = d[0], shape4[1] = d[2], shape4[2] = d[3], shape4[3] = d[1];
+    *out = p;
+    return 0;
+}
+
+static int make_binary(nn_session *s, nn_step *st)
+{
+    for (int k = 0; k < 2; k++) {
+        const nn_tensor *X = T(k);
+        if (X->is_const) {
+            float *p;
+            if (nhwc_const(s, X, &st->aux[4 * k], &p)) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
+            if (k == 0) st->w = p;
+            else st->b = p;
+        } else {
+            st->aux[4 * k + 0] = X->shape.d[0];
+            st->aux[4 * k + 1] = X->shape.d[2];
+            st->aux[4 * k + 2] = X->shape.d[3];
+            st->aux[4 * k + 3] = X->shape.d[1];
+        }
+    }
+    xnn_operator_t op = NULL;
+    enum xnn_status x;
+    switch (st->op) {
+    case NN_OP_ADD: x = xnn_create_add_nd_f32(out_min(st), INFINITY, 0, &op); break;
+    case NN_OP_SUB: x = xnn_create_subtract_nd_f32(out_min(st), INFINITY, 0, &op); break;
+    case NN_OP_MUL: x = xnn_create_multiply_nd_f32(out_min(st), INFINITY, 0, &op); break;
+    default: x = xnn_create_divide_nd_f32(out_min(st), INFINITY, 0, &op); break;
+    }
+    if (x != xnn_status_success) return xnn_fail(s, st, "binary create", x);
+    st->be = op;
+    st->be_free = op_free;
+    st->be_prepare = prep_binary;
+    st->run = run_xnn;
+    return 0;
+}
+
+static int prep_shuffle(nn_session *s, nn_step *st)
+{
+    const nn_tensor *X = T(0);
+    size_t P = (size_t)(nn_shape_count(&X->shape) / X->shape.d[1]);
+    enum xnn_status x = xnn_setup_channel_shuffle_nc_x32(st->be, P, X->data, O(0)->data, s->pool);
+    return x == xnn_status_success ? 0 : xnn_fail(s, st, "setup", x);
+}
+
+static int make_shuffle(nn_session *s, nn_step *st)
+{
+    size_t C = (size_t)T(0)->shape.d[1], g = (size_t)st->aux[0];
+    xnn_operator_t op = NULL;
+    enum xnn_status x = xnn_create_channel_shuffle_nc_x32(g, C / g, C, C, 0, &op);
+    if (x != xnn_status_success) return xnn_fail(s, st, "channel shuffle create", x);
+    st->be = op;
+    st->be_free = op_free;
+    st->be_prepare = prep_shuffle;
+    st->run = run_xnn;
+    return 0;
+}
+
+static int prep_pad(nn_session *s, nn_step *st)
+{
+    const nn_tensor *X = T(0);
+    /* ONNX pads in NCHW order: aux[0..3] leading; trailing recomputed from the shapes */
+    size_t in[4] = {(size_t)X->shape.d[0], (size_t)X->shape.d[2], (size_t)X->shape.d[3], (size_t)X->shape.d[1]};
+    const nn_tensor *Y = O(0);
+    size_t pre[4] = {(size_t)st->aux[0], (size_t)st->aux[2], (size_t)st->aux[3], (size_t)st->aux[1]};
+    size_t out[4] = {(size_t)Y->shape.d[0], (size_t)Y->shape.d[2], (size_t)Y->shape.d[3], (size_t)Y->shape.d[1]};
+    size_t post[4];
+    for (int i = 0; i < 4; i++) post[i] = out[i] - in[i] - pre[i];
+    enum xnn_status x = xnn_setup_constant_pad_nd_x32(st->be, 4, in, pre, post, X->data, Y->data, s->pool);
+    return x == xnn_status_success ? 0 : xnn_fail(s, st, "setup", x);
+}
+
+static int make_pad(nn_session *s, nn_step *st)
+{
+    xnn_operator_t op = NULL;
+    enum xnn_status x = xnn_create_constant_pad_nd_x32(&st->faux[0], 0, &op);
+    if (x != xnn_status_success) return xnn_fail(s, st, "pad create", x);
+    st->be = op;
+    st->be_free = op_free;
+    st->be_prepare = prep_pad;
+    st->run = run_xnn;
+    return 0;
+}
+
+static int prep_fc(nn_session *s, nn_step *st)
+{
+    const nn_tensor *X = T(0);
+    enum xnn_status x = xnn_setup_fully_connected_nc_f32(st->be, (size_t)st->aux[0], X->data, O(0)->data, s->pool);
+    return x == xnn_status_success ? 0 : xnn_fail(s, st, "setup", x);
+}
+
+/* Gemm (transA 0, alpha = beta = 1, constant B and a [N]-like C) and 2-D MatMul with constant B. */
+static int make_fc(nn_session *s, nn_step *st)
+{
+    int64_t K = st->aux[1], N = st->aux[2];
+    int tb = st->op == NN_OP_GEMM ? (int)st->aux[4] : 0;
+    const float *bias = st->op == NN_OP_GEMM && st->nin > 2 && st->in[2] >= 0 ? T(2)->data : NULL;
+    xnn_operator_t op = NULL;
+    enum xnn_status x = xnn_create_fully_connected_nc_f32((size_t)K, (size_t)N, (size_t)K, (size_t)N, T(1)->data,
+                                                          bias, out_min(st), INFINITY,
+                                                          tb ? 0 : XNN_FLAG_TRANSPOSE_WEIGHTS, &op);
+    if (x != xnn_status_success) return xnn_fail(s, st, "fully connected create", x);
+    st->be = op;
+    st->be_free = op_free;
+    st->be_prepare = prep_fc;
+    st->run = run_xnn;
+    return 0;
+}
+
+/* ---------- layout assignment ---------- */
+
+enum mode { M_REF, M_NHWC, M_FOLLOW, M_FLAT };
+
+static int is4(const nn_tensor *t)
+{
+    return t->shape.ndim == 4 && t->dtype == NN_F32;
+}
+
+static int any_nhwc_input(const nn_session *s, const nn_step *st)
+{
+    for (int k = 0; k < st->nin; k++)
+        if (st->in[k] >= 0 && s->t[st->in[k]].layout == NN_NHWC) return 1;
+    return 0;
+}
+
+static enum mode choose(nn_session *s, nn_step *st)
+{
+    const nn_tensor *X = st->nin && st->in[0] >= 0 ? T(0) : NULL;
+    if (!X) return M_REF;
+    switch (st->op) {
+    case NN_OP_CONV:
+        if (!is4(X) || !T(1)->is_const || (st->nin > 2 && st->in[2] >= 0 && !T(2)->is_const)) return M_REF;
+        return M_NHWC;
+    case NN_OP_MAXPOOL: case NN_OP_AVGPOOL: {
+        if (!is4(X)) return M_REF;
+        /* ceil_mode is fine when it does not change the size; average pools only unpadded */
+        int64_t H = X->shape.d[2], W = X->shape.d[3];
+        int64_t fh = (H + st->aux[6] + st->aux[8] - st->aux[0]) / st->aux[2] + 1;
+        int64_t fw = (W + st->aux[7] + st->aux[9] - st->aux[1]) / st->aux[3] + 1;
+        if (fh != O(0)->shape.d[2] || fw != O(0)->shape.d[3]) return M_REF;
+        if (st->op == NN_OP_AVGPOOL && (st->aux[6] | st->aux[7] | st->aux[8] | st->aux[9])) return M_REF;
+        return M_NHWC;
+    }
+    case NN_OP_GAVGPOOL:
+        return is4(X) ? M_NHWC : M_REF;
+    case NN_OP_REDUCEMEAN:
+        return is4(X) && st->aux[0] == 0xc ? M_NHWC : M_REF;
+    case NN_OP_PRELU:
+        return is4(X) && T(1)->is_const && nn_shape_count(&T(1)->shape) == X->shape.d[1] &&
+                       (T(1)->shape.ndim < 3 || T(1)->shape.d[T(1)->shape.ndim - 3] == X->shape.d[1])
+                   ? M_NHWC : M_REF;
+    case NN_OP_BATCHNORM:
+        return is4(X) && X->layout == NN_NHWC && T(1)->is_const && T(2)->is_const && T(3)->is_const &&
+                       T(4)->is_const ? M_NHWC : M_REF;
+    case NN_OP_RELU: case NN_OP_SIGMOID: case NN_OP_TANH: case NN_OP_EXP:
+        return X->layout == NN_NHWC ? M_FOLLOW : M_REF;
+    case NN_OP_ADD: case NN_OP_SUB: case NN_OP_MUL: case NN_OP_DIV: {
+        if (!is4(O(0)) || !any_nhwc_input(s, st)) return M_REF;
+        for (int k = 0; k < 2; k++)
+            if (!T(k)->is_const && !is4(T(k))) return M_REF;
+        return M_NHWC;
+    }
+    case NN_OP_CONCAT: case NN_OP_SPLIT: case NN_OP_CHANNEL_SHUFFLE:
+        if (!is4(X) || !any_nhwc_input(s, st)) return M_REF;
+        if (st->op != NN_OP_CHANNEL_SHUFFLE && st->aux[0] != 1) return M_REF;
+        for (int k = 0; k < st->nin; k++)
+            if (T(k)->is_const) return M_REF;
+        return M_NHWC;
+    case NN_OP_PAD:
+        if (!is4(X) || X->layout != NN_NHWC || st->aux[0] || st->aux[1]) return M_REF;
+        if (O(0)->shape.d[0] != X->shape.d[0] || O(0)->shape.d[1] != X->shape.d[1]) return M_REF;
+        return M_NHWC;
+    case NN_OP_TRANSPOSE:
+        if (is4(X) && X->layout == NN_NHWC && st->aux[0] == 0 && st->aux[1] == 2 && st->aux[2] == 3 &&
+            st->aux[3] == 1)
+            return M_FLAT;
+        return M_REF;
+    case NN_OP_GEMM:
+        if (st->aux[3] || st->faux[0] != 1.0f || st->faux[1] != 1.0f || !T(1)->is_const) return M_REF;
+        if (st->nin > 2 && st->in[2] >= 0 && (!T(2)->is_const || nn_shape_count(&T(2)->shape) != st->aux[2]))
+            return M_REF;
+        return M_FLAT;
+    case NN_OP_MATMUL:
+        return X->shape.ndim == 2 && T(1)->shape.ndim == 2 && T(1)->is_const ? M_FLAT : M_REF;
+    default:
+        return M_REF;
+    }
+}
+
+typedef struct conv_cache {
+    int *nhwc, *nchw; /* per tensor: its copy in that layout, or -1 */
+    int n;
+} conv_cache;
+
+/* Returns the index of `v` in the wanted layout, inserting a conversion step at *pos. */
+static int convert(nn_session *s, conv_cache *cc, int v, int want, int *pos)
+{
+    if (s->t[v].is_const || !is4(&s->t[v]) || s->t[v].layout == want) return v;
+    int *cache = want == NN_NHWC ? cc->nhwc : cc->nchw;
+    if (v < cc->n && cache[v] >= 0) return cache[v];
+    nn_shape sh = s->t[v].shape;
+    int nv = nn_tensor_add(s, NN_F32, &sh);
+    if (nv < 0) return -1;
+    s->t[nv].layout = want;
+    nn_step *st = nn_step_insert(s, *pos);
+    if (!st) return -1;
+    st->op = want == NN_NHWC ? NN_OP_TO_NHWC : NN_OP_TO_NCHW;
+    st->nin = st->nout = 1;
+    st->in[0] = v;
+    st->out[0] = nv;
+    if (sh.d[1] == 1 || sh.d[2] * sh.d[3] == 1) st->alias_in = 1;
+    (*pos)++;
+    if (v < cc->n) cache[v] = nv;
+    return nv;
 }
 
 int nn_xnn_assign(nn_session *s)
 {
-    (void)s;
-    return 0;
+    conv_cache cc;
+    cc.n = s->nt;
+    cc.nhwc = malloc(sizeof(int) * ((size_t)cc.n + 1));
+    cc.nchw = malloc(sizeof(int) * ((size_t)cc.n + 1));
+    int rc = FACET_E_NO_MEMORY;
+    if (!cc.nhwc || !cc.nchw) goto done;
+    for (int i = 0; i < cc.n; i++) cc.nhwc[i] = cc.nchw[i] = -1;
+    for (int i = 0; i < s->nsteps; i++) {
+        nn_step *st = &s->steps[i];
+        enum mode md = st->alias_in ? M_FOLLOW : choose(s, st);
+        int want = md == M_NHWC ? NN_NHWC : NN_NCHW;
+        if (md != M_FOLLOW && md != M_FLAT) {
+            for (int k = 0; k < st->nin; k++) {
+                if (st->in[k] < 0) continue;
+                int nv = convert(s, &cc, st->in[k], want, &i);
+                if (nv < 0) goto done;
+                st = &s->steps[i]; /* the insert may have moved the array */
+                st->in[k] = nv;
+            }
+        }
+        int out_layout = md == M_NHWC || (md == M_FOLLOW && T(0)->layout == NN_NHWC) ? NN_NHWC : NN_NCHW;
+        for (int k = 0; k < st->nout; k++) O(k)->layout = is4(O(k)) ? out_layout : NN_NCHW;
+        switch (md) {
+        case M_REF: case M_FOLLOW: rc = 0; break;
+        case M_FLAT:
+            if (st->op == NN_OP_TRANSPOSE) {
+                st->alias_in = 1;
+                O(0)->layout = NN_NCHW;
+                rc = 0;
+            } else {
+                rc = make_fc(s, st);
+            }
+            break;
+        case M_NHWC:
+            switch (st->op) {
+            case NN_OP_CONV: rc = make_conv(s, st); break;
+            case NN_OP_MAXPOOL: case NN_OP_AVGPOOL: rc = make_pool(s, st); break;
+            case NN_OP_GAVGPOOL: case NN_OP_REDUCEMEAN:
+                rc = make_gap(s, st);
+                if (O(0)->shape.ndim != 4) O(0)->layout = NN_NCHW;
+                break;
+            case NN_OP_PRELU: rc = make_prelu(s, st); break;
+            case NN_OP_ADD: case NN_OP_SUB: case NN_OP_MUL: case NN_OP_DIV: rc = make_binary(s, st); break;
+            case NN_OP_CHANNEL_SHUFFLE: rc = make_shuffle(s, st); break;
+            case NN_OP_PAD: rc = make_pad(s, st); break;
+            case NN_OP_CONCAT: st->run = run_concat_nhwc; rc = 0; break;
+            case NN_OP_SPLIT: st->run = run_split_nhwc; rc = 0; break;
+            case NN_OP_BATCHNORM: {
+                int64_t C = T(0)->shape.d[1];
+                float *a = nn_own(s, facet_alloc(sizeof(float) * (size_t)C));
+                float *b = nn_own(s, facet_alloc(sizeof(float) * (size_t)C));
+                if (!a || !b) goto done;
+                const float *sc = T(1)->data, *bb = T(2)->data, *mean = T(3)->data, *var = T(4)->data;
+                for (int64_t c = 0; c < C; c++) {
+                    a[c] = sc[c] / sqrtf(var[c] + st->faux[0]);
+                    b[c] = bb[c] - mean[c] * a[c];
+                }
+                st->w = a;
+                st->b = b;
+                st->run = run_bn_nhwc;
+                rc = 0;
+                break;
+            }
+            default: rc = facet_seterr(&s->err, FACET_E_INTERNAL, "xnnpack: unhandled %s", nn_op_name(st->op));
+            }
+            break;
+        }
+        if (rc) goto done;
+    }
+    /* graph outputs leave in ONNX layout */
+    for (int i = 0; i < s->noutputs; i++) {
+        int pos = s->nsteps;
+        int nv = convert(s, &cc, s->outputs[i], NN_NCHW, &pos);
+        if (nv < 0) goto done;
+        if (nv != s->outputs[i]) {
+            s->t[nv].is_output = 1;
+            s->outputs[i] = nv;
+        }
+    }
+    rc = 0;
+done:
+    if (rc == FACET_E_NO_MEMORY) facet_seterr(&s->err, rc, "out of memory while planning for XNNPACK");
+    free(cc.nhwc);
+    free(cc.nchw);
+    return rc;
 }
