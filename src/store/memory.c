@@ -20,7 +20,49 @@ typedef struct mem_store {
     size_t ncolls;
     mrow *rows;
     size_t nrows, cap;
+    uint32_t *tab; /* UUID hash set: row + 1, 0 = empty; rebuilt when rows move */
+    size_t tab_cap;
 } mem_store;
+
+static uint64_t hash_s(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static int tab_has(const mem_store *m, const char *uuid)
+{
+    if (!m->tab_cap) return 0;
+    for (size_t i = hash_s(uuid) & (m->tab_cap - 1);; i = (i + 1) & (m->tab_cap - 1)) {
+        if (!m->tab[i]) return 0;
+        if (strcmp(m->rows[m->tab[i] - 1].uuid, uuid) == 0) return 1;
+    }
+}
+
+static void tab_put(mem_store *m, size_t row)
+{
+    size_t i = hash_s(m->rows[row].uuid) & (m->tab_cap - 1);
+    while (m->tab[i]) i = (i + 1) & (m->tab_cap - 1);
+    m->tab[i] = (uint32_t)row + 1;
+}
+
+/* Sizes the set for `want` rows and re-inserts every row; -1 when out of memory. */
+static int tab_rebuild(mem_store *m, size_t want)
+{
+    size_t cap = m->tab_cap ? m->tab_cap : 64;
+    while (cap < want * 2) cap *= 2;
+    if (cap != m->tab_cap) {
+        uint32_t *t = malloc(cap * sizeof *t);
+        if (!t) return -1;
+        free(m->tab);
+        m->tab = t;
+        m->tab_cap = cap;
+    }
+    memset(m->tab, 0, m->tab_cap * sizeof *m->tab);
+    for (size_t r = 0; r < m->nrows; r++) tab_put(m, r);
+    return 0;
+}
 
 static void mrow_free(mrow *r)
 {
@@ -62,6 +104,7 @@ static int m_drop(facet_store *s, const char *name)
         else m->rows[w++] = m->rows[r];
     }
     m->nrows = w;
+    tab_rebuild(m, m->nrows); /* same or smaller: cannot fail */
     return FACET_OK;
 }
 
@@ -104,6 +147,14 @@ static int m_insert(facet_store *s, const char *collection, const facet_store_ro
         m->rows = r;
         m->cap = cap;
     }
+    if (m->nrows + n > m->tab_cap / 2 && tab_rebuild(m, m->nrows + n))
+        return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
+    for (size_t i = 0; i < n; i++) {
+        int dup = tab_has(m, rows[i].uuid);
+        for (size_t j = 0; j < i && !dup; j++) dup = strcmp(rows[j].uuid, rows[i].uuid) == 0;
+        if (dup)
+            return facet_seterr(&s->err, FACET_E_EXISTS, "faceprint %s exists", rows[i].uuid);
+    }
     for (size_t i = 0; i < n; i++) {
         mrow r = {facet_strdup(collection), facet_strdup(rows[i].uuid),
                   facet_strdup(rows[i].identity), dup_bytes(rows[i].vector, rows[i].vector_size),
@@ -117,6 +168,7 @@ static int m_insert(facet_store *s, const char *collection, const facet_store_ro
         }
         m->rows[m->nrows++] = r;
     }
+    for (size_t i = m->nrows - n; i < m->nrows; i++) tab_put(m, i);
     return FACET_OK;
 }
 
@@ -137,6 +189,7 @@ static int m_remove(facet_store *s, const char *collection, const char *uuid,
         }
     }
     m->nrows = w;
+    if (k) tab_rebuild(m, m->nrows);
     *removed = k;
     return FACET_OK;
 }
@@ -161,6 +214,7 @@ static void m_close(facet_store *s)
     mem_store *m = (mem_store *)s;
     for (size_t r = 0; r < m->nrows; r++) mrow_free(&m->rows[r]);
     free(m->rows);
+    free(m->tab);
     free(m->colls);
     free(m);
 }
