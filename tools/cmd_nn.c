@@ -74,7 +74,7 @@ static int usage_nn(void)
     fprintf(stderr,
             "usage: facet nn info MODEL.onnx\n"
             "       facet nn run MODEL.onnx (--input IN.f32 | --seed N) [--shape 1,3,H,W] --out DIR\n"
-            "       facet nn bench MODEL.onnx [--threads T] [--iters N] [--shape 1,3,H,W]\n"
+            "       facet nn bench MODEL.onnx [--threads T] [--iters N] [--shape 1,3,H,W] [--profile]\n"
             "common: [--backend ref|xnnpack] [--threads T]\n");
     return 2;
 }
@@ -146,6 +146,7 @@ int cmd_nn(int argc, char **argv)
         else if ((v = cli_opt(argc, argv, &i, "--threads"))) set.num_threads = atoi(v);
         else if ((v = cli_opt(argc, argv, &i, "--iters"))) iters = strtol(v, NULL, 10);
         else if ((v = cli_opt(argc, argv, &i, "--backend"))) backend = v;
+        else if (!strcmp(argv[i], "--profile")) set.profile = 1;
         else return usage_nn();
     }
     if (backend) {
@@ -277,6 +278,13 @@ int cmd_nn(int argc, char **argv)
                facet_nn_session_threads(s), iters, med, t[0], facet_nn_session_flops(s) / 1e9,
                facet_nn_session_flops(s) / 1e6 / med);
         free(t);
+        if (set.profile) {
+            char *prof;
+            if (!facet_nn_session_profile(s, &prof)) {
+                fprintf(stderr, "%s\n", prof);
+                free(prof);
+            }
+        }
         ret = 0;
     } else {
         ret = usage_nn();

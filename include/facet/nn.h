@@ -39,6 +39,7 @@ typedef struct facet_nn_settings {
     int num_threads;           /* 0: FACET_NUM_THREADS from the environment, else all cores */
     int override_input;        /* non-zero: plan for `input_shape` instead of the model's */
     facet_nn_shape input_shape; /* for the first input; the graph is re-planned for it */
+    int profile;               /* non-zero: time every step (see facet_nn_session_profile) */
 } facet_nn_settings;
 
 FACET_API void facet_nn_settings_defaults(facet_nn_settings *s);
@@ -82,6 +83,13 @@ FACET_API int facet_nn_session_input_shape(const facet_nn_session *s, int i, fac
 FACET_API double facet_nn_session_flops(const facet_nn_session *s);
 FACET_API facet_nn_backend facet_nn_session_backend(const facet_nn_session *s);
 FACET_API int facet_nn_session_threads(const facet_nn_session *s);
+/*
+ * With settings.profile set: a JSON array, one entry per planned step in run order, with its
+ * operator, backend, output shape and the total milliseconds spent in it over all runs so far.
+ * *json is malloc'd; free it with free().
+ */
+FACET_API int facet_nn_session_profile(const facet_nn_session *s, char **json);
+
 /* The last error message of this session ("" if none). */
 FACET_API const char *facet_nn_session_errmsg(const facet_nn_session *s);
 

@@ -162,6 +162,7 @@ struct facet_nn_session {
     int ninputs, noutputs;
     double flops;
     void *pool;     /* pthreadpool for the xnnpack backend */
+    double *prof_ms; /* per step, when profiling */
     facet_err err;
 };
 

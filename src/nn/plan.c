@@ -476,6 +476,10 @@ int facet_nn_session_create(const facet_nn_model *m, const facet_nn_settings *se
     int rc = FACET_OK;
     if (s->backend == FACET_NN_BACKEND_XNNPACK) rc = nn_xnn_session_init(s);
     if (!rc) rc = nn_plan(s, set);
+    if (!rc && set->profile) {
+        s->prof_ms = calloc((size_t)s->nsteps + 1, sizeof(double));
+        if (!s->prof_ms) rc = facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for the profile");
+    }
     if (rc) {
         char msg[FACET_ERRMSG_MAX];
         snprintf(msg, sizeof msg, "%s", s->err.msg[0] ? s->err.msg : facet_thread_errmsg());
@@ -492,6 +496,7 @@ void facet_nn_session_destroy(facet_nn_session *s)
     if (!s) return;
     nn_plan_free(s);
     nn_xnn_session_free(s);
+    free(s->prof_ms);
     free(s);
 }
 
@@ -513,8 +518,10 @@ int facet_nn_session_run(facet_nn_session *s)
     for (int i = 0; i < s->nsteps; i++) {
         nn_step *st = &s->steps[i];
         if (!st->run) continue;
+        uint64_t t0 = s->prof_ms ? facet_now_ns() : 0;
         int rc = st->run(s, st);
         if (rc) return rc;
+        if (s->prof_ms) s->prof_ms[i] += (double)(facet_now_ns() - t0) / 1e6;
     }
     return FACET_OK;
 }
@@ -559,4 +566,27 @@ int facet_nn_session_threads(const facet_nn_session *s)
 const char *facet_nn_session_errmsg(const facet_nn_session *s)
 {
     return s ? s->err.msg : "";
+}
+
+int facet_nn_session_profile(const facet_nn_session *s, char **json)
+{
+    if (!s || !json) return facet_seterr(NULL, FACET_E_INVALID_ARG, "session or json is NULL");
+    *json = NULL;
+    if (!s->prof_ms) return facet_seterr(NULL, FACET_E_INVALID_ARG, "the session was made without profile");
+    size_t cap = 256 + (size_t)s->nsteps * 160, n = 0;
+    char *p = malloc(cap);
+    if (!p) return facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory");
+    n += (size_t)snprintf(p + n, cap - n, "[");
+    for (int i = 0; i < s->nsteps; i++) {
+        const nn_step *st = &s->steps[i];
+        const nn_tensor *y = &s->t[st->out[0]];
+        n += (size_t)snprintf(p + n, cap - n, "%s\n {\"op\": \"%s\", \"kernel\": \"%s\", \"shape\": [", i ? "," : "",
+                              nn_op_name(st->op), !st->run ? "alias" : st->be ? "xnnpack" : "ref");
+        for (int d = 0; d < y->shape.ndim && n < cap - 64; d++)
+            n += (size_t)snprintf(p + n, cap - n, "%s%lld", d ? "," : "", (long long)y->shape.d[d]);
+        n += (size_t)snprintf(p + n, cap - n, "], \"ms\": %.4f}", s->prof_ms[i]);
+    }
+    snprintf(p + n, cap - n, "\n]");
+    *json = p;
+    return FACET_OK;
 }

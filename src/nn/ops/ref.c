@@ -101,18 +101,6 @@ static void bcast_strides(const nn_shape *in, const nn_shape *out, int64_t *stri
     }
 }
 
-static inline float binop(nn_op op, float a, float b)
-{
-    switch (op) {
-    case NN_OP_ADD: return a + b;
-    case NN_OP_SUB: return a - b;
-    case NN_OP_MUL: return a * b;
-    case NN_OP_DIV: return a / b;
-    case NN_OP_PRELU: return a < 0 ? a * b : a;
-    default: return 0;
-    }
-}
-
 static inline int64_t binop_i64(nn_op op, int64_t a, int64_t b)
 {
     switch (op) {
@@ -124,15 +112,49 @@ static inline int64_t binop_i64(nn_op op, int64_t a, int64_t b)
     }
 }
 
+/* Merges adjacent output dims over which both operands are laid out the same way, so that
+ * the inner loop runs over as many elements as possible (e.g. [1,4420,2] * [1,1,2] becomes
+ * 4420 rows of 2, and equal shapes become one flat loop). Returns the collapsed rank. */
+static int collapse(const nn_shape *y, int64_t *sa, int64_t *sb, int64_t *dims)
+{
+    int nd = 0;
+    for (int i = 0; i < y->ndim; i++) {
+        if (y->d[i] == 1) continue;
+        if (nd && sa[nd - 1] == sa[i] * y->d[i] && sb[nd - 1] == sb[i] * y->d[i]) {
+            dims[nd - 1] *= y->d[i];
+            sa[nd - 1] = sa[i];
+            sb[nd - 1] = sb[i];
+            continue;
+        }
+        dims[nd] = y->d[i];
+        sa[nd] = sa[i];
+        sb[nd] = sb[i];
+        nd++;
+    }
+    return nd;
+}
+
+#define BIN_LOOP(EXPR)                                                                       \
+    do {                                                                                     \
+        if (ia == 1 && ib == 1)                                                              \
+            for (int64_t i = 0; i < inner; i++) { float a = pa[i], b = pb[i]; y[i] = (EXPR); } \
+        else if (ia == 1)                                                                    \
+            for (int64_t i = 0; i < inner; i++) { float a = pa[i], b = pb[0]; y[i] = (EXPR); } \
+        else if (ib == 1)                                                                    \
+            for (int64_t i = 0; i < inner; i++) { float a = pa[0], b = pb[i]; y[i] = (EXPR); } \
+        else                                                                                 \
+            for (int64_t i = 0; i < inner; i++) { float a = pa[0], b = pb[0]; y[i] = (EXPR); } \
+    } while (0)
+
 static int run_binary(nn_session *s, nn_step *st)
 {
     const nn_tensor *A = T(0), *B = T(1), *Y = O(0);
-    int nd = Y->shape.ndim;
-    int64_t sa[NN_MAXDIM], sb[NN_MAXDIM], idx[NN_MAXDIM] = {0};
+    int64_t sa[NN_MAXDIM], sb[NN_MAXDIM], dims[NN_MAXDIM], idx[NN_MAXDIM] = {0};
     bcast_strides(&A->shape, &Y->shape, sa);
     bcast_strides(&B->shape, &Y->shape, sb);
+    int nd = collapse(&Y->shape, sa, sb, dims);
     int64_t n = count_of(Y);
-    int64_t inner = nd ? Y->shape.d[nd - 1] : 1;
+    int64_t inner = nd ? dims[nd - 1] : 1;
     int64_t ia = nd ? sa[nd - 1] : 0, ib = nd ? sb[nd - 1] : 0;
     int relu = st->act == NN_ACT_RELU;
     for (int64_t base = 0; base < n; base += inner) {
@@ -145,15 +167,20 @@ static int run_binary(nn_session *s, nn_step *st)
             for (int64_t i = 0; i < inner; i++)
                 I64(Y)[base + i] = binop_i64(st->op, I64(A)[oa + i * ia], I64(B)[ob + i * ib]);
         } else {
-            const float *a = F(A) + oa, *b = F(B) + ob;
+            const float *pa = F(A) + oa, *pb = F(B) + ob;
             float *y = F(Y) + base;
-            for (int64_t i = 0; i < inner; i++) {
-                float v = binop(st->op, a[i * ia], b[i * ib]);
-                y[i] = relu && v < 0 ? 0 : v;
+            switch (st->op) {
+            case NN_OP_ADD: BIN_LOOP(a + b); break;
+            case NN_OP_SUB: BIN_LOOP(a - b); break;
+            case NN_OP_MUL: BIN_LOOP(a * b); break;
+            case NN_OP_DIV: BIN_LOOP(a / b); break;
+            default: BIN_LOOP(a < 0 ? a * b : a); break;
             }
+            if (relu)
+                for (int64_t i = 0; i < inner; i++) y[i] = y[i] < 0 ? 0 : y[i];
         }
         for (int d = nd - 2; d >= 0; d--) {
-            if (++idx[d] < Y->shape.d[d]) break;
+            if (++idx[d] < dims[d]) break;
             idx[d] = 0;
         }
     }
@@ -478,22 +505,33 @@ static void copy_box(const nn_tensor *X, const nn_tensor *Y, const int64_t *star
     const nn_tensor *big = into ? Y : X;
     int nd = box->shape.ndim;
     size_t es = nn_dtype_size(X->dtype);
+    int64_t n = nn_shape_count(&box->shape);
+    if (n == 0) return;
+    if (nd == 0) {
+        memcpy(big->data, box->data, es);
+        return;
+    }
     int64_t bstride[NN_MAXDIM], st_ = 1;
     for (int d = nd - 1; d >= 0; d--) {
         bstride[d] = st_;
         st_ *= big->shape.d[d];
     }
+    /* the two innermost dims are walked in a tight loop, the rest by an odometer */
+    int64_t inner = box->shape.d[nd - 1], rows = nd > 1 ? box->shape.d[nd - 2] : 1;
+    int64_t rstride = nd > 1 ? bstride[nd - 2] : 0;
     int64_t idx[NN_MAXDIM] = {0};
-    int64_t inner = nd ? box->shape.d[nd - 1] : 1, n = nn_shape_count(&box->shape);
-    if (n == 0) return;
-    for (int64_t base = 0; base < n; base += inner) {
+    size_t row_bytes = (size_t)inner * es;
+    for (int64_t base = 0; base < n; base += inner * rows) {
         int64_t off = 0;
         for (int d = 0; d < nd; d++) off += (idx[d] + start[d]) * bstride[d];
         uint8_t *bigp = (uint8_t *)big->data + (size_t)off * es;
         uint8_t *boxp = (uint8_t *)box->data + (size_t)base * es;
-        if (into) memcpy(bigp, boxp, (size_t)inner * es);
-        else memcpy(boxp, bigp, (size_t)inner * es);
-        for (int d = nd - 2; d >= 0; d--) {
+        for (int64_t r = 0; r < rows; r++) {
+            uint8_t *bp = bigp + (size_t)(r * rstride) * es, *xp = boxp + (size_t)r * row_bytes;
+            if (into) memcpy(bp, xp, row_bytes);
+            else memcpy(xp, bp, row_bytes);
+        }
+        for (int d = nd - 3; d >= 0; d--) {
             if (++idx[d] < box->shape.d[d]) break;
             idx[d] = 0;
         }
@@ -1061,11 +1099,13 @@ static int run_layout(nn_session *s, nn_step *st)
     for (int64_t n = 0; n < N; n++) {
         const float *xn = x + n * C * HW;
         float *yn = y + n * C * HW;
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t i = 0; i < HW; i++) {
-                if (to_nhwc) yn[i * C + c] = xn[c * HW + i];
-                else yn[c * HW + i] = xn[i * C + c];
-            }
+        /* the loop over the small dimension goes inside, so both streams stay sequential */
+        if (to_nhwc)
+            for (int64_t i = 0; i < HW; i++)
+                for (int64_t c = 0; c < C; c++) yn[i * C + c] = xn[c * HW + i];
+        else
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t i = 0; i < HW; i++) yn[c * HW + i] = xn[i * C + c];
     }
     return 0;
 }
