@@ -207,11 +207,58 @@ static T_AVX512 INL void blk_avx512(const uint8_t *rows, size_t stride, const fl
         for (int p = 0; p < P; p++) scores[(size_t)p * ld + r] = _mm512_reduce_add_ps(acc[r][p]);
 }
 
+/* One probe: a single long FMA chain per row is latency-bound, and a core that waits on it
+ * keeps too few cache misses in flight to reach memory bandwidth. Four independent chains per
+ * row, over a sequential walk of the rows, read like a plain memory scan. */
+static T_AVX512 INL float row1_avx512(const uint8_t *row, const float *q, int dpad,
+                                      const int f16)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int d = 0;
+    for (; d + 64 <= dpad; d += 64) {
+        a0 = _mm512_fmadd_ps(ld16(row, d, f16), _mm512_load_ps(q + d), a0);
+        a1 = _mm512_fmadd_ps(ld16(row, d + 16, f16), _mm512_load_ps(q + d + 16), a1);
+        a2 = _mm512_fmadd_ps(ld16(row, d + 32, f16), _mm512_load_ps(q + d + 32), a2);
+        a3 = _mm512_fmadd_ps(ld16(row, d + 48, f16), _mm512_load_ps(q + d + 48), a3);
+    }
+    if (d < dpad) { /* dpad is a multiple of 32 */
+        a0 = _mm512_fmadd_ps(ld16(row, d, f16), _mm512_load_ps(q + d), a0);
+        a1 = _mm512_fmadd_ps(ld16(row, d + 16, f16), _mm512_load_ps(q + d + 16), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
 /* 32 zmm registers: up to 16 accumulators plus the row chunks and one probe chunk. */
 #define R_AVX512(P) ((P) <= 2 ? 4 : 2)
 
-KERNEL(dot_avx512_f32, T_AVX512, blk_avx512, R_AVX512, 0)
-KERNEL(dot_avx512_f16, T_AVX512, blk_avx512, R_AVX512, 1)
+KERNEL(dot_avx512_f32_pb, T_AVX512, blk_avx512, R_AVX512, 0)
+KERNEL(dot_avx512_f16_pb, T_AVX512, blk_avx512, R_AVX512, 1)
+
+static T_AVX512 void dot_avx512_1(const void *rows, size_t stride, size_t nrows,
+                                  const float *probes, int dpad, float *scores, int f16)
+{
+    const uint8_t *base = (const uint8_t *)rows;
+    if (f16)
+        for (size_t r = 0; r < nrows; r++) scores[r] = row1_avx512(base + r * stride, probes, dpad, 1);
+    else
+        for (size_t r = 0; r < nrows; r++) scores[r] = row1_avx512(base + r * stride, probes, dpad, 0);
+}
+
+static T_AVX512 void dot_avx512_f32(const void *rows, size_t stride, size_t nrows,
+                                    const float *probes, int np, int dpad, float *scores,
+                                    size_t ld)
+{
+    if (np == 1) dot_avx512_1(rows, stride, nrows, probes, dpad, scores, 0);
+    else dot_avx512_f32_pb(rows, stride, nrows, probes, np, dpad, scores, ld);
+}
+
+static T_AVX512 void dot_avx512_f16(const void *rows, size_t stride, size_t nrows,
+                                    const float *probes, int np, int dpad, float *scores,
+                                    size_t ld)
+{
+    if (np == 1) dot_avx512_1(rows, stride, nrows, probes, dpad, scores, 1);
+    else dot_avx512_f16_pb(rows, stride, nrows, probes, np, dpad, scores, ld);
+}
 
 #endif
 
