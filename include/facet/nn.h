@@ -40,6 +40,13 @@ typedef struct facet_nn_settings {
     int override_input;        /* non-zero: plan for `input_shape` instead of the model's */
     facet_nn_shape input_shape; /* for the first input; the graph is re-planned for it */
     int profile;               /* non-zero: time every step (see facet_nn_session_profile) */
+    /*
+     * Optional: names of values to use as the session's outputs instead of the graph's, e.g. a
+     * detector's raw head before its fixed-size box decoding. Only the nodes they need are
+     * planned. The array and strings are read during facet_nn_session_create only.
+     */
+    const char *const *output_names;
+    int num_output_names;
 } facet_nn_settings;
 
 FACET_API void facet_nn_settings_defaults(facet_nn_settings *s);
@@ -79,6 +86,7 @@ FACET_API int facet_nn_session_run(facet_nn_session *s);
 FACET_API int facet_nn_session_output(facet_nn_session *s, int i, const float **data,
                                       facet_nn_shape *shape);
 FACET_API int facet_nn_session_input_shape(const facet_nn_session *s, int i, facet_nn_shape *out);
+FACET_API int facet_nn_session_num_outputs(const facet_nn_session *s);
 /* Multiply-accumulate count of one run x 2 (the FLOPs used for GFLOP/s figures). */
 FACET_API double facet_nn_session_flops(const facet_nn_session *s);
 FACET_API facet_nn_backend facet_nn_session_backend(const facet_nn_session *s);

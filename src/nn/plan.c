@@ -96,52 +96,85 @@ static int is_alias_op(nn_op op)
            op == NN_OP_IDENTITY || op == NN_OP_DROPOUT;
 }
 
+static int plan_node(facet_nn_session *s, const nn_node *n);
+
+/* Marks the nodes that the session's outputs depend on (nodes are in topological order). */
+static char *needed_nodes(facet_nn_session *s)
+{
+    const facet_nn_model *m = s->model;
+    char *need_v = calloc((size_t)m->nvalues + 1, 1), *need_n = calloc((size_t)m->nnodes + 1, 1);
+    if (!need_v || !need_n) {
+        free(need_v);
+        free(need_n);
+        return NULL;
+    }
+    for (int i = 0; i < s->noutputs; i++) need_v[s->outputs[i]] = 1;
+    for (int i = m->nnodes - 1; i >= 0; i--) {
+        const nn_node *n = &m->nodes[i];
+        for (int k = 0; k < n->nout; k++) need_n[i] |= need_v[n->out[k]];
+        if (!need_n[i]) continue;
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] >= 0) need_v[n->in[k]] = 1;
+    }
+    free(need_v);
+    return need_n;
+}
+
 /* Pass 1: shapes and constant folding. */
 static int build_steps(facet_nn_session *s)
 {
     const facet_nn_model *m = s->model;
-    for (int i = 0; i < m->nnodes; i++) {
-        const nn_node *n = &m->nodes[i];
-        nn_step tmp = {0};
-        tmp.op = n->op;
-        tmp.node = n;
-        tmp.nin = n->nin;
-        tmp.nout = n->nout;
-        memcpy(tmp.in, n->in, sizeof(int) * (size_t)n->nin);
-        memcpy(tmp.out, n->out, sizeof(int) * (size_t)n->nout);
-        int rc = nn_ref_infer(s, &tmp);
-        if (rc) return rc;
-        for (int k = 0; k < tmp.nout; k++) {
-            nn_tensor *o = &s->t[tmp.out[k]];
-            if (nn_shape_count(&o->shape) > ((int64_t)1 << 30))
-                return facet_seterr(&s->err, FACET_E_LIMIT, "node '%s': output of %lld elements",
-                                    n->name, (long long)nn_shape_count(&o->shape));
-        }
-        int all_const = 1;
-        for (int k = 0; k < tmp.nin; k++)
-            if (tmp.in[k] >= 0 && !s->t[tmp.in[k]].is_const) all_const = 0;
-        if (tmp.op == NN_OP_SHAPE) all_const = 1; /* shapes are static */
-        if (all_const) {
-            for (int k = 0; k < tmp.nout; k++)
-                if ((rc = alloc_const(s, &s->t[tmp.out[k]]))) return rc;
-            if ((rc = tmp.run(s, &tmp))) return rc;
-            continue;
-        }
-        for (int k = 0; k < tmp.nin; k++)
-            if (tmp.in[k] >= 0 && s->t[tmp.in[k]].is_const && s->t[tmp.in[k]].dtype == NN_I64 &&
-                tmp.op != NN_OP_RESHAPE && tmp.op != NN_OP_GATHER)
-                return facet_seterr(&s->err, FACET_E_UNSUPPORTED,
-                                    "node '%s' (%s): integer tensors at run time are not supported",
-                                    n->name, nn_op_name(n->op));
-        for (int k = 0; k < tmp.nout; k++)
-            if (s->t[tmp.out[k]].dtype != NN_F32)
-                return facet_seterr(&s->err, FACET_E_UNSUPPORTED,
-                                    "node '%s' (%s): integer tensors at run time are not supported",
-                                    n->name, nn_op_name(n->op));
-        nn_step *st = add_step(s);
-        if (!st) return FACET_E_NO_MEMORY;
-        *st = tmp;
+    char *need = needed_nodes(s);
+    if (!need) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
+    int rc = 0;
+    for (int i = 0; i < m->nnodes && !rc; i++) {
+        if (need[i]) rc = plan_node(s, &m->nodes[i]);
     }
+    free(need);
+    return rc;
+}
+
+/* Infers one node's outputs; folds it into constants when its inputs are all known. */
+static int plan_node(facet_nn_session *s, const nn_node *n)
+{
+    nn_step tmp = {0};
+    tmp.op = n->op;
+    tmp.node = n;
+    tmp.nin = n->nin;
+    tmp.nout = n->nout;
+    memcpy(tmp.in, n->in, sizeof(int) * (size_t)n->nin);
+    memcpy(tmp.out, n->out, sizeof(int) * (size_t)n->nout);
+    int rc = nn_ref_infer(s, &tmp);
+    if (rc) return rc;
+    for (int k = 0; k < tmp.nout; k++) {
+        nn_tensor *o = &s->t[tmp.out[k]];
+        if (nn_shape_count(&o->shape) > ((int64_t)1 << 30))
+            return facet_seterr(&s->err, FACET_E_LIMIT, "node '%s': output of %lld elements",
+                                n->name, (long long)nn_shape_count(&o->shape));
+    }
+    int all_const = 1;
+    for (int k = 0; k < tmp.nin; k++)
+        if (tmp.in[k] >= 0 && !s->t[tmp.in[k]].is_const) all_const = 0;
+    if (tmp.op == NN_OP_SHAPE) all_const = 1; /* shapes are static */
+    if (all_const) {
+        for (int k = 0; k < tmp.nout; k++)
+            if ((rc = alloc_const(s, &s->t[tmp.out[k]]))) return rc;
+        return tmp.run(s, &tmp);
+    }
+    for (int k = 0; k < tmp.nin; k++)
+        if (tmp.in[k] >= 0 && s->t[tmp.in[k]].is_const && s->t[tmp.in[k]].dtype == NN_I64 &&
+            tmp.op != NN_OP_RESHAPE && tmp.op != NN_OP_GATHER)
+            return facet_seterr(&s->err, FACET_E_UNSUPPORTED,
+                                "node '%s' (%s): integer tensors at run time are not supported",
+                                n->name, nn_op_name(n->op));
+    for (int k = 0; k < tmp.nout; k++)
+        if (s->t[tmp.out[k]].dtype != NN_F32)
+            return facet_seterr(&s->err, FACET_E_UNSUPPORTED,
+                                "node '%s' (%s): integer tensors at run time are not supported",
+                                n->name, nn_op_name(n->op));
+    nn_step *st = add_step(s);
+    if (!st) return FACET_E_NO_MEMORY;
+    *st = tmp;
     return 0;
 }
 
@@ -379,13 +412,28 @@ int nn_plan(facet_nn_session *s, const facet_nn_settings *set)
             s->t[k].data = m->values[v].data;
         }
     }
+    int nout = set->num_output_names > 0 ? set->num_output_names : m->noutputs;
+    if (nout > 1024) return facet_seterr(&s->err, FACET_E_INVALID_ARG, "too many output names");
     s->inputs = malloc(sizeof(int) * ((size_t)m->ninputs + 1));
-    s->outputs = malloc(sizeof(int) * ((size_t)m->noutputs + 1));
+    s->outputs = malloc(sizeof(int) * ((size_t)nout + 1));
     if (!s->inputs || !s->outputs) return FACET_E_NO_MEMORY;
     s->ninputs = m->ninputs;
-    s->noutputs = m->noutputs;
+    s->noutputs = nout;
     memcpy(s->inputs, m->inputs, sizeof(int) * (size_t)m->ninputs);
-    memcpy(s->outputs, m->outputs, sizeof(int) * (size_t)m->noutputs);
+    if (set->num_output_names > 0) {
+        if (!set->output_names) return facet_seterr(&s->err, FACET_E_INVALID_ARG, "output_names is NULL");
+        for (int i = 0; i < nout; i++) {
+            int v = -1;
+            for (int k = 0; set->output_names[i] && k < m->nvalues; k++)
+                if (!strcmp(m->values[k].name, set->output_names[i])) v = k;
+            if (v < 0)
+                return facet_seterr(&s->err, FACET_E_INVALID_ARG, "the model has no value named '%s'",
+                                    set->output_names[i] ? set->output_names[i] : "(null)");
+            s->outputs[i] = v;
+        }
+    } else {
+        memcpy(s->outputs, m->outputs, sizeof(int) * (size_t)nout);
+    }
     for (int i = 0; i < m->ninputs; i++) {
         nn_tensor *t = &s->t[s->inputs[i]];
         if (i == 0 && set->override_input) {
@@ -546,6 +594,11 @@ int facet_nn_session_input_shape(const facet_nn_session *s, int i, facet_nn_shap
     out->ndim = t->shape.ndim;
     for (int d = 0; d < t->shape.ndim; d++) out->dims[d] = t->shape.d[d];
     return FACET_OK;
+}
+
+int facet_nn_session_num_outputs(const facet_nn_session *s)
+{
+    return s ? s->noutputs : 0;
 }
 
 double facet_nn_session_flops(const facet_nn_session *s)
