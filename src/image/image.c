@@ -153,15 +153,27 @@ static inline uint8_t clamp_u8(int v)
 static void yuv_row(uint8_t *dst, const uint8_t *y, const uint8_t *u, const uint8_t *v,
                     int cstep, int width)
 {
-    for (int x = 0; x < width; x++) {
-        int c = (x >> 1) * cstep;
-        int yy = (int)y[x] << 16, uu = (int)u[c] - 128, vv = (int)v[c] - 128;
-        int r = (yy + 91881 * vv + 32768) >> 16;
-        int g = (yy - 22554 * uu - 46802 * vv + 32768) >> 16;
-        int b = (yy + 116130 * uu + 32768) >> 16;
-        dst[3 * x] = clamp_u8(r);
-        dst[3 * x + 1] = clamp_u8(g);
-        dst[3 * x + 2] = clamp_u8(b);
+    /* One chroma sample serves two luma samples: work out its terms once per pair. */
+    int pairs = width / 2;
+    for (int p = 0; p < pairs; p++) {
+        int uu = (int)u[p * cstep] - 128, vv = (int)v[p * cstep] - 128;
+        int dr = 91881 * vv + 32768, dg = -22554 * uu - 46802 * vv + 32768,
+            db = 116130 * uu + 32768;
+        int y0 = (int)y[2 * p] << 16, y1 = (int)y[2 * p + 1] << 16;
+        uint8_t *d = dst + 6 * p;
+        d[0] = clamp_u8((y0 + dr) >> 16);
+        d[1] = clamp_u8((y0 + dg) >> 16);
+        d[2] = clamp_u8((y0 + db) >> 16);
+        d[3] = clamp_u8((y1 + dr) >> 16);
+        d[4] = clamp_u8((y1 + dg) >> 16);
+        d[5] = clamp_u8((y1 + db) >> 16);
+    }
+    if (width & 1) { /* odd width: the last pixel has its own chroma sample */
+        int x = width - 1, uu = (int)u[pairs * cstep] - 128, vv = (int)v[pairs * cstep] - 128;
+        int yy = (int)y[x] << 16;
+        dst[3 * x] = clamp_u8((yy + 91881 * vv + 32768) >> 16);
+        dst[3 * x + 1] = clamp_u8((yy - 22554 * uu - 46802 * vv + 32768) >> 16);
+        dst[3 * x + 2] = clamp_u8((yy + 116130 * uu + 32768) >> 16);
     }
 }
 
