@@ -1,0 +1,41 @@
+#!/bin/sh
+# run.sh [BUILD_DIR] [N...] - the 1:N search benchmark: facet (bench_search) and FAISS on the
+# same synthetic data, same run; writes docs/performance-search.md and prints it.
+#   meson setup build-gallery && ninja -C build-gallery && bench/search/run.sh build-gallery
+# FAISS runs under Debian's /usr/bin/python3 (apt: python3-faiss python3-numpy
+# libopenblas0-pthread), with the openblas-pthread BLAS and without OPENBLAS_CORETYPE /
+# OPENBLAS_L2_SIZE overrides.
+set -eu
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-build}
+shift || true
+sizes=${*:-100000 1000000}
+tmp=$(mktemp -d /tmp/facet-bench-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+res="$tmp/results.jsonl"
+: >"$res"
+for n in $sizes; do
+    extra=""
+    [ "$n" -ge 1000000 ] && extra=--sqlite
+    "$build/bench/search/bench_search" "$n" "$tmp" $extra | sed "s/^{/{\"_n\":$n,/" | tee -a "$res"
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 "$root/bench/search/bench_faiss.py" \
+        "$n" "$tmp" | sed "s/^{/{\"_n\":$n,/" | tee -a "$res"
+    rm -f "$tmp/matrix.f32" "$tmp/probes.f32"
+done
+blas=$(update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | sed -n 's/^Value: //p')
+{
+    echo "# 1:N search performance"
+    echo
+    echo "Measured by \`bench/search/run.sh $build $sizes\` on $(date -u +%Y-%m-%d), $(nproc) cores,"
+    echo "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), FAISS $(/usr/bin/python3 -c 'import faiss; print(faiss.__version__)') with BLAS $blas."
+    echo "Synthetic random unit vectors; probes are noisy copies of rows. \"read floor\" is a plain"
+    echo "read of the same bytes (fp32: N x 2 KiB, fp16: N x 1 KiB) with the same threads."
+    echo "FAISS fp32 = IndexFlatIP, FAISS fp16 = IndexScalarQuantizer(QT_fp16, inner product);"
+    echo "each facet row is compared with FAISS of the same dtype (facet/FAISS-fp32 compares single"
+    echo "probe time with FAISS fp32). Single = median latency of one probe; batches are throughput."
+    echo "The machine is shared with other work, so numbers move by +-20% between runs."
+    /usr/bin/python3 "$root/bench/search/report.py" "$res"
+    echo
+    echo "Reproduce: \`meson setup build-gallery && ninja -C build-gallery && bench/search/run.sh build-gallery\`"
+} >"$root/docs/performance-search.md"
+cat "$root/docs/performance-search.md"
