@@ -5,7 +5,7 @@ MESON_FLAGS ?=
 FACET_MODEL_PATH ?= $(CURDIR)/models
 export FACET_MODEL_PATH
 
-.PHONY: all setup models build demo test bench fuzz clean
+.PHONY: all setup models build demo test bench bench-nn bench-search clean
 
 all: build
 
@@ -27,8 +27,13 @@ demo: build models
 test: build models
 	@./scripts/test.sh $(BUILD)
 
-bench: build models
-	@./bench/run-all.sh $(BUILD)
+bench: bench-nn bench-search
+
+bench-nn: build models
+	@./bench/nn/run.sh $(BUILD)
+
+bench-search: build
+	@./bench/search/run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)
