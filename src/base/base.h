@@ -61,6 +61,10 @@ long facet_env_long(const char *name, long def);
 /* Threads to use: `requested` if > 0, else FACET_NUM_THREADS, else all cores. */
 int facet_threads_resolve(int requested);
 
+/* SHA-256 of a buffer, raw or as 64 lowercase hex digits plus NUL. */
+void facet_sha256(const void *data, size_t n, uint8_t out[32]);
+void facet_sha256_hex(const void *data, size_t n, char out[65]);
+
 /* Reads a whole file (at most max_bytes). The caller frees *data with free(). */
 int facet_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *size,
                     facet_err *e);

@@ -1,0 +1,65 @@
+/*
+ * sdk.h - private parts of the face SDK shared by detect.c, landmark.c, align.c, faceprint.c,
+ * quality.c and attributes.c: the handle, lazy model loading and the session pool.
+ *
+ * The handle is shared by threads. Models are loaded once under the handle's lock and never
+ * change afterwards. Inference sessions are not thread-safe, so the handle keeps a pool: a
+ * call borrows a session for its model and input shape (sdk_session_get), runs it and gives
+ * it back (sdk_session_put). Two threads never hold the same session; a thread that finds no
+ * free one plans a new one outside the lock.
+ */
+#ifndef FACET_SRC_FACE_SDK_H
+#define FACET_SRC_FACE_SDK_H
+
+#include <pthread.h>
+
+#include "base/base.h"
+#include "facet/face.h"
+
+#define SDK_POOL_MAX 64
+
+typedef struct sdk_pooled {
+    int module;              /* index 0..FACET_MODULE_COUNT-1 */
+    facet_nn_shape shape;    /* input shape it was planned for */
+    int outputs_key;         /* which output selection (0 = the graph's) */
+    facet_nn_session *s;
+    int in_use;
+    uint64_t last_used;
+} sdk_pooled;
+
+struct facet_sdk {
+    facet_sdk_settings set;
+    char model_dir[1024];
+    pthread_mutex_t lock;
+    facet_nn_model *models[FACET_MODULE_COUNT];
+    char model_sha[FACET_MODULE_COUNT][65];
+    sdk_pooled pool[SDK_POOL_MAX];
+    int npool;
+    uint64_t tick;
+    facet_err err;
+};
+
+extern const char *const sdk_model_names[FACET_MODULE_COUNT];
+
+/* Index of a module bit (FACET_MODULE_DETECT -> 0 ...). */
+int sdk_module_index(unsigned module_bit);
+/* The model of a module, loading it on first use. */
+int sdk_model(facet_sdk *sdk, int module, const facet_nn_model **out);
+/*
+ * Borrows a session for `module` planned for `shape` (NULL: the model's own input shape),
+ * with the given output names (NULL/0: the graph's outputs; outputs_key identifies the
+ * selection, non-zero when output names are given).
+ */
+int sdk_session_get(facet_sdk *sdk, int module, const facet_nn_shape *shape, const char *const *outputs,
+                    int noutputs, int outputs_key, facet_nn_session **out);
+void sdk_session_put(facet_sdk *sdk, facet_nn_session *s);
+/* Runs a borrowed session on one input; the outputs stay in the session. */
+int sdk_run(facet_sdk *sdk, facet_nn_session *s, const float *input, size_t count);
+
+/* Records an error on the handle (and the thread); returns status. */
+int sdk_fail(facet_sdk *sdk, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* 68 -> 5 points: eye centres (mean of 4 eyelid points each), nose tip, mouth corners. */
+void sdk_kps_from_68(facet_face *f);
+
+#endif
