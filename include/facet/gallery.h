@@ -110,7 +110,7 @@ typedef struct facet_load_stats {
 /* Loads a stored collection into memory (a no-op if loaded). `stats` may be NULL. */
 FACET_API facet_status facet_collection_load(facet_gallery *g, const char *name,
                                              facet_load_stats *stats);
-/* Frees a collection's memory; it stays in the store. For "memory:" this loses it. */
+/* Frees a collection's memory; it stays in the store (for "memory:", in the handle). */
 FACET_API facet_status facet_collection_unload(facet_gallery *g, const char *name);
 /* Deletes a collection and all its faceprints from the store and from memory. */
 FACET_API facet_status facet_collection_drop(facet_gallery *g, const char *name);
@@ -160,7 +160,8 @@ FACET_API facet_status facet_gallery_count(facet_gallery *g, const char *collect
 /* Calls fn for every stored enrolment of the collection (loaded or not) that has a payload,
  * with the data valid only during the call; fn returns nonzero to stop early. For `migrate`:
  * re-extract faceprints from the payloads with a new model into a new collection. The
- * collection must not be modified from inside fn. */
+ * store connection is held during the scan, so fn must not call into this gallery: collect
+ * what it needs, or write the new collection through a second facet_gallery on the same store. */
 typedef int (*facet_payload_fn)(void *user, const char *uuid, const char *identity,
                                 const void *payload, size_t payload_size);
 FACET_API facet_status facet_collection_foreach_payload(facet_gallery *g, const char *collection,

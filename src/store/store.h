@@ -69,9 +69,9 @@ int facet_store_open_memory(facet_store **out, facet_err *e);
 int facet_store_open_sqlite(const char *path, facet_store **out, facet_err *e);
 int facet_store_open_postgres(const char *conninfo, facet_store **out, facet_err *e);
 
-/* Vector blobs. encode writes FACET_VEC_HEADER + 4 * dim bytes. decode checks the header and
- * the values (finite), returning 0, FACET_E_FORMAT (length / magic) or FACET_E_MODEL
- * (another model or dim); it does not copy the values. */
+/* Vector blobs. encode writes FACET_VEC_HEADER + 4 * dim bytes. check verifies the header and
+ * the length, returning 0, FACET_E_FORMAT (length / magic) or FACET_E_MODEL (another model or
+ * dim); the values themselves (finite, unit norm) are checked by the loader as it copies them. */
 uint32_t facet_model_hash(const char *model_id);
 size_t facet_vec_blob_size(int dim);
 void facet_vec_encode(void *blob, const float *v, int dim, uint32_t model_hash);
