@@ -19,7 +19,20 @@ void cli_progress(const char *label, long done, long total, double elapsed_s);
 /* Model folder: $FACET_MODEL_PATH, else ./models. */
 const char *cli_model_dir(void);
 
+/* Shared by the face commands: SDK options (--threshold, --min-face, --threads, --models,
+ * --backend) at argv[*i] (returns 1 if it took one), SDK creation with an error message,
+ * image loading, and JSON output helpers. */
+int cli_sdk_options(int argc, char **argv, int *i, facet_sdk_settings *set);
+int cli_sdk_create(const facet_sdk_settings *set, facet_sdk **sdk);
+int cli_load_image(const char *path, facet_image **img);
+void cli_json_str(FILE *f, const char *s);
+void cli_json_error(const char *path, const char *msg);
+
 int cmd_models(int argc, char **argv);
 int cmd_nn(int argc, char **argv);
+int cmd_detect(int argc, char **argv);
+int cmd_faceprint(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif

@@ -13,6 +13,10 @@ static const struct {
     const char *help;
 } commands[] = {
     {"models", cmd_models, "list the models in the model folder, with checksums and shapes"},
+    {"detect", cmd_detect, "find faces, landmarks and quality in images (--json, --draw OUT.png)"},
+    {"faceprint", cmd_faceprint, "compute faceprints: IMG --out FILE, or IMG... --json"},
+    {"compare", cmd_compare, "similarity and match probability of two faces (images or faceprints)"},
+    {"eval", cmd_eval, "accuracy on labelled data: eval lfw DIR PAIRS | eval detect DIR GT"},
     {"nn", cmd_nn, "run the inference engine directly: nn info|run|bench MODEL.onnx"},
 };
 

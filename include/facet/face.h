@@ -44,9 +44,12 @@ typedef struct facet_sdk_settings {
     int num_threads;          /* threads per inference; 0: $FACET_NUM_THREADS, else all cores */
     unsigned preload;         /* facet_module bits to load at create (default 0: lazily) */
     facet_nn_backend backend; /* inference backend (default AUTO: xnnpack) */
-    float detect_threshold;   /* minimum face score, 0..1 (default 0.7) */
+    float detect_threshold;   /* minimum face score, 0..1 (default 0.8) */
     float nms_threshold;      /* overlap (IoU) above which the weaker box is dropped (0.4) */
     int smallest_face_height; /* smallest face to find, in image pixels (default 40; >= 8) */
+    int detect_passes;        /* 1: one pyramid (fast, default); 2: + mirrored image; 3: + a
+                                 1.5x finer pyramid. More passes vote on each face: better
+                                 precision and recall at 2x / 4x the detection time */
     int64_t max_pixels;       /* decode guard for facet_sdk_load_image (default 100 M) */
 } facet_sdk_settings;
 
@@ -79,8 +82,9 @@ typedef struct facet_face {
 
 /*
  * All faces in the image, best score first, each with landmarks and key points.
- * *faces is malloc'd (free with free()); *count may be 0. Faces smaller than
- * settings.smallest_face_height or scoring below settings.detect_threshold are not returned.
+ * *faces is malloc'd (free with free()); *count may be 0. Faces scoring below
+ * settings.detect_threshold, or with boxes shorter than 0.8 x settings.smallest_face_height
+ * (the margin absorbs box noise), are not returned.
  */
 FACET_API int facet_detect_faces(facet_sdk *sdk, const facet_image *img, facet_face **faces, int *count);
 /* The face with the largest box; FACET_E_NOT_FOUND when there is none. */

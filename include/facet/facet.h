@@ -8,6 +8,7 @@
 #include "facet/base.h"
 #include "facet/image.h"
 #include "facet/nn.h"
+#include "facet/face.h"
 #include "facet/gallery.h"
 
 #endif

@@ -54,9 +54,10 @@ void facet_sdk_defaults(facet_sdk_settings *s)
     if (!s) return;
     memset(s, 0, sizeof *s);
     s->backend = FACET_NN_BACKEND_AUTO;
-    s->detect_threshold = 0.7f;
+    s->detect_threshold = 0.8f;
     s->nms_threshold = 0.4f;
     s->smallest_face_height = 40;
+    s->detect_passes = 1;
     s->max_pixels = 100000000;
 }
 
@@ -126,6 +127,8 @@ int facet_sdk_create(const facet_sdk_settings *set, facet_sdk **out)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "nms_threshold must be in (0, 1]");
     if (set->smallest_face_height < 8)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "smallest_face_height must be at least 8 pixels");
+    if (set->detect_passes < 1 || set->detect_passes > 3)
+        return facet_seterr(NULL, FACET_E_INVALID_ARG, "detect_passes must be 1, 2 or 3");
     if (set->preload & ~(unsigned)FACET_MODULE_ALL)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "preload has unknown module bits");
     facet_sdk *sdk = calloc(1, sizeof *sdk);

@@ -1,0 +1,299 @@
+/*
+ * detect.c - face detection at any image size.
+ *
+ * fr_detect is the Ultra-Light-Fast RFB-320 detector: a fully convolutional network with
+ * anchors of 10-256 pixels on stride 8, 16, 32 and 64 feature maps. The exported graph ends in
+ * a box decoder whose 4420 anchors are constants for a 320x240 input, which is why other
+ * SDKs squeeze every frame into 320x240 or 640x640 and lose small faces. We plan the network
+ * for the size we need instead, take its raw heads ("scores" and the regressions "462") and
+ * decode them against anchors we generate for that size.
+ *
+ * Scales: a face of height h pixels becomes h*s pixels in the network input at scale s. The
+ * finest scale is chosen so that settings.smallest_face_height lands on NET_SMALL_FACE network
+ * pixels (never upsampling beyond 1:1 unless the face asked for is smaller than that); coarser
+ * levels, a factor of PYRAMID_STEP apart, follow while the image is still larger than what the
+ * largest anchors cover. Boxes from all levels go through one non-maximum suppression.
+ * The smallest detectable face is therefore smallest_face_height (docs/detection.md), whatever
+ * the image size, at a cost proportional to (NET_SMALL_FACE / smallest_face_height)^2 * pixels.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "facet/face.h"
+#include "sdk.h"
+
+#define NET_SMALL_FACE 20.0f  /* network pixels for the smallest face we look for */
+#define NET_LARGE_FACE 280.0f /* faces above this (network pixels) need a coarser level */
+#define PYRAMID_STEP 3.0f
+#define MAX_LEVELS 6
+#define MAX_CANDIDATES 20000
+
+static const float min_sizes[4][3] = {{10, 16, 24}, {32, 48, 0}, {64, 96, 0}, {128, 192, 256}};
+static const int n_sizes[4] = {3, 2, 2, 3};
+static const int steps[4] = {8, 16, 32, 64};
+static const char *const head_names[2] = {"scores", "462"};
+
+typedef struct cand {
+    float x1, y1, x2, y2, score;
+    int pass;
+} cand;
+
+static int64_t anchor_count(int w, int h)
+{
+    int64_t n = 0;
+    for (int k = 0; k < 4; k++) n += (int64_t)((w + steps[k] - 1) / steps[k]) * ((h + steps[k] - 1) / steps[k]) * n_sizes[k];
+    return n;
+}
+
+/* Runs the network on one pyramid level and appends decoded boxes (in image pixels). */
+static int detect_level(facet_sdk *sdk, const facet_image *img, float scale, float thr, int pass, int flip,
+                        cand *out, int *n, int cap)
+{
+    int w = (int)lroundf(img->width * scale), h = (int)lroundf(img->height * scale);
+    if (w < 16 || h < 16) return 0;
+    facet_image *small = NULL;
+    const facet_image *src = img;
+    int rc;
+    if (w != img->width || h != img->height) {
+        if ((rc = facet_image_resize(img, w, h, &small))) return sdk_fail(sdk, rc, "detector resize: %s", facet_last_error());
+        src = small;
+    }
+    size_t count = (size_t)3 * w * h;
+    float *x = malloc(count * sizeof *x);
+    if (!x) {
+        facet_image_destroy(small);
+        return sdk_fail(sdk, FACET_E_NO_MEMORY, "no memory for a %dx%d detector input", w, h);
+    }
+    static const float mean[3] = {127.0f, 127.0f, 127.0f}, sc[3] = {1 / 128.0f, 1 / 128.0f, 1 / 128.0f};
+    rc = facet_image_to_tensor(src, x, mean, sc, 0);
+    facet_image_destroy(small);
+    if (rc) {
+        free(x);
+        return sdk_fail(sdk, rc, "detector input: %s", facet_last_error());
+    }
+    facet_nn_shape shape = {4, {1, 3, h, w}};
+    facet_nn_session *s;
+    rc = sdk_session_get(sdk, 0, &shape, head_names, 2, 1, &s);
+    if (rc) {
+        free(x);
+        return rc;
+    }
+    rc = sdk_run(sdk, s, x, count);
+    free(x);
+    if (rc) {
+        sdk_session_put(sdk, s);
+        return rc;
+    }
+    const float *scores, *loc;
+    facet_nn_shape ss, ls;
+    facet_nn_session_output(s, 0, &scores, &ss);
+    facet_nn_session_output(s, 1, &loc, &ls);
+    int64_t na = anchor_count(w, h);
+    if (ss.ndim != 3 || ss.dims[1] != na || ss.dims[2] != 2 || ls.dims[1] != na || ls.dims[2] != 4) {
+        sdk_session_put(sdk, s);
+        return sdk_fail(sdk, FACET_E_MODEL, "detector heads have %lld anchors, expected %lld for %dx%d",
+                        (long long)ss.dims[1], (long long)na, w, h);
+    }
+    int64_t a = 0;
+    for (int k = 0; k < 4; k++) {
+        int fw = (w + steps[k] - 1) / steps[k], fh = (h + steps[k] - 1) / steps[k];
+        for (int i = 0; i < fh; i++)
+            for (int j = 0; j < fw; j++)
+                for (int m = 0; m < n_sizes[k]; m++, a++) {
+                    float p = scores[2 * a + 1];
+                    if (p < thr || *n >= cap) continue;
+                    /* anchors in network pixels; SSD decoding with variances 0.1 and 0.2 */
+                    float acx = (j + 0.5f) * steps[k], acy = (i + 0.5f) * steps[k], as = min_sizes[k][m];
+                    const float *l = loc + 4 * a;
+                    float cx = acx + l[0] * 0.1f * as, cy = acy + l[1] * 0.1f * as;
+                    float bw = as * expf(l[2] * 0.2f), bh = as * expf(l[3] * 0.2f);
+                    cand *c = &out[(*n)++];
+                    c->x1 = (cx - bw / 2) / scale;
+                    c->y1 = (cy - bh / 2) / scale;
+                    c->x2 = (cx + bw / 2) / scale;
+                    c->y2 = (cy + bh / 2) / scale;
+                    c->score = p;
+                    c->pass = pass;
+                    if (flip) {
+                        float x1 = (float)img->width - c->x2;
+                        c->x2 = (float)img->width - c->x1;
+                        c->x1 = x1;
+                    }
+                }
+    }
+    sdk_session_put(sdk, s);
+    return 0;
+}
+
+static int by_score(const void *a, const void *b)
+{
+    float x = ((const cand *)a)->score, y = ((const cand *)b)->score;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static float iou(const cand *a, const cand *b)
+{
+    float w = fminf(a->x2, b->x2) - fmaxf(a->x1, b->x1), h = fminf(a->y2, b->y2) - fmaxf(a->y1, b->y1);
+    if (w <= 0 || h <= 0) return 0;
+    float inter = w * h;
+    float ua = (a->x2 - a->x1) * (a->y2 - a->y1) + (b->x2 - b->x1) * (b->y2 - b->y1) - inter;
+    return ua > 0 ? inter / ua : 0;
+}
+
+/* The pyramid of scales for an image (see the comment at the top). */
+static int pyramid(const facet_sdk *sdk, int width, int height, float finer, float *scales)
+{
+    float s = NET_SMALL_FACE * finer / (float)sdk->set.smallest_face_height;
+    if (s > finer && sdk->set.smallest_face_height >= NET_SMALL_FACE) s = finer;
+    int n = 0;
+    float shortest = (float)(width < height ? width : height);
+    for (;;) {
+        scales[n++] = s;
+        /* faces as tall as the image's short side must fit under the largest anchors */
+        if (n == MAX_LEVELS || shortest * s <= NET_LARGE_FACE) break;
+        s /= PYRAMID_STEP;
+        if (shortest * s < 32) break;
+    }
+    return n;
+}
+
+/* A left-right mirror image. */
+static int mirror(const facet_image *img, facet_image **out)
+{
+    int rc = facet_image_create(img->width, img->height, img->channels, out);
+    if (rc) return rc;
+    int c = img->channels;
+    for (int y = 0; y < img->height; y++) {
+        const uint8_t *s = img->data + (size_t)y * (size_t)img->stride;
+        uint8_t *d = (*out)->data + (size_t)y * (size_t)(*out)->stride;
+        for (int x = 0; x < img->width; x++)
+            for (int k = 0; k < c; k++) d[(size_t)(img->width - 1 - x) * c + k] = s[(size_t)x * c + k];
+    }
+    return 0;
+}
+
+static int rgb_view(const facet_image *img, facet_image **rgb, const facet_image **use)
+{
+    *rgb = NULL;
+    *use = img;
+    if (img->channels == 3) return 0;
+    int rc = facet_image_to_rgb(img, rgb);
+    if (!rc) *use = *rgb;
+    return rc;
+}
+
+static int check_image(facet_sdk *sdk, const facet_image *img)
+{
+    if (!sdk) return facet_seterr(NULL, FACET_E_INVALID_ARG, "sdk is NULL");
+    if (!img || !img->data || img->width <= 0 || img->height <= 0 || (img->channels != 1 && img->channels != 3) ||
+        img->stride < img->width * img->channels)
+        return sdk_fail(sdk, FACET_E_INVALID_ARG, "img is NULL or not a valid RGB/grey image");
+    return 0;
+}
+
+int facet_detect_faces(facet_sdk *sdk, const facet_image *img, facet_face **faces, int *count)
+{
+    if (faces) *faces = NULL;
+    if (count) *count = 0;
+    int rc = check_image(sdk, img);
+    if (rc) return rc;
+    if (!faces || !count) return sdk_fail(sdk, FACET_E_INVALID_ARG, "faces and count must not be NULL");
+    facet_image *rgb;
+    const facet_image *use;
+    if ((rc = rgb_view(img, &rgb, &use))) return sdk_fail(sdk, rc, "%s", facet_last_error());
+    cand *c = malloc(sizeof(cand) * MAX_CANDIDATES);
+    if (!c) {
+        facet_image_destroy(rgb);
+        return sdk_fail(sdk, FACET_E_NO_MEMORY, "no memory");
+    }
+    int passes = sdk->set.detect_passes, n = 0;
+    float thr = sdk->set.detect_threshold, cand_thr = passes > 1 ? fminf(thr, 0.3f) : thr;
+    facet_image *flipped = NULL;
+    for (int p = 0; p < passes && !rc; p++) {
+        /* pass 0: the pyramid; 1: the mirrored image; 2: the pyramid 1.5x finer */
+        const facet_image *src = use;
+        if (p == 1) {
+            if ((rc = mirror(use, &flipped))) break;
+            src = flipped;
+        }
+        float scales[MAX_LEVELS];
+        int nl = pyramid(sdk, use->width, use->height, p == 2 ? 1.5f : 1.0f, scales);
+        for (int l = 0; l < nl && !rc; l++)
+            rc = detect_level(sdk, src, scales[l], cand_thr, p, p == 1, c, &n, MAX_CANDIDATES);
+    }
+    facet_image_destroy(flipped);
+    if (rc) goto done;
+    qsort(c, (size_t)n, sizeof *c, by_score);
+    /* clusters of overlapping boxes: each pass votes with its best score in the cluster (0 if it
+     * has none); the box is the score-weighted mean of the members. With one pass this is plain
+     * greedy NMS with box voting. */
+    char *dead = calloc((size_t)n + 1, 1);
+    facet_face *out = calloc((size_t)n + 1, sizeof *out);
+    if (!dead || !out) {
+        free(dead);
+        free(out);
+        rc = sdk_fail(sdk, FACET_E_NO_MEMORY, "no memory");
+        goto done;
+    }
+    int kept = 0;
+    float minh = (float)sdk->set.smallest_face_height;
+    for (int i = 0; i < n; i++) {
+        if (dead[i]) continue;
+        float best[3] = {0, 0, 0}, wsum = 0, bx[4] = {0, 0, 0, 0};
+        for (int j = i; j < n; j++) {
+            if (dead[j]) continue;
+            float v = j == i ? 1.0f : iou(&c[i], &c[j]);
+            if (v <= sdk->set.nms_threshold) continue;
+            dead[j] = 1;
+            if (c[j].score > best[c[j].pass]) best[c[j].pass] = c[j].score;
+            if (v < 0.5f) continue;
+            float w = c[j].score;
+            bx[0] += w * c[j].x1, bx[1] += w * c[j].y1, bx[2] += w * c[j].x2, bx[3] += w * c[j].y2;
+            wsum += w;
+        }
+        float score = 0;
+        for (int p = 0; p < passes; p++) score += best[p] / (float)passes;
+        if (score < thr) continue;
+        for (int k = 0; k < 4; k++) bx[k] /= wsum;
+        float x1 = fmaxf(bx[0], 0), y1 = fmaxf(bx[1], 0);
+        float x2 = fminf(bx[2], (float)use->width), y2 = fminf(bx[3], (float)use->height);
+        if (x2 - x1 < 2 || y2 - y1 < 2 || bx[3] - bx[1] < minh * 0.8f) continue;
+        facet_face *f = &out[kept++];
+        f->x = x1;
+        f->y = y1;
+        f->w = x2 - x1;
+        f->h = y2 - y1;
+        f->score = score;
+    }
+    free(dead);
+    for (int i = 0; i < kept && !rc; i++) rc = facet_face_landmarks(sdk, use, &out[i]);
+    if (rc) {
+        free(out);
+        goto done;
+    }
+    *faces = out;
+    *count = kept;
+done:
+    free(c);
+    facet_image_destroy(rgb);
+    return rc;
+}
+
+int facet_detect_largest_face(facet_sdk *sdk, const facet_image *img, facet_face *face)
+{
+    if (!face) return sdk_fail(sdk, FACET_E_INVALID_ARG, "face is NULL");
+    facet_face *all;
+    int n, rc = facet_detect_faces(sdk, img, &all, &n);
+    if (rc) return rc;
+    if (n == 0) {
+        free(all);
+        return sdk_fail(sdk, FACET_E_NOT_FOUND, "no face found");
+    }
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (all[i].w * all[i].h > all[best].w * all[best].h) best = i;
+    *face = all[best];
+    free(all);
+    return 0;
+}

@@ -1,0 +1,548 @@
+/*
+ * cmd_eval.c - `facet eval lfw` and `facet eval detect`: accuracy on labelled data, measured
+ * with the public API exactly as a user would run it.
+ *
+ * lfw: every image of the pairs file is decoded, its face detected (the one nearest the centre
+ * when there are several: LFW centres the named person), aligned and turned into a faceprint.
+ * An image without a face is not skipped: its pairs count as failures (similarity -1 for
+ * same-person pairs, +1 for different-person pairs) and are listed. Prints accuracy (10-fold
+ * cross-validated thresholds when the file has folds; otherwise the best single threshold and
+ * the accuracy at facet's documented threshold), TAR at FAR 1e-2 and 1e-3, the ROC as CSV
+ * (--roc FILE) and, with --fit, the logistic match-probability parameters.
+ *
+ * detect: WIDER FACE format ground truth; predictions are matched to ground truth greedily by
+ * score at IoU >= 0.5. Recall is per ground-truth size band (box height); precision counts a
+ * prediction as correct when it matches any ground-truth face (also one too small or marked
+ * invalid, which a detector should not be punished for finding).
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---------- a small parallel map over items with a progress bar ---------- */
+
+typedef struct work {
+    int n;
+    int next, done;
+    pthread_mutex_t lock;
+    void (*fn)(void *ctx, int i);
+    void *ctx;
+    const char *label;
+    double t0;
+} work;
+
+static void *worker(void *arg)
+{
+    work *w = arg;
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        int i = w->next < w->n ? w->next++ : -1;
+        pthread_mutex_unlock(&w->lock);
+        if (i < 0) return NULL;
+        w->fn(w->ctx, i);
+        pthread_mutex_lock(&w->lock);
+        w->done++;
+        if (w->done % 16 == 0 || w->done == w->n) cli_progress(w->label, w->done, w->n, now_s() - w->t0);
+        pthread_mutex_unlock(&w->lock);
+    }
+}
+
+static void parallel_map(int n, int threads, const char *label, void (*fn)(void *, int), void *ctx)
+{
+    work w = {n, 0, 0, PTHREAD_MUTEX_INITIALIZER, fn, ctx, label, now_s()};
+    if (threads < 1) threads = 1;
+    if (threads > 64) threads = 64;
+    pthread_t th[64];
+    int started = 0;
+    for (int t = 1; t < threads; t++)
+        if (pthread_create(&th[started], NULL, worker, &w) == 0) started++;
+    worker(&w);
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+}
+
+/* ---------- LFW ---------- */
+
+typedef struct lfw_img {
+    char name[128];
+    int idx;
+    int ok;
+    facet_faceprint fp;
+    char err[160];
+} lfw_img;
+
+typedef struct lfw_ctx {
+    facet_sdk *sdk;
+    const char *dir;
+    lfw_img *imgs;
+} lfw_ctx;
+
+static void lfw_one(void *arg, int i)
+{
+    lfw_ctx *c = arg;
+    lfw_img *im = &c->imgs[i];
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s/%s_%04d.jpg", c->dir, im->name, im->name, im->idx);
+    facet_image *img;
+    int rc = cli_load_image(path, &img);
+    facet_face *faces = NULL;
+    int n = 0;
+    if (!rc) rc = facet_detect_faces(c->sdk, img, &faces, &n);
+    if (!rc && n == 0) {
+        snprintf(im->err, sizeof im->err, "%.100s: no face found", path);
+    } else if (!rc) {
+        /* the face nearest the image centre */
+        int best = 0;
+        double bd = 1e30;
+        for (int k = 0; k < n; k++) {
+            double dx = faces[k].x + faces[k].w / 2 - img->width / 2.0, dy = faces[k].y + faces[k].h / 2 - img->height / 2.0;
+            if (dx * dx + dy * dy < bd) bd = dx * dx + dy * dy, best = k;
+        }
+        rc = facet_faceprint_extract(c->sdk, img, &faces[best], &im->fp);
+        if (!rc) im->ok = 1;
+    }
+    if (rc) snprintf(im->err, sizeof im->err, "%.80s: %.70s", path, facet_last_error());
+    free(faces);
+    facet_image_destroy(img);
+}
+
+typedef struct pair {
+    int a, b, same, fold;
+    float sim;
+} pair;
+
+static int find_or_add(lfw_img **imgs, int *n, int *cap, const char *name, int idx)
+{
+    for (int i = *n - 1; i >= 0; i--)
+        if ((*imgs)[i].idx == idx && !strcmp((*imgs)[i].name, name)) return i;
+    if (*n == *cap) {
+        *cap = *cap * 2 + 256;
+        lfw_img *p = realloc(*imgs, sizeof **imgs * (size_t)*cap);
+        if (!p) return -1;
+        *imgs = p;
+    }
+    lfw_img *im = &(*imgs)[*n];
+    memset(im, 0, sizeof *im);
+    snprintf(im->name, sizeof im->name, "%s", name);
+    im->idx = idx;
+    return (*n)++;
+}
+
+static int cmp_float_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Accuracy of threshold t over pairs (optionally excluding one fold / only one fold). */
+static double accuracy_at(const pair *p, int n, float t, int fold, int only)
+{
+    int right = 0, total = 0;
+    for (int i = 0; i < n; i++) {
+        if (fold >= 0 && (only ? p[i].fold != fold : p[i].fold == fold)) continue;
+        total++;
+        right += (p[i].sim >= t) == p[i].same;
+    }
+    return total ? (double)right / total : 0;
+}
+
+static float best_threshold(const pair *p, int n, int fold)
+{
+    float best_t = 0;
+    double best = -1;
+    for (int i = 0; i < n; i++) {
+        if (fold >= 0 && p[i].fold == fold) continue;
+        /* candidate thresholds just above each score */
+        float t = nextafterf(p[i].sim, 2.0f);
+        double a = accuracy_at(p, n, t, fold, 0);
+        double a2 = accuracy_at(p, n, p[i].sim, fold, 0);
+        if (a > best) best = a, best_t = t;
+        if (a2 > best) best = a2, best_t = p[i].sim;
+    }
+    return best_t;
+}
+
+static double tar_at_far(const pair *p, int n, double far, float *thr)
+{
+    int nneg = 0, npos = 0;
+    for (int i = 0; i < n; i++) nneg += !p[i].same, npos += p[i].same;
+    float *neg = malloc(sizeof(float) * (size_t)(nneg + 1));
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!p[i].same) neg[k++] = p[i].sim;
+    qsort(neg, (size_t)nneg, sizeof(float), cmp_float_desc);
+    /* the threshold lets through at most far * nneg negatives */
+    int allowed = (int)floor(far * nneg + 1e-9);
+    float t = allowed < nneg ? nextafterf(neg[allowed], 2.0f) : -1.0f;
+    free(neg);
+    int acc = 0;
+    for (int i = 0; i < n; i++) acc += p[i].same && p[i].sim >= t;
+    if (thr) *thr = t;
+    return npos ? (double)acc / npos : 0;
+}
+
+/* Logistic regression p = 1 / (1 + exp(-(a s + b))) by Newton's method. */
+static void fit_logistic(const pair *p, int n, double *a, double *b)
+{
+    double A = 10, B = -3;
+    for (int it = 0; it < 100; it++) {
+        double ga = 0, gb = 0, haa = 0, hab = 0, hbb = 0;
+        for (int i = 0; i < n; i++) {
+            double s = p[i].sim, q = 1 / (1 + exp(-(A * s + B))), r = q - p[i].same, w = q * (1 - q) + 1e-9;
+            ga += r * s, gb += r;
+            haa += w * s * s, hab += w * s, hbb += w;
+        }
+        /* a little ridge keeps separable data finite */
+        haa += 1e-3, hbb += 1e-3;
+        double det = haa * hbb - hab * hab;
+        if (fabs(det) < 1e-12) break;
+        double da = (hbb * ga - hab * gb) / det, db = (haa * gb - hab * ga) / det;
+        A -= da, B -= db;
+        if (fabs(da) + fabs(db) < 1e-9) break;
+    }
+    *a = A, *b = B;
+}
+
+static int eval_lfw(int argc, char **argv)
+{
+    facet_sdk_settings set;
+    facet_sdk_defaults(&set);
+    const char *dir = NULL, *pairs_path = NULL, *roc = NULL;
+    int fit = 0, jobs = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *v;
+        if ((v = cli_opt(argc, argv, &i, "--roc"))) roc = v;
+        else if (!strcmp(argv[i], "--fit")) fit = 1;
+        else if ((v = cli_opt(argc, argv, &i, "--jobs"))) jobs = atoi(v);
+        else if (cli_sdk_options(argc, argv, &i, &set)) continue;
+        else if (!dir && argv[i][0] != '-') dir = argv[i];
+        else if (!pairs_path && argv[i][0] != '-') pairs_path = argv[i];
+        else dir = NULL, i = argc;
+    }
+    if (!dir || !pairs_path) {
+        fprintf(stderr, "usage: facet eval lfw IMAGES_DIR PAIRS.txt [--roc ROC.csv] [--fit] [--jobs N]\n");
+        return 2;
+    }
+    FILE *f = fopen(pairs_path, "r");
+    if (!f) {
+        fprintf(stderr, "facet: cannot open %s\n", pairs_path);
+        return 1;
+    }
+    char line[512];
+    int folds = 1, per = 0;
+    if (!fgets(line, sizeof line, f) || sscanf(line, "%d %d", &folds, &per) < 1) {
+        fclose(f);
+        fprintf(stderr, "facet: %s: bad header\n", pairs_path);
+        return 1;
+    }
+    if (sscanf(line, "%d %d", &folds, &per) == 1) per = folds, folds = 1;
+    lfw_img *imgs = NULL;
+    int nimg = 0, cap = 0, np = 0;
+    pair *pairs = calloc((size_t)folds * per * 2 + 1, sizeof *pairs);
+    while (pairs && fgets(line, sizeof line, f) && np < folds * per * 2) {
+        char n1[128], n2[128];
+        int i1, i2;
+        pair *p = &pairs[np];
+        if (sscanf(line, "%127s %d %127s %d", n1, &i1, n2, &i2) == 4) {
+            p->same = 0;
+        } else if (sscanf(line, "%127s %d %d", n1, &i1, &i2) == 3) {
+            strcpy(n2, n1);
+            p->same = 1;
+        } else {
+            continue;
+        }
+        p->a = find_or_add(&imgs, &nimg, &cap, n1, i1);
+        p->b = find_or_add(&imgs, &nimg, &cap, n2, i2);
+        p->fold = folds > 1 ? np / (2 * per) : -1;
+        if (p->a < 0 || p->b < 0) break;
+        np++;
+    }
+    fclose(f);
+    if (!pairs || np == 0) {
+        fprintf(stderr, "facet: no pairs read from %s\n", pairs_path);
+        free(pairs);
+        free(imgs);
+        return 1;
+    }
+    if (!jobs) jobs = facet_cpu_count();
+    if (!set.num_threads) set.num_threads = 1; /* parallel over images instead */
+    facet_sdk *sdk;
+    if (cli_sdk_create(&set, &sdk)) return 1;
+    lfw_ctx ctx = {sdk, dir, imgs};
+    double t0 = now_s();
+    parallel_map(nimg, jobs, "lfw", lfw_one, &ctx);
+    double secs = now_s() - t0;
+    int failed_imgs = 0, failed_pairs = 0;
+    for (int i = 0; i < nimg; i++)
+        if (!imgs[i].ok) {
+            failed_imgs++;
+            fprintf(stderr, "  no faceprint: %s\n", imgs[i].err);
+        }
+    for (int i = 0; i < np; i++) {
+        pair *p = &pairs[i];
+        if (!imgs[p->a].ok || !imgs[p->b].ok) {
+            p->sim = p->same ? -1.0f : 1.0f; /* counted as an error, never skipped */
+            failed_pairs++;
+            continue;
+        }
+        facet_compare(&imgs[p->a].fp, &imgs[p->b].fp, &p->sim, NULL);
+    }
+    printf("LFW: %d pairs (%d same, %d different), %d images in %.1f s (%.1f images/s); %d images without a "
+           "faceprint, %d pairs counted as failures\n",
+           np, np / 2, np - np / 2, nimg, secs, nimg / secs, failed_imgs, failed_pairs);
+    if (folds > 1) {
+        double sum = 0, sq = 0;
+        for (int k = 0; k < folds; k++) {
+            float t = best_threshold(pairs, np, k);
+            double a = accuracy_at(pairs, np, t, k, 1);
+            sum += a, sq += a * a;
+        }
+        double mean = sum / folds, sd = sqrt(fmax(sq / folds - mean * mean, 0));
+        printf("accuracy (%d-fold, thresholds chosen on the other folds): %.2f%% +- %.2f\n", folds, 100 * mean, 100 * sd);
+    } else {
+        float t = best_threshold(pairs, np, -1);
+        printf("accuracy at the best threshold (%.4f, chosen on these pairs): %.2f%%\n", t,
+               100 * accuracy_at(pairs, np, t, -1, 0));
+    }
+    printf("accuracy at facet's documented threshold %.3f: %.2f%%\n", facet_match_threshold(),
+           100 * accuracy_at(pairs, np, facet_match_threshold(), -1, 0));
+    float t2, t3;
+    double tar2 = tar_at_far(pairs, np, 1e-2, &t2), tar3 = tar_at_far(pairs, np, 1e-3, &t3);
+    printf("TAR at FAR 1e-2: %.2f%% (threshold %.4f)\nTAR at FAR 1e-3: %.2f%% (threshold %.4f)\n", 100 * tar2, t2,
+           100 * tar3, t3);
+    if (fit) {
+        double a, b;
+        fit_logistic(pairs, np, &a, &b);
+        printf("logistic fit: probability = 1 / (1 + exp(-(%.4f * similarity + %.4f))); 50%% at similarity %.4f\n", a,
+               b, -b / a);
+    }
+    if (roc) {
+        FILE *r = fopen(roc, "w");
+        if (r) {
+            fprintf(r, "threshold,far,tar\n");
+            for (int s = 100; s >= -100; s--) {
+                float t = s / 100.0f;
+                int fa = 0, ta = 0, nn = 0, npos = 0;
+                for (int i = 0; i < np; i++) {
+                    if (pairs[i].same) npos++, ta += pairs[i].sim >= t;
+                    else nn++, fa += pairs[i].sim >= t;
+                }
+                fprintf(r, "%.2f,%.6f,%.6f\n", t, nn ? (double)fa / nn : 0, npos ? (double)ta / npos : 0);
+            }
+            fclose(r);
+            printf("ROC written to %s\n", roc);
+        } else {
+            fprintf(stderr, "facet: cannot write %s\n", roc);
+        }
+    }
+    facet_sdk_destroy(sdk);
+    free(pairs);
+    free(imgs);
+    return 0;
+}
+
+/* ---------- detection (WIDER FACE format) ---------- */
+
+typedef struct gt_box {
+    float x, y, w, h;
+    int invalid;
+} gt_box;
+
+typedef struct det_img {
+    char name[256];
+    gt_box *gt;
+    int ngt;
+    facet_face *pred;
+    int npred;
+    int ok;
+} det_img;
+
+typedef struct det_ctx {
+    facet_sdk *sdk;
+    const char *dir;
+    det_img *imgs;
+} det_ctx;
+
+static void det_one(void *arg, int i)
+{
+    det_ctx *c = arg;
+    det_img *d = &c->imgs[i];
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", c->dir, d->name);
+    facet_image *img;
+    int rc = cli_load_image(path, &img);
+    if (!rc) rc = facet_detect_faces(c->sdk, img, &d->pred, &d->npred);
+    if (rc) fprintf(stderr, "\n  %s: %s\n", path, facet_last_error());
+    d->ok = rc == 0;
+    facet_image_destroy(img);
+}
+
+static float box_iou(float ax, float ay, float aw, float ah, float bx, float by, float bw, float bh)
+{
+    float w = fminf(ax + aw, bx + bw) - fmaxf(ax, bx), h = fminf(ay + ah, by + bh) - fmaxf(ay, by);
+    if (w <= 0 || h <= 0) return 0;
+    return w * h / (aw * ah + bw * bh - w * h);
+}
+
+#define NBANDS 6
+static const float band_lo[NBANDS] = {0, 10, 20, 40, 80, 160};
+static const char *const band_name[NBANDS] = {"<10", "10-20", "20-40", "40-80", "80-160", ">=160"};
+
+static int band_of(float h)
+{
+    int b = 0;
+    while (b + 1 < NBANDS && h >= band_lo[b + 1]) b++;
+    return b;
+}
+
+static int eval_detect(int argc, char **argv)
+{
+    facet_sdk_settings set;
+    facet_sdk_defaults(&set);
+    set.smallest_face_height = 20;
+    const char *dir = NULL, *gt_path = NULL;
+    int jobs = 0;
+    float min_eval = 40;
+    for (int i = 2; i < argc; i++) {
+        const char *v;
+        if ((v = cli_opt(argc, argv, &i, "--jobs"))) jobs = atoi(v);
+        else if ((v = cli_opt(argc, argv, &i, "--eval-min"))) min_eval = (float)atof(v);
+        else if (cli_sdk_options(argc, argv, &i, &set)) continue;
+        else if (!dir && argv[i][0] != '-') dir = argv[i];
+        else if (!gt_path && argv[i][0] != '-') gt_path = argv[i];
+        else dir = NULL, i = argc;
+    }
+    if (!dir || !gt_path) {
+        fprintf(stderr, "usage: facet eval detect IMAGES_DIR GT.txt [--min-face PX] [--threshold T] [--eval-min PX]\n"
+                        "  GT in WIDER FACE format; images missing from IMAGES_DIR are left out\n");
+        return 2;
+    }
+    FILE *f = fopen(gt_path, "r");
+    if (!f) {
+        fprintf(stderr, "facet: cannot open %s\n", gt_path);
+        return 1;
+    }
+    det_img *imgs = NULL;
+    int n = 0, cap = 0;
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!strstr(line, ".jpg") && !strstr(line, ".png")) continue;
+        if (n == cap) {
+            cap = cap * 2 + 64;
+            det_img *p = realloc(imgs, sizeof *imgs * (size_t)cap);
+            if (!p) break;
+            imgs = p;
+        }
+        det_img *d = &imgs[n];
+        memset(d, 0, sizeof *d);
+        snprintf(d->name, sizeof d->name, "%.255s", line);
+        int count = 0;
+        if (!fgets(line, sizeof line, f) || sscanf(line, "%d", &count) != 1 || count < 0 || count > 100000) break;
+        d->gt = calloc((size_t)count + 1, sizeof *d->gt);
+        for (int k = 0; k < (count ? count : 1); k++) {
+            if (!fgets(line, sizeof line, f)) break;
+            float x, y, w, h;
+            int bl, ex, il, inv;
+            if (count && sscanf(line, "%f %f %f %f %d %d %d %d", &x, &y, &w, &h, &bl, &ex, &il, &inv) == 8 && w > 0 &&
+                h > 0)
+                d->gt[d->ngt++] = (gt_box){x, y, w, h, inv};
+        }
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", dir, d->name);
+        FILE *probe = fopen(path, "rb");
+        if (probe) {
+            fclose(probe);
+            n++;
+        } else {
+            free(d->gt);
+        }
+    }
+    fclose(f);
+    if (!n) {
+        fprintf(stderr, "facet: no images of %s found under %s\n", gt_path, dir);
+        free(imgs);
+        return 1;
+    }
+    if (!jobs) jobs = facet_cpu_count();
+    if (!set.num_threads) set.num_threads = 1;
+    facet_sdk *sdk;
+    if (cli_sdk_create(&set, &sdk)) return 1;
+    det_ctx ctx = {sdk, dir, imgs};
+    double t0 = now_s();
+    parallel_map(n, jobs, "detect", det_one, &ctx);
+    double secs = now_s() - t0;
+    int gt_n[NBANDS] = {0}, gt_hit[NBANDS] = {0}, pr_n[NBANDS] = {0}, pr_tp[NBANDS] = {0};
+    int eval_gt = 0, eval_hit = 0, eval_pred = 0, eval_tp = 0, failed = 0;
+    for (int i = 0; i < n; i++) {
+        det_img *d = &imgs[i];
+        if (!d->ok) {
+            failed++;
+            for (int g = 0; g < d->ngt; g++)
+                if (!d->gt[g].invalid) gt_n[band_of(d->gt[g].h)]++, eval_gt += d->gt[g].h >= min_eval;
+            continue;
+        }
+        char *used = calloc((size_t)d->ngt + 1, 1);
+        /* predictions are sorted by score: greedy matching to the best free ground truth */
+        for (int p = 0; p < d->npred; p++) {
+            const facet_face *pf = &d->pred[p];
+            int best = -1;
+            float bi = 0.5f;
+            for (int g = 0; g < d->ngt; g++) {
+                if (used[g]) continue;
+                float v = box_iou(pf->x, pf->y, pf->w, pf->h, d->gt[g].x, d->gt[g].y, d->gt[g].w, d->gt[g].h);
+                if (v >= bi) bi = v, best = g;
+            }
+            int b = band_of(pf->h);
+            pr_n[b]++;
+            if (best >= 0) {
+                used[best] = 1;
+                pr_tp[b]++;
+            }
+            if (pf->h >= min_eval) eval_pred++, eval_tp += best >= 0;
+        }
+        for (int g = 0; g < d->ngt; g++) {
+            if (d->gt[g].invalid) continue;
+            int b = band_of(d->gt[g].h);
+            gt_n[b]++;
+            gt_hit[b] += used[g];
+            if (d->gt[g].h >= min_eval) eval_gt++, eval_hit += used[g];
+        }
+        free(used);
+    }
+    printf("detection: %d images in %.1f s (%.2f images/s), %d failed; threshold %.2f, smallest face %d px\n", n,
+           secs, n / secs, failed, set.detect_threshold, set.smallest_face_height);
+    printf("| face height (px) | ground truth | recall | predictions | precision |\n|---|---|---|---|---|\n");
+    for (int b = 0; b < NBANDS; b++)
+        printf("| %s | %d | %.3f | %d | %.3f |\n", band_name[b], gt_n[b], gt_n[b] ? (double)gt_hit[b] / gt_n[b] : 0,
+               pr_n[b], pr_n[b] ? (double)pr_tp[b] / pr_n[b] : 0);
+    printf("faces >= %.0f px: recall %.3f (%d of %d), precision %.3f (%d of %d predictions)\n", min_eval,
+           eval_gt ? (double)eval_hit / eval_gt : 0, eval_hit, eval_gt, eval_pred ? (double)eval_tp / eval_pred : 0,
+           eval_tp, eval_pred);
+    for (int i = 0; i < n; i++) {
+        free(imgs[i].gt);
+        free(imgs[i].pred);
+    }
+    free(imgs);
+    facet_sdk_destroy(sdk);
+    return 0;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "lfw")) return eval_lfw(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "detect")) return eval_detect(argc, argv);
+    fprintf(stderr, "usage: facet eval lfw IMAGES_DIR PAIRS.txt [--roc FILE] [--fit]\n"
+                    "       facet eval detect IMAGES_DIR GT.txt [--min-face PX] [--threshold T]\n");
+    return 2;
+}
