@@ -34,5 +34,8 @@ int cmd_detect(int argc, char **argv);
 int cmd_faceprint(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_enroll(int argc, char **argv);
+int cmd_identify(int argc, char **argv);
+int cmd_collection(int argc, char **argv);
 
 #endif

@@ -16,6 +16,9 @@ static const struct {
     {"detect", cmd_detect, "find faces, landmarks and quality in images (--json, --draw OUT.png)"},
     {"faceprint", cmd_faceprint, "compute faceprints: IMG --out FILE, or IMG... --json"},
     {"compare", cmd_compare, "similarity and match probability of two faces (images or faceprints)"},
+    {"enroll", cmd_enroll, "add people to a collection: --collection C DIR (a folder per person)"},
+    {"identify", cmd_identify, "who is in each photo: --collection C IMG..."},
+    {"collection", cmd_collection, "list|create|drop|stats|migrate collections"},
     {"eval", cmd_eval, "accuracy on labelled data: eval lfw DIR PAIRS | eval detect DIR GT"},
     {"nn", cmd_nn, "run the inference engine directly: nn info|run|bench MODEL.onnx"},
 };

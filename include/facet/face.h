@@ -138,6 +138,8 @@ FACET_API int facet_faceprint_from_json(const char *json, facet_faceprint *out);
 FACET_API int facet_compare(const facet_faceprint *a, const facet_faceprint *b, float *similarity,
                             float *probability);
 FACET_API float facet_match_probability(float similarity);
+/* The fitted parameters a, b of that mapping (to configure a gallery with the same mapping). */
+FACET_API void facet_match_model(float *a, float *b);
 /* The similarity at which facet calls two faceprints the same person (documented threshold). */
 FACET_API float facet_match_threshold(void);
 

@@ -110,6 +110,12 @@ float facet_match_probability(float similarity)
     return 1.0f / (1.0f + expf(-(PROB_A * similarity + PROB_B)));
 }
 
+void facet_match_model(float *a, float *b)
+{
+    if (a) *a = PROB_A;
+    if (b) *b = PROB_B;
+}
+
 float facet_match_threshold(void)
 {
     return MATCH_THRESHOLD;
