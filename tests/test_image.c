@@ -18,6 +18,7 @@
 #include "facet/image.h"
 #include "harness.h"
 #include "image/imagepriv.h"
+#include "test_jpeg.h"
 
 /* t_arguments asks for an impossible image and expects FACET_E_NO_MEMORY; under ASan that
  * needs the allocator to return NULL instead of aborting. */
@@ -60,10 +61,6 @@ static uint8_t *load(const char *name, size_t *n)
     return d;
 }
 
-static uint8_t px(const facet_image *im, int x, int y, int c)
-{
-    return im->data[(size_t)y * (size_t)im->stride + (size_t)x * (size_t)im->channels + (size_t)c];
-}
 
 /* Mean absolute difference of two images of equal shape; 1e9 if the shapes differ. */
 static double mad(const facet_image *a, const facet_image *b)
@@ -97,77 +94,7 @@ static uint32_t rnd(void)
     return rng_state >> 8;
 }
 
-/* --- JPEG and PNG writers for building test inputs ------------------------------------------ */
-
-typedef struct {
-    struct jpeg_error_mgr pub;
-    jmp_buf jump;
-} test_jerr;
-
-static void test_jerr_exit(j_common_ptr c)
-{
-    longjmp(((test_jerr *)c->err)->jump, 1);
-}
-
-/* Encodes an image (1, 3 or 4 = CMYK channels, packed) as JPEG; `app1` (may be NULL) is
- * written as an APP1 segment. Returns a malloc'd buffer. */
-static int test_no_adobe; /* write CMYK JPEGs without the Adobe APP14 marker */
-
-static uint8_t *jpeg_encode(const uint8_t *pixels, int w, int h, int channels, int quality,
-                            const uint8_t *app1, unsigned app1_len, size_t *size)
-{
-    struct jpeg_compress_struct c;
-    test_jerr err;
-    unsigned char *buf = NULL;
-    unsigned long n = 0;
-    c.err = jpeg_std_error(&err.pub);
-    err.pub.error_exit = test_jerr_exit;
-    if (setjmp(err.jump)) {
-        jpeg_destroy_compress(&c);
-        free(buf);
-        return NULL;
-    }
-    jpeg_create_compress(&c);
-    jpeg_mem_dest(&c, &buf, &n);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = channels;
-    c.in_color_space = channels == 1 ? JCS_GRAYSCALE : channels == 3 ? JCS_RGB : JCS_CMYK;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, quality, TRUE);
-    if (app1) c.write_JFIF_header = FALSE;
-    if (test_no_adobe) c.write_Adobe_marker = FALSE;
-    jpeg_start_compress(&c, TRUE);
-    if (app1) jpeg_write_marker(&c, JPEG_APP0 + 1, app1, app1_len);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = (JSAMPROW)(pixels + (size_t)c.next_scanline * (size_t)w * (size_t)channels);
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    *size = n;
-    return buf;
-}
-
-static uint8_t *jpeg_encode_image(const facet_image *im, int quality, const uint8_t *app1,
-                                  unsigned app1_len, size_t *size)
-{
-    return jpeg_encode(im->data, im->width, im->height, im->channels, quality, app1, app1_len,
-                       size);
-}
-
-/* "Exif\0\0" + a TIFF header with one IFD entry, orientation `o`; big- or little-endian. */
-static unsigned exif_block(uint8_t *b, int o, int big_endian)
-{
-    static const uint8_t le[] = {'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 8, 0, 0, 0,
-                                 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-    static const uint8_t be[] = {'E', 'x', 'i', 'f', 0, 0, 'M', 'M', 0, 42, 0, 0, 0, 8,
-                                 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0};
-    memcpy(b, big_endian ? be : le, sizeof le);
-    if (big_endian) b[6 + 8 + 2 + 8 + 1] = (uint8_t)o;
-    else b[6 + 8 + 2 + 8] = (uint8_t)o;
-    return sizeof le;
-}
+/* --- PNG writer for building test inputs (JPEG writers: test_jpeg.h) ---------------------- */
 
 /* Encodes raw PNG samples (already in the PNG's layout) with spng. */
 static uint8_t *png_encode_raw(const void *samples, size_t len, int w, int h, int colour_type,
@@ -349,7 +276,7 @@ static void t_png_colour_types(void)
                     for (int c = 0; c < 3; c++) e[c] = i * 4 + c;
                     break;
                 }
-                for (int c = 0; c < 3; c++) bad += abs(px(im, x, y, c) - e[c]) > 1;
+                for (int c = 0; c < 3; c++) bad += abs(tj_px(im, x, y, c) - e[c]) > 1;
             }
             CHECK_MSG(bad == 0, "case %zu: %d samples wrong", k, bad);
         }
@@ -392,32 +319,6 @@ static void t_scaled_decode(void)
 }
 
 /* --- EXIF ------------------------------------------------------------------------------------ */
-
-/* The stored image a camera writes for upright picture `u` with EXIF orientation `o`:
- * written from the EXIF specification's description of each value (which stored row is the
- * visual top, which stored column the visual left), independently of the library. */
-static facet_image *stored_for(const facet_image *u, int o)
-{
-    int W = u->width, H = u->height, swap = o >= 5;
-    facet_image *s = NULL;
-    facet_image_create(swap ? H : W, swap ? W : H, 3, &s);
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) {
-            int sx = x, sy = y;
-            switch (o) {
-            case 2: sx = W - 1 - x; break;                 /* stored is mirrored */
-            case 3: sx = W - 1 - x; sy = H - 1 - y; break; /* stored is upside down */
-            case 4: sy = H - 1 - y; break;
-            case 5: sx = y; sy = x; break;                 /* stored is transposed */
-            case 6: sx = y; sy = W - 1 - x; break;         /* camera turned clockwise */
-            case 7: sx = H - 1 - y; sy = W - 1 - x; break;
-            case 8: sx = H - 1 - y; sy = x; break;         /* camera turned anticlockwise */
-            }
-            for (int c = 0; c < 3; c++)
-                s->data[(size_t)sy * s->stride + (size_t)sx * 3 + c] = px(u, x, y, c);
-        }
-    return s;
-}
 
 static void t_exif_orientation_real_photo(void)
 {
@@ -703,12 +604,12 @@ static void t_cmyk_and_grey_jpeg(void)
         facet_image *im = NULL;
         CHECK_EQ(facet_image_decode_memory(j, n, NULL, &im), 0);
         if (im) {
-            CHECK_NEAR(px(im, 2, 8, 0), 0, 8);
-            CHECK_NEAR(px(im, 2, 8, 1), 255, 8);
-            CHECK_NEAR(px(im, 2, 8, 2), 255, 8);
-            CHECK_NEAR(px(im, W - 3, 8, 0), 255, 8);
-            CHECK_NEAR(px(im, W - 3, 8, 1), 255, 8);
-            CHECK_NEAR(px(im, W - 3, 8, 2), 0, 8);
+            CHECK_NEAR(tj_px(im, 2, 8, 0), 0, 8);
+            CHECK_NEAR(tj_px(im, 2, 8, 1), 255, 8);
+            CHECK_NEAR(tj_px(im, 2, 8, 2), 255, 8);
+            CHECK_NEAR(tj_px(im, W - 3, 8, 0), 255, 8);
+            CHECK_NEAR(tj_px(im, W - 3, 8, 1), 255, 8);
+            CHECK_NEAR(tj_px(im, W - 3, 8, 2), 0, 8);
         }
         facet_image_destroy(im);
         free(j);
@@ -723,8 +624,8 @@ static void t_cmyk_and_grey_jpeg(void)
         int bad = 0;
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++)
-                bad += px(im, x, y, 0) != px(im, x, y, 1) || px(im, x, y, 1) != px(im, x, y, 2) ||
-                       abs(px(im, x, y, 0) - x * 10) > 3;
+                bad += tj_px(im, x, y, 0) != tj_px(im, x, y, 1) || tj_px(im, x, y, 1) != tj_px(im, x, y, 2) ||
+                       abs(tj_px(im, x, y, 0) - x * 10) > 3;
         CHECK_EQ(bad, 0);
     }
     facet_image_destroy(im);
@@ -765,7 +666,7 @@ static void t_from_pixels_packed(void)
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++)
                 for (int c = 0; c < 3; c++)
-                    buf[y * stride + x * bpp + (bgr ? 2 - c : c)] = px(ref, x, y, c);
+                    buf[y * stride + x * bpp + (bgr ? 2 - c : c)] = tj_px(ref, x, y, c);
         facet_image *im = NULL;
         CHECK_EQ(facet_image_from_pixels(fmts[f], W, H, stride, buf, &im), 0);
         CHECK_EQ(max_diff(im, ref), 0);
@@ -782,7 +683,7 @@ static void t_from_pixels_packed(void)
     for (int i = 0; i < W * H; i++) g[i] = (uint8_t)(i * 3);
     facet_image *im = NULL;
     CHECK_EQ(facet_image_from_pixels(FACET_PIXEL_GREY, W, H, 0, g, &im), 0);
-    CHECK(im && im->channels == 1 && px(im, 4, 2, 0) == (2 * W + 4) * 3);
+    CHECK(im && im->channels == 1 && tj_px(im, 4, 2, 0) == (2 * W + 4) * 3);
     facet_image_destroy(im);
     CHECK_EQ(facet_image_from_pixels((facet_pixel_format)99, W, H, 0, g, &im), FACET_E_INVALID_ARG);
     CHECK_EQ(facet_image_from_pixels(FACET_PIXEL_RGB, 0, H, 0, g, &im), FACET_E_INVALID_ARG);
@@ -816,7 +717,7 @@ static void t_from_pixels_yuv(void)
         int cstep = f ? 1 : 2;
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++) {
-                double r = px(ref, x, y, 0), g = px(ref, x, y, 1), b = px(ref, x, y, 2);
+                double r = tj_px(ref, x, y, 0), g = tj_px(ref, x, y, 1), b = tj_px(ref, x, y, 2);
                 double Y = 0.299 * r + 0.587 * g + 0.114 * b;
                 yp[y * ys + x] = sat(Y);
                 if (!(x & 1) && !(y & 1)) {
@@ -834,7 +735,7 @@ static void t_from_pixels_yuv(void)
         int bad = 0;
         for (int y = 0; im && y < H; y++)
             for (int x = 0; x < W; x++)
-                for (int c = 0; c < 3; c++) bad += px(im, x, y, c) != yp[y * ys + x];
+                for (int c = 0; c < 3; c++) bad += tj_px(im, x, y, c) != yp[y * ys + x];
         CHECK_EQ(bad, 0);
         facet_image_destroy(im);
         free(buf);
@@ -850,13 +751,13 @@ static void t_crop_clamping(void)
     facet_image *src = test_pattern(100, 80, 1), *c = NULL;
     CHECK_EQ(facet_image_crop(src, 10, 20, 30, 15, &c), 0);
     CHECK(c && c->width == 30 && c->height == 15);
-    if (c) CHECK(px(c, 0, 0, 0) == px(src, 10, 20, 0) && px(c, 29, 14, 2) == px(src, 39, 34, 2));
+    if (c) CHECK(tj_px(c, 0, 0, 0) == tj_px(src, 10, 20, 0) && tj_px(c, 29, 14, 2) == tj_px(src, 39, 34, 2));
     facet_image_destroy(c);
     CHECK_EQ(facet_image_crop(src, -10, -5, 50, 50, &c), 0);
-    CHECK(c && c->width == 40 && c->height == 45 && px(c, 0, 0, 1) == px(src, 0, 0, 1));
+    CHECK(c && c->width == 40 && c->height == 45 && tj_px(c, 0, 0, 1) == tj_px(src, 0, 0, 1));
     facet_image_destroy(c);
     CHECK_EQ(facet_image_crop(src, 90, 70, 1000, 1000, &c), 0);
-    CHECK(c && c->width == 10 && c->height == 10 && px(c, 9, 9, 0) == px(src, 99, 79, 0));
+    CHECK(c && c->width == 10 && c->height == 10 && tj_px(c, 9, 9, 0) == tj_px(src, 99, 79, 0));
     facet_image_destroy(c);
     CHECK_EQ(facet_image_crop(src, INT_MAX - 5, 0, INT_MAX, 10, &c), FACET_E_INVALID_ARG);
     CHECK_EQ(facet_image_crop(src, INT_MIN, INT_MIN, INT_MAX, INT_MAX, &c), FACET_E_INVALID_ARG);
@@ -939,9 +840,9 @@ static void t_warp_affine(void)
     for (int y = 0; o && y < 48; y++)
         for (int x = 0; x < 64; x++)
             for (int c = 0; c < 3; c++) {
-                int e = (x + 5 < 64 && y + 3 < 48) ? px(src, x + 5, y + 3, c) : border[c];
+                int e = (x + 5 < 64 && y + 3 < 48) ? tj_px(src, x + 5, y + 3, c) : border[c];
                 /* The last valid column/row blends with the border at weight 0: exact too. */
-                bad += px(o, x, y, c) != e;
+                bad += tj_px(o, x, y, c) != e;
             }
     CHECK_EQ(bad, 0);
     facet_image_destroy(o);
@@ -977,7 +878,7 @@ static void t_warp_affine(void)
     if (o) {
         int x = 20, y = 30; /* source point -> output point (1.2*20-0.5*30+10, 0.5*20+1.2*30-4) */
         int ox = 19, oy = 42;
-        for (int c = 0; c < 3; c++) CHECK_EQ(px(o, ox, oy, c), px(src, x, y, c));
+        for (int c = 0; c < 3; c++) CHECK_EQ(tj_px(o, ox, oy, c), tj_px(src, x, y, c));
     }
     facet_image_destroy(o);
     const float sing[6] = {1, 2, 0, 2, 4, 0};
@@ -986,10 +887,10 @@ static void t_warp_affine(void)
     /* NaN and enormous matrices give the border, never a crash. */
     const float nan[6] = {NAN, 0, 0, 0, 1, 0}, huge[6] = {1e30f, 0, 1e30f, 0, 1, -1e30f};
     CHECK_EQ(facet_image_warp_affine(src, nan, 8, 8, border, &o), 0);
-    if (o) CHECK(px(o, 3, 3, 0) == 1 && px(o, 3, 3, 2) == 3);
+    if (o) CHECK(tj_px(o, 3, 3, 0) == 1 && tj_px(o, 3, 3, 2) == 3);
     facet_image_destroy(o);
     CHECK_EQ(facet_image_warp_affine(src, huge, 8, 8, NULL, &o), 0);
-    if (o) CHECK(px(o, 7, 7, 1) == 0);
+    if (o) CHECK(tj_px(o, 7, 7, 1) == 0);
     facet_image_destroy(o);
     CHECK_EQ(facet_image_warp_affine(src, id, 0, 8, NULL, &o), FACET_E_INVALID_ARG);
     CHECK_EQ(facet_image_warp_affine(src, NULL, 8, 8, NULL, &o), FACET_E_INVALID_ARG);
@@ -1004,7 +905,7 @@ static void t_colour_and_tensor(void)
     CHECK(g && g->channels == 1);
     if (g) CHECK_NEAR(g->data[0], 0.299 * 255, 1.5);
     CHECK_EQ(facet_image_to_rgb(g, &back), 0);
-    if (back) CHECK(px(back, 0, 0, 0) == g->data[0] && px(back, 0, 0, 2) == g->data[0]);
+    if (back) CHECK(tj_px(back, 0, 0, 0) == g->data[0] && tj_px(back, 0, 0, 2) == g->data[0]);
     facet_image_destroy(back);
 
     float t[3 * 15], mean[3] = {10, 20, 30}, scale[3] = {0.5f, 2, 1};
@@ -1012,10 +913,10 @@ static void t_colour_and_tensor(void)
     for (int c = 0; c < 3; c++)
         for (int y = 0; y < 3; y++)
             for (int x = 0; x < 5; x++)
-                CHECK_NEAR(t[c * 15 + y * 5 + x], (px(im, x, y, c) - mean[c]) * scale[c], 1e-4);
+                CHECK_NEAR(t[c * 15 + y * 5 + x], (tj_px(im, x, y, c) - mean[c]) * scale[c], 1e-4);
     CHECK_EQ(facet_image_to_tensor(im, t, mean, scale, 1), 0);
     for (int c = 0; c < 3; c++)
-        CHECK_NEAR(t[c * 15 + 2 * 5 + 4], (px(im, 4, 2, 2 - c) - mean[c]) * scale[c], 1e-4);
+        CHECK_NEAR(t[c * 15 + 2 * 5 + 4], (tj_px(im, 4, 2, 2 - c) - mean[c]) * scale[c], 1e-4);
     CHECK_EQ(facet_image_to_tensor(g, t, mean, scale, 1), 0);
     CHECK_NEAR(t[7], (g->data[g->stride + 2] - 10) * 0.5f, 1e-4);
     CHECK_EQ(facet_image_to_tensor(im, NULL, mean, scale, 0), FACET_E_INVALID_ARG);
@@ -1023,8 +924,8 @@ static void t_colour_and_tensor(void)
     facet_image *sw = NULL;
     facet_image_clone(im, &sw);
     CHECK_EQ(facet_image_swap_rb(sw), 0);
-    CHECK(px(sw, 1, 1, 0) == px(im, 1, 1, 2) && px(sw, 1, 1, 2) == px(im, 1, 1, 0) &&
-          px(sw, 1, 1, 1) == px(im, 1, 1, 1));
+    CHECK(tj_px(sw, 1, 1, 0) == tj_px(im, 1, 1, 2) && tj_px(sw, 1, 1, 2) == tj_px(im, 1, 1, 0) &&
+          tj_px(sw, 1, 1, 1) == tj_px(im, 1, 1, 1));
     CHECK_EQ(facet_image_swap_rb(g), FACET_E_INVALID_ARG);
     facet_image_destroy(sw);
     facet_image_destroy(g);
@@ -1047,24 +948,24 @@ static void t_drawing(void)
     facet_image_create(20, 10, 3, &im);
     const uint8_t red[3] = {255, 0, 0};
     CHECK_EQ(facet_image_draw_rect(im, 2, 1, 10, 6, 1, red), 0);
-    CHECK(px(im, 2, 1, 0) == 255 && px(im, 11, 6, 0) == 255 && px(im, 6, 1, 0) == 255);
-    CHECK(px(im, 5, 3, 0) == 0 && px(im, 12, 3, 0) == 0 && px(im, 1, 1, 0) == 0);
-    CHECK(px(im, 2, 1, 1) == 0);
+    CHECK(tj_px(im, 2, 1, 0) == 255 && tj_px(im, 11, 6, 0) == 255 && tj_px(im, 6, 1, 0) == 255);
+    CHECK(tj_px(im, 5, 3, 0) == 0 && tj_px(im, 12, 3, 0) == 0 && tj_px(im, 1, 1, 0) == 0);
+    CHECK(tj_px(im, 2, 1, 1) == 0);
     /* Clipped: partly and wholly outside, huge values. */
     CHECK_EQ(facet_image_draw_rect(im, -5, -5, 100, 100, 2, red), 0);
-    CHECK(px(im, 19, 9, 0) == 0 && px(im, 0, 9, 0) == 0);
+    CHECK(tj_px(im, 19, 9, 0) == 0 && tj_px(im, 0, 9, 0) == 0);
     CHECK_EQ(facet_image_draw_rect(im, INT_MAX - 1, INT_MAX - 1, INT_MAX, INT_MAX, 3, red), 0);
     CHECK_EQ(facet_image_draw_rect(im, INT_MIN, INT_MIN, INT_MAX, INT_MAX, INT_MAX, red), 0);
     facet_image_destroy(im);
     facet_image_create(20, 10, 1, &im);
     const uint8_t white[3] = {200, 0, 0};
     CHECK_EQ(facet_image_draw_dot(im, 5, 5, 2, white), 0);
-    CHECK(px(im, 5, 5, 0) == 200 && px(im, 7, 5, 0) == 200 && px(im, 5, 3, 0) == 200);
-    CHECK(px(im, 7, 7, 0) == 0 && px(im, 8, 5, 0) == 0);
+    CHECK(tj_px(im, 5, 5, 0) == 200 && tj_px(im, 7, 5, 0) == 200 && tj_px(im, 5, 3, 0) == 200);
+    CHECK(tj_px(im, 7, 7, 0) == 0 && tj_px(im, 8, 5, 0) == 0);
     CHECK_EQ(facet_image_draw_dot(im, 0, 0, 1, white), 0);
     CHECK_EQ(facet_image_draw_dot(im, -100, 3, 2, white), 0);
     CHECK_EQ(facet_image_draw_dot(im, 10, 5, INT_MAX, white), 0);
-    CHECK(px(im, 19, 9, 0) == 200);
+    CHECK(tj_px(im, 19, 9, 0) == 200);
     CHECK_EQ(facet_image_draw_dot(im, 10, 5, 2, NULL), FACET_E_INVALID_ARG);
     facet_image_destroy(im);
 }
