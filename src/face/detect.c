@@ -12,7 +12,10 @@
  * finest scale is chosen so that settings.smallest_face_height lands on NET_SMALL_FACE network
  * pixels (never upsampling beyond 1:1 unless the face asked for is smaller than that); coarser
  * levels, a factor of PYRAMID_STEP apart, follow while the image is still larger than what the
- * largest anchors cover. Boxes from all levels go through one non-maximum suppression.
+ * largest anchors cover. A level that has a coarser one after it keeps only faces up to
+ * NET_LEVEL_MAX network pixels: a face larger than the anchors is better seen whole one level
+ * down than in parts (its eyes-and-nose region alone fires the detector at the fine level).
+ * Boxes from all levels go through one non-maximum suppression.
  * The smallest detectable face is therefore smallest_face_height (docs/detection.md), whatever
  * the image size, at a cost proportional to (NET_SMALL_FACE / smallest_face_height)^2 * pixels.
  */
@@ -26,6 +29,7 @@
 #define NET_SMALL_FACE 20.0f  /* network pixels for the smallest face we look for */
 #define NET_LARGE_FACE 280.0f /* faces above this (network pixels) need a coarser level */
 #define PYRAMID_STEP 3.0f
+#define NET_LEVEL_MAX 120.0f /* a level that has a coarser one after it keeps faces up to this */
 #define MAX_LEVELS 6
 #define MAX_CANDIDATES 20000
 
@@ -47,8 +51,8 @@ static int64_t anchor_count(int w, int h)
 }
 
 /* Runs the network on one pyramid level and appends decoded boxes (in image pixels). */
-static int detect_level(facet_sdk *sdk, const facet_image *img, float scale, float thr, int pass, int flip,
-                        cand *out, int *n, int cap)
+static int detect_level(facet_sdk *sdk, const facet_image *img, float scale, float max_net, float thr, int pass,
+                        int flip, cand *out, int *n, int cap)
 {
     int w = (int)lroundf(img->width * scale), h = (int)lroundf(img->height * scale);
     if (w < 16 || h < 16) return 0;
@@ -108,6 +112,7 @@ static int detect_level(facet_sdk *sdk, const facet_image *img, float scale, flo
                     const float *l = loc + 4 * a;
                     float cx = acx + l[0] * 0.1f * as, cy = acy + l[1] * 0.1f * as;
                     float bw = as * expf(l[2] * 0.2f), bh = as * expf(l[3] * 0.2f);
+                    if (bh > max_net) continue; /* the coarser level sees this face whole */
                     cand *c = &out[(*n)++];
                     c->x1 = (cx - bw / 2) / scale;
                     c->y1 = (cy - bh / 2) / scale;
@@ -220,14 +225,14 @@ int facet_detect_faces(facet_sdk *sdk, const facet_image *img, facet_face **face
         float scales[MAX_LEVELS];
         int nl = pyramid(sdk, use->width, use->height, p == 2 ? 1.5f : 1.0f, scales);
         for (int l = 0; l < nl && !rc; l++)
-            rc = detect_level(sdk, src, scales[l], cand_thr, p, p == 1, c, &n, MAX_CANDIDATES);
+            rc = detect_level(sdk, src, scales[l], l + 1 < nl ? NET_LEVEL_MAX : INFINITY, cand_thr, p, p == 1, c,
+                              &n, MAX_CANDIDATES);
     }
     facet_image_destroy(flipped);
     if (rc) goto done;
     qsort(c, (size_t)n, sizeof *c, by_score);
     /* clusters of overlapping boxes: each pass votes with its best score in the cluster (0 if it
-     * has none); the box is the score-weighted mean of the members. With one pass this is plain
-     * greedy NMS with box voting. */
+     * has none). With one pass this is plain greedy NMS. */
     char *dead = calloc((size_t)n + 1, 1);
     facet_face *out = calloc((size_t)n + 1, sizeof *out);
     if (!dead || !out) {
@@ -240,22 +245,17 @@ int facet_detect_faces(facet_sdk *sdk, const facet_image *img, facet_face **face
     float minh = (float)sdk->set.smallest_face_height;
     for (int i = 0; i < n; i++) {
         if (dead[i]) continue;
-        float best[3] = {0, 0, 0}, wsum = 0, bx[4] = {0, 0, 0, 0};
+        float best[3] = {0, 0, 0};
         for (int j = i; j < n; j++) {
-            if (dead[j]) continue;
-            float v = j == i ? 1.0f : iou(&c[i], &c[j]);
-            if (v <= sdk->set.nms_threshold) continue;
+            if (dead[j] || (j != i && iou(&c[i], &c[j]) <= sdk->set.nms_threshold)) continue;
             dead[j] = 1;
             if (c[j].score > best[c[j].pass]) best[c[j].pass] = c[j].score;
-            if (v < 0.5f) continue;
-            float w = c[j].score;
-            bx[0] += w * c[j].x1, bx[1] += w * c[j].y1, bx[2] += w * c[j].x2, bx[3] += w * c[j].y2;
-            wsum += w;
         }
         float score = 0;
         for (int p = 0; p < passes; p++) score += best[p] / (float)passes;
         if (score < thr) continue;
-        for (int k = 0; k < 4; k++) bx[k] /= wsum;
+        /* the best box itself: averaging the cluster's boxes measured worse on LFW alignment */
+        const float bx[4] = {c[i].x1, c[i].y1, c[i].x2, c[i].y2};
         float x1 = fmaxf(bx[0], 0), y1 = fmaxf(bx[1], 0);
         float x2 = fminf(bx[2], (float)use->width), y2 = fminf(bx[3], (float)use->height);
         if (x2 - x1 < 2 || y2 - y1 < 2 || bx[3] - bx[1] < minh * 0.8f) continue;

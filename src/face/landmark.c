@@ -16,6 +16,9 @@ int facet_face_landmarks(facet_sdk *sdk, const facet_image *img, facet_face *fac
     if (!(face->w >= 1 && face->h >= 1) || !isfinite(face->x) || !isfinite(face->y) || face->w > 1e6f ||
         face->h > 1e6f)
         return sdk_fail(sdk, FACET_E_INVALID_ARG, "face box is empty or not finite");
+    if (face->x >= (float)img->width || face->y >= (float)img->height || face->x + face->w <= 0 ||
+        face->y + face->h <= 0)
+        return sdk_fail(sdk, FACET_E_INVALID_ARG, "face box lies outside the image");
     /* the box, moved inside the image where it sticks out (as the model's authors do) */
     float w = fminf(face->w, (float)img->width - 1), h = fminf(face->h, (float)img->height - 1);
     float x = fminf(fmaxf(face->x, 0), (float)img->width - 1 - w);
