@@ -141,7 +141,8 @@ struct nn_step {
     float faux[4];       /* op-specific resolved floats (alpha, beta, epsilon, pad value) */
     double flops;
     nn_run_fn run;
-    void *be;            /* backend state (xnnpack operator) */
+    const char *kernel;  /* which implementation runs it (profiles): "ref", "xnnpack", "avx512" */
+    void *be;            /* backend state (xnnpack operator, packed weights) */
     void (*be_free)(void *);
     int (*be_prepare)(nn_session *s, nn_step *st); /* called once the arena is placed */
 };
@@ -184,5 +185,11 @@ int nn_ref_prepare(facet_nn_session *s, nn_step *st);
 int nn_xnn_session_init(nn_session *s);
 void nn_xnn_session_free(nn_session *s);
 int nn_xnn_assign(nn_session *s);
+
+/* Own AVX-512 convolutions (x86/conv_avx512.c): first layers (NCHW image in, NHWC out) and
+ * depthwise 3x3 (NHWC); the _ok functions say whether a step qualifies on this CPU. */
+int nn_x86_conv_first_ok(const nn_session *s, const nn_step *st);
+int nn_x86_conv_dw_ok(const nn_session *s, const nn_step *st);
+int nn_x86_conv_make(nn_session *s, nn_step *st, int depthwise);
 
 #endif

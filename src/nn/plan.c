@@ -634,7 +634,7 @@ int facet_nn_session_profile(const facet_nn_session *s, char **json)
         const nn_step *st = &s->steps[i];
         const nn_tensor *y = &s->t[st->out[0]];
         n += (size_t)snprintf(p + n, cap - n, "%s\n {\"op\": \"%s\", \"kernel\": \"%s\", \"shape\": [", i ? "," : "",
-                              nn_op_name(st->op), !st->run ? "alias" : st->be ? "xnnpack" : "ref");
+                              nn_op_name(st->op), !st->run ? "alias" : st->kernel ? st->kernel : "ref");
         for (int d = 0; d < y->shape.ndim && n < cap - 64; d++)
             n += (size_t)snprintf(p + n, cap - n, "%s%lld", d ? "," : "", (long long)y->shape.d[d]);
         n += (size_t)snprintf(p + n, cap - n, "], \"ms\": %.4f}", s->prof_ms[i]);

@@ -165,6 +165,7 @@ static int make_conv(nn_session *s, nn_step *st)
     st->be_free = op_free;
     st->be_prepare = prep_conv;
     st->run = run_xnn;
+    st->kernel = "xnnpack";
     return 0;
 }
 
@@ -202,6 +203,7 @@ static int make_pool(nn_session *s, nn_step *st)
     st->be_free = op_free;
     st->be_prepare = prep_pool;
     st->run = run_xnn;
+    st->kernel = "xnnpack";
     return 0;
 }
 
@@ -223,6 +225,7 @@ static int make_gap(nn_session *s, nn_step *st)
     st->be_free = op_free;
     st->be_prepare = prep_gap;
     st->run = run_xnn;
+    st->kernel = "xnnpack";
     return 0;
 }
 
@@ -245,6 +248,7 @@ static int make_prelu(nn_session *s, nn_step *st)
     st->be_free = op_free;
     st->be_prepare = prep_prelu;
     st->run = run_xnn;
+    st->kernel = "xnnpack";
     return 0;
 }
 
@@ -317,6 +321,7 @@ static int make_binary(nn_session *s, nn_step *st)
     st->be_free = op_free;
     st->be_prepare = prep_binary;
     st->run = run_xnn;
+    st->kernel = "xnnpack";
     return 0;
 }
 
@@ -338,6 +343,7 @@ static int make_shuffle(nn_session *s, nn_step *st)
     st->be_free = op_free;
     st->be_prepare = prep_shuffle;
     st->run = run_xnn;
+    st->kernel = "xnnpack";
     return 0;
 }
 
@@ -364,6 +370,7 @@ static int make_pad(nn_session *s, nn_step *st)
     st->be_free = op_free;
     st->be_prepare = prep_pad;
     st->run = run_xnn;
+    st->kernel = "xnnpack";
     return 0;
 }
 
@@ -389,12 +396,15 @@ static int make_fc(nn_session *s, nn_step *st)
     st->be_free = op_free;
     st->be_prepare = prep_fc;
     st->run = run_xnn;
+    st->kernel = "xnnpack";
     return 0;
 }
 
 /* ---------- layout assignment ---------- */
 
-enum mode { M_REF, M_NHWC, M_FOLLOW, M_FLAT };
+/* M_NHWC: channels-last in and out; M_NHWC_OUT: an NCHW image in, channels-last out (our own
+ * first-layer convolution); M_FOLLOW: layout-agnostic, keeps its input's; M_FLAT: 2-D. */
+enum mode { M_REF, M_NHWC, M_NHWC_OUT, M_FOLLOW, M_FLAT };
 
 static int is4(const nn_tensor *t)
 {
@@ -415,6 +425,7 @@ static enum mode choose(nn_session *s, nn_step *st)
     switch (st->op) {
     case NN_OP_CONV:
         if (!is4(X) || !T(1)->is_const || (st->nin > 2 && st->in[2] >= 0 && !T(2)->is_const)) return M_REF;
+        if (X->layout == NN_NCHW && nn_x86_conv_first_ok(s, st)) return M_NHWC_OUT;
         return M_NHWC;
     case NN_OP_MAXPOOL: case NN_OP_AVGPOOL: {
         if (!is4(X)) return M_REF;
@@ -521,7 +532,8 @@ int nn_xnn_assign(nn_session *s)
                 st->in[k] = nv;
             }
         }
-        int out_layout = md == M_NHWC || (md == M_FOLLOW && T(0)->layout == NN_NHWC) ? NN_NHWC : NN_NCHW;
+        int out_layout = md == M_NHWC || md == M_NHWC_OUT || (md == M_FOLLOW && T(0)->layout == NN_NHWC)
+                             ? NN_NHWC : NN_NCHW;
         for (int k = 0; k < st->nout; k++) O(k)->layout = is4(O(k)) ? out_layout : NN_NCHW;
         switch (md) {
         case M_REF: case M_FOLLOW: rc = 0; break;
@@ -534,9 +546,10 @@ int nn_xnn_assign(nn_session *s)
                 rc = make_fc(s, st);
             }
             break;
+        case M_NHWC_OUT: rc = nn_x86_conv_make(s, st, 0); break;
         case M_NHWC:
             switch (st->op) {
-            case NN_OP_CONV: rc = make_conv(s, st); break;
+            case NN_OP_CONV: rc = nn_x86_conv_dw_ok(s, st) ? nn_x86_conv_make(s, st, 1) : make_conv(s, st); break;
             case NN_OP_MAXPOOL: case NN_OP_AVGPOOL: rc = make_pool(s, st); break;
             case NN_OP_GAVGPOOL: case NN_OP_REDUCEMEAN:
                 rc = make_gap(s, st);
@@ -546,8 +559,8 @@ int nn_xnn_assign(nn_session *s)
             case NN_OP_ADD: case NN_OP_SUB: case NN_OP_MUL: case NN_OP_DIV: rc = make_binary(s, st); break;
             case NN_OP_CHANNEL_SHUFFLE: rc = make_shuffle(s, st); break;
             case NN_OP_PAD: rc = make_pad(s, st); break;
-            case NN_OP_CONCAT: st->run = run_concat_nhwc; rc = 0; break;
-            case NN_OP_SPLIT: st->run = run_split_nhwc; rc = 0; break;
+            case NN_OP_CONCAT: st->run = run_concat_nhwc, st->kernel = "nhwc", rc = 0; break;
+            case NN_OP_SPLIT: st->run = run_split_nhwc, st->kernel = "nhwc", rc = 0; break;
             case NN_OP_BATCHNORM: {
                 int64_t C = T(0)->shape.d[1];
                 float *a = nn_own(s, facet_alloc(sizeof(float) * (size_t)C));
@@ -561,6 +574,7 @@ int nn_xnn_assign(nn_session *s)
                 st->w = a;
                 st->b = b;
                 st->run = run_bn_nhwc;
+                st->kernel = "nhwc";
                 rc = 0;
                 break;
             }
