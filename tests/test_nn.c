@@ -271,6 +271,45 @@ static void t_xnnpack_conv_random(void)
     }
 }
 
+/* The shapes our own AVX-512 kernels take: image-like first layers (1-4 channels in, 16-64
+ * out, read in NCHW) and depthwise 3x3 on multiples of 16 channels, at both strides and with
+ * asymmetric padding; the reference must agree whatever kernel the CPU selects. */
+static void t_avx512_conv_random(void)
+{
+    for (int it = 0; it < 20; it++) {
+        ob_graph g;
+        ob_init(&g, 9, 700u + (uint32_t)it);
+        int first = it % 2 == 0;
+        int C = first ? rnd(&g, 1, 4) : 16 * rnd(&g, 1, 3), H = rnd(&g, 5, 23), W = rnd(&g, 5, 23);
+        int M = first ? 16 * rnd(&g, 1, 4) : C, k = first ? (int[]){3, 5, 7, 1}[it / 2 % 4] : 3;
+        int s = rnd(&g, 1, 2);
+        int64_t pads[4] = {rnd(&g, 0, k / 2), rnd(&g, 0, k / 2), rnd(&g, 0, k / 2), rnd(&g, 0, k / 2)};
+        if (k > H + pads[0] + pads[2] || k > W + pads[1] + pads[3]) continue;
+        int64_t xs[4] = {1, C, H, W}, ws[4] = {M, first ? C : 1, k, k}, bs[1] = {M};
+        ob_input(&g, "x", 4, xs);
+        ob_weight(&g, "w", 4, ws, -1, 1);
+        ob_weight(&g, "b", 1, bs, -1, 1);
+        const char *src = "x";
+        if (!first) { /* make the input channels-last the way the real models do */
+            ob_weight(&g, "w0", 4, (int64_t[]){C, C, 1, 1}, -0.5f, 0.5f);
+            ob_node(&g, "Conv", "x w0", "x0");
+            src = "x0";
+        }
+        char ins[32];
+        snprintf(ins, sizeof ins, "%s w%s", src, it % 3 ? " b" : "");
+        Onnx__NodeProto *n = ob_node(&g, "Conv", ins, "c");
+        ob_attr_i(&g, n, "group", first ? 1 : C);
+        ob_attr_ints(&g, n, "kernel_shape", 2, (int64_t[]){k, k});
+        ob_attr_ints(&g, n, "strides", 2, (int64_t[]){s, s});
+        ob_attr_ints(&g, n, "pads", 4, pads);
+        ob_node(&g, it % 4 < 2 ? "Relu" : "Identity", "c", "y");
+        ob_output(&g, "y");
+        char what[96];
+        snprintf(what, sizeof what, "%s C%d H%d W%d M%d k%d s%d", first ? "first-layer" : "depthwise", C, H, W, M, k, s);
+        compare_backends(what, &g);
+    }
+}
+
 static void t_xnnpack_pool_random(void)
 {
     for (int it = 0; it < 16; it++) {
@@ -690,6 +729,6 @@ static void t_api_arguments(void)
 }
 
 TESTS(TEST(t_ort_ref_1thread), TEST(t_ort_xnnpack_1thread), TEST(t_ort_xnnpack_2threads),
-      TEST(t_xnnpack_conv_random), TEST(t_xnnpack_pool_random), TEST(t_xnnpack_graph_ops_random),
+      TEST(t_xnnpack_conv_random), TEST(t_avx512_conv_random), TEST(t_xnnpack_pool_random), TEST(t_xnnpack_graph_ops_random),
       TEST(t_hostile_truncated_and_garbage), TEST(t_hostile_graphs), TEST(t_shared_model_two_threads),
       TEST(t_run_allocates_nothing), TEST(t_detector_replans_for_other_sizes), TEST(t_api_arguments))

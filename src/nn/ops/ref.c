@@ -448,6 +448,19 @@ static int run_matmul(nn_session *s, nn_step *st)
 
 /* ---------- data movement ---------- */
 
+/* memcpy for runs that may be a few bytes long (Slice and Concat on narrow last axes copy
+ * thousands of 8-byte runs): short runs are copied inline rather than by a library call. */
+static inline void copy_run(void *dst, const void *src, size_t bytes)
+{
+    if (bytes <= 32) {
+        uint8_t *d = dst;
+        const uint8_t *s = src;
+        for (size_t i = 0; i < bytes; i++) d[i] = s[i];
+    } else {
+        memcpy(dst, src, bytes);
+    }
+}
+
 static int run_copy(nn_session *s, nn_step *st)
 {
     if (T(0)->data != O(0)->data)
@@ -470,8 +483,8 @@ static int run_concat(nn_session *s, nn_step *st)
         const nn_tensor *X = T(i);
         int64_t xchunk = X->shape.d[axis] * inner;
         for (int64_t o = 0; o < outer; o++)
-            memcpy((uint8_t *)Y->data + (size_t)(o * ychunk + pos) * es,
-                   (const uint8_t *)X->data + (size_t)(o * xchunk) * es, (size_t)xchunk * es);
+            copy_run((uint8_t *)Y->data + (size_t)(o * ychunk + pos) * es,
+                     (const uint8_t *)X->data + (size_t)(o * xchunk) * es, (size_t)xchunk * es);
         pos += xchunk;
     }
     return 0;
@@ -490,8 +503,8 @@ static int run_split(nn_session *s, nn_step *st)
         const nn_tensor *Y = O(i);
         int64_t ychunk = Y->shape.d[axis] * inner;
         for (int64_t o = 0; o < outer; o++)
-            memcpy((uint8_t *)Y->data + (size_t)(o * ychunk) * es,
-                   (const uint8_t *)X->data + (size_t)(o * xchunk + pos) * es, (size_t)ychunk * es);
+            copy_run((uint8_t *)Y->data + (size_t)(o * ychunk) * es,
+                     (const uint8_t *)X->data + (size_t)(o * xchunk + pos) * es, (size_t)ychunk * es);
         pos += ychunk;
     }
     return 0;
@@ -528,8 +541,8 @@ static void copy_box(const nn_tensor *X, const nn_tensor *Y, const int64_t *star
         uint8_t *boxp = (uint8_t *)box->data + (size_t)base * es;
         for (int64_t r = 0; r < rows; r++) {
             uint8_t *bp = bigp + (size_t)(r * rstride) * es, *xp = boxp + (size_t)r * row_bytes;
-            if (into) memcpy(bp, xp, row_bytes);
-            else memcpy(xp, bp, row_bytes);
+            if (into) copy_run(bp, xp, row_bytes);
+            else copy_run(xp, bp, row_bytes);
         }
         for (int d = nd - 3; d >= 0; d--) {
             if (++idx[d] < box->shape.d[d]) break;
