@@ -67,12 +67,36 @@ static int run_sigmoid(nn_session *s, nn_step *st)
     return 0;
 }
 
+/* tanh as a 13/6 rational function on [-7.99, 7.99] (the approximation Eigen uses, a few ulp
+ * from tanhf), written branch-free so that the compiler vectorises it: libm's tanhf is a call
+ * per element and made fr_age 2x slower than ONNX Runtime. */
+static inline float fast_tanh(float x)
+{
+    const float c = 7.99881172180175781f;
+    float xc = x > c ? c : x < -c ? -c : x;
+    float x2 = xc * xc;
+    float p = -2.76076847742355e-16f;
+    p = p * x2 + 2.00018790482477e-13f;
+    p = p * x2 + -8.60467152213735e-11f;
+    p = p * x2 + 5.12229709037114e-08f;
+    p = p * x2 + 1.48572235717979e-05f;
+    p = p * x2 + 6.37261928875436e-04f;
+    p = p * x2 + 4.89352455891786e-03f;
+    p = p * xc;
+    float q = 1.19825839466702e-06f;
+    q = q * x2 + 1.18534705686654e-04f;
+    q = q * x2 + 2.26843463243900e-03f;
+    q = q * x2 + 4.89352518554385e-03f;
+    float r = p / q;
+    return fabsf(x) < 0.0004f ? x : r;
+}
+
 static int run_tanh(nn_session *s, nn_step *st)
 {
     const float *x = F(T(0));
     float *y = F(O(0));
     int64_t n = count_of(O(0));
-    for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+    for (int64_t i = 0; i < n; i++) y[i] = fast_tanh(x[i]);
     return 0;
 }
 
