@@ -25,6 +25,9 @@ const char *cli_model_dir(void);
 int cli_sdk_options(int argc, char **argv, int *i, facet_sdk_settings *set);
 int cli_sdk_create(const facet_sdk_settings *set, facet_sdk **sdk);
 int cli_load_image(const char *path, facet_image **img);
+/* Loads an image and detects its faces; on failure reports it (JSON line or stderr), leaves
+ * nothing to free and returns 1. */
+int cli_detect(facet_sdk *sdk, const char *path, int json, facet_image **img, facet_face **faces, int *n);
 void cli_json_str(FILE *f, const char *s);
 void cli_json_error(const char *path, const char *msg);
 

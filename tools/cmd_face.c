@@ -58,6 +58,21 @@ void cli_json_error(const char *path, const char *msg)
     printf("}\n");
 }
 
+int cli_detect(facet_sdk *sdk, const char *path, int json, facet_image **img, facet_face **faces, int *n)
+{
+    *img = NULL;
+    *faces = NULL;
+    *n = 0;
+    int rc = cli_load_image(path, img);
+    if (!rc) rc = facet_detect_faces(sdk, *img, faces, n);
+    if (!rc) return 0;
+    if (json) cli_json_error(path, facet_last_error());
+    else fprintf(stderr, "facet: %s: %s\n", path, facet_last_error());
+    facet_image_destroy(*img);
+    *img = NULL;
+    return 1;
+}
+
 static void print_face_json(const facet_face *f, int with_points68)
 {
     printf("{\"box\": [%.1f, %.1f, %.1f, %.1f], \"score\": %.4f, \"landmarks\": [", f->x, f->y, f->w, f->h, f->score);
@@ -123,15 +138,10 @@ int cmd_detect(int argc, char **argv)
     int failures = 0;
     for (int k = 0; k < nimg; k++) {
         facet_image *img;
-        int rc = cli_load_image(imgs[k], &img);
-        facet_face *faces = NULL;
-        int n = 0;
-        if (!rc) rc = facet_detect_faces(sdk, img, &faces, &n);
-        if (rc) {
+        facet_face *faces;
+        int n;
+        if (cli_detect(sdk, imgs[k], json, &img, &faces, &n)) {
             failures++;
-            if (json) cli_json_error(imgs[k], facet_last_error());
-            else fprintf(stderr, "facet: %s: %s\n", imgs[k], facet_last_error());
-            facet_image_destroy(img);
             continue;
         }
         if (json) {

@@ -271,15 +271,11 @@ int cmd_identify(int argc, char **argv)
     if (cli_sdk_create(&set, &sdk) || open_gallery(db, &g) || ensure_collection(g, sdk, coll, 0, 0, 0)) goto done;
     facet_match cand[100];
     for (int k = 0; k < nimg; k++) {
-        facet_image *img = NULL;
-        facet_face *faces = NULL;
-        int n = 0, rc = cli_load_image(imgs[k], &img);
-        if (!rc) rc = facet_detect_faces(sdk, img, &faces, &n);
-        if (rc) {
+        facet_image *img;
+        facet_face *faces;
+        int n, rc;
+        if (cli_detect(sdk, imgs[k], json, &img, &faces, &n)) {
             failures++;
-            if (json) cli_json_error(imgs[k], facet_last_error());
-            else fprintf(stderr, "facet: %s: %s\n", imgs[k], facet_last_error());
-            facet_image_destroy(img);
             continue;
         }
         if (json) {

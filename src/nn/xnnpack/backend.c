@@ -133,6 +133,20 @@ static int run_split_nhwc(nn_session *s, nn_step *st)
 
 /* ---------- operator creation (at assign) and setup (once the arena is placed) ---------- */
 
+/* Takes a freshly created operator into the step: it is set up by `prep` once the arena is
+ * placed and run by run_xnn. */
+static int adopt(nn_session *s, nn_step *st, enum xnn_status created, xnn_operator_t op, const char *what,
+                 int (*prep)(nn_session *, nn_step *))
+{
+    if (created != xnn_status_success) return xnn_fail(s, st, what, created);
+    st->be = op;
+    st->be_free = op_free;
+    st->be_prepare = prep;
+    st->run = run_xnn;
+    st->kernel = "xnnpack";
+    return 0;
+}
+
 static int prep_conv(nn_session *s, nn_step *st)
 {
     const nn_tensor *X = T(0);
@@ -160,13 +174,7 @@ static int make_conv(nn_session *s, nn_step *st)
         (uint32_t)kw, (uint32_t)st->aux[2], (uint32_t)st->aux[3], (uint32_t)st->aux[4], (uint32_t)st->aux[5],
         (uint32_t)G, (size_t)Cg, (size_t)Mg, (size_t)C, (size_t)M, w, b0, out_min(st), INFINITY, 0, &op);
     facet_free_aligned(w);
-    if (x != xnn_status_success) return xnn_fail(s, st, "convolution create", x);
-    st->be = op;
-    st->be_free = op_free;
-    st->be_prepare = prep_conv;
-    st->run = run_xnn;
-    st->kernel = "xnnpack";
-    return 0;
+    return adopt(s, st, x, op, "convolution create", prep_conv);
 }
 
 static int prep_pool(nn_session *s, nn_step *st)
@@ -198,13 +206,7 @@ static int make_pool(nn_session *s, nn_step *st)
                                                   (uint32_t)st->aux[0], (uint32_t)st->aux[1],
                                                   (uint32_t)st->aux[2], (uint32_t)st->aux[3], (size_t)C,
                                                   (size_t)C, (size_t)C, -INFINITY, INFINITY, 0, &op);
-    if (x != xnn_status_success) return xnn_fail(s, st, "pooling create", x);
-    st->be = op;
-    st->be_free = op_free;
-    st->be_prepare = prep_pool;
-    st->run = run_xnn;
-    st->kernel = "xnnpack";
-    return 0;
+    return adopt(s, st, x, op, "pooling create", prep_pool);
 }
 
 static int prep_gap(nn_session *s, nn_step *st)
@@ -220,13 +222,7 @@ static int make_gap(nn_session *s, nn_step *st)
     size_t C = (size_t)T(0)->shape.d[1];
     xnn_operator_t op = NULL;
     enum xnn_status x = xnn_create_global_average_pooling_nwc_f32(C, C, C, -INFINITY, INFINITY, 0, &op);
-    if (x != xnn_status_success) return xnn_fail(s, st, "global average pooling create", x);
-    st->be = op;
-    st->be_free = op_free;
-    st->be_prepare = prep_gap;
-    st->run = run_xnn;
-    st->kernel = "xnnpack";
-    return 0;
+    return adopt(s, st, x, op, "global average pooling create", prep_gap);
 }
 
 static int prep_prelu(nn_session *s, nn_step *st)
@@ -243,13 +239,7 @@ static int make_prelu(nn_session *s, nn_step *st)
     size_t C = (size_t)T(0)->shape.d[1];
     xnn_operator_t op = NULL;
     enum xnn_status x = xnn_create_prelu_nc_f32(C, C, C, T(1)->data, 0, &op);
-    if (x != xnn_status_success) return xnn_fail(s, st, "prelu create", x);
-    st->be = op;
-    st->be_free = op_free;
-    st->be_prepare = prep_prelu;
-    st->run = run_xnn;
-    st->kernel = "xnnpack";
-    return 0;
+    return adopt(s, st, x, op, "prelu create", prep_prelu);
 }
 
 /* Binary ops: shapes in NHWC order, kept in aux: aux[0..3] first input, aux[4..7] second. */
@@ -316,13 +306,7 @@ static int make_binary(nn_session *s, nn_step *st)
     case NN_OP_MUL: x = xnn_create_multiply_nd_f32(out_min(st), INFINITY, 0, &op); break;
     default: x = xnn_create_divide_nd_f32(out_min(st), INFINITY, 0, &op); break;
     }
-    if (x != xnn_status_success) return xnn_fail(s, st, "binary create", x);
-    st->be = op;
-    st->be_free = op_free;
-    st->be_prepare = prep_binary;
-    st->run = run_xnn;
-    st->kernel = "xnnpack";
-    return 0;
+    return adopt(s, st, x, op, "binary create", prep_binary);
 }
 
 static int prep_shuffle(nn_session *s, nn_step *st)
@@ -338,13 +322,7 @@ static int make_shuffle(nn_session *s, nn_step *st)
     size_t C = (size_t)T(0)->shape.d[1], g = (size_t)st->aux[0];
     xnn_operator_t op = NULL;
     enum xnn_status x = xnn_create_channel_shuffle_nc_x32(g, C / g, C, C, 0, &op);
-    if (x != xnn_status_success) return xnn_fail(s, st, "channel shuffle create", x);
-    st->be = op;
-    st->be_free = op_free;
-    st->be_prepare = prep_shuffle;
-    st->run = run_xnn;
-    st->kernel = "xnnpack";
-    return 0;
+    return adopt(s, st, x, op, "channel shuffle create", prep_shuffle);
 }
 
 static int prep_pad(nn_session *s, nn_step *st)
@@ -365,13 +343,7 @@ static int make_pad(nn_session *s, nn_step *st)
 {
     xnn_operator_t op = NULL;
     enum xnn_status x = xnn_create_constant_pad_nd_x32(&st->faux[0], 0, &op);
-    if (x != xnn_status_success) return xnn_fail(s, st, "pad create", x);
-    st->be = op;
-    st->be_free = op_free;
-    st->be_prepare = prep_pad;
-    st->run = run_xnn;
-    st->kernel = "xnnpack";
-    return 0;
+    return adopt(s, st, x, op, "pad create", prep_pad);
 }
 
 static int prep_fc(nn_session *s, nn_step *st)
@@ -391,13 +363,7 @@ static int make_fc(nn_session *s, nn_step *st)
     enum xnn_status x = xnn_create_fully_connected_nc_f32((size_t)K, (size_t)N, (size_t)K, (size_t)N, T(1)->data,
                                                           bias, out_min(st), INFINITY,
                                                           tb ? 0 : XNN_FLAG_TRANSPOSE_WEIGHTS, &op);
-    if (x != xnn_status_success) return xnn_fail(s, st, "fully connected create", x);
-    st->be = op;
-    st->be_free = op_free;
-    st->be_prepare = prep_fc;
-    st->run = run_xnn;
-    st->kernel = "xnnpack";
-    return 0;
+    return adopt(s, st, x, op, "fully connected create", prep_fc);
 }
 
 /* ---------- layout assignment ---------- */
