@@ -5,7 +5,7 @@ MESON_FLAGS ?=
 FACET_MODEL_PATH ?= $(CURDIR)/models
 export FACET_MODEL_PATH
 
-.PHONY: all setup models build demo test bench bench-nn bench-search clean
+.PHONY: all setup models build demo test bench bench-nn bench-search bench-pipeline clean
 
 all: build
 
@@ -27,10 +27,13 @@ demo: build models
 test: build models
 	@./scripts/test.sh $(BUILD)
 
-bench: bench-nn bench-search
+bench: bench-nn bench-pipeline bench-search
 
 bench-nn: build models
 	@./bench/nn/run.sh $(BUILD)
+
+bench-pipeline: build models
+	@$(BUILD)/bench/pipeline/bench_pipeline ../shared/data
 
 bench-search: build
 	@./bench/search/run.sh $(BUILD)
