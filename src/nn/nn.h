@@ -190,8 +190,7 @@ int nn_xnn_assign(nn_session *s);
  * depthwise 3x3 (NHWC); the _ok functions say whether a step qualifies on this CPU. */
 int nn_x86_conv_first_ok(const nn_session *s, const nn_step *st);
 int nn_x86_conv_dw_ok(const nn_session *s, const nn_step *st);
-int nn_x86_conv_pw_ok(const nn_session *s, const nn_step *st);
-/* kind: 0 first layer, 1 depthwise 3x3, 2 pointwise */
+/* kind: 0 first layer, 1 depthwise 3x3 */
 int nn_x86_conv_make(nn_session *s, nn_step *st, int kind);
 
 #endif

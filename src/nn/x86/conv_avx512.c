@@ -160,85 +160,6 @@ __attribute__((target("avx512f"))) static void dw_row(void *ctx, size_t oy)
     }
 }
 
-/* Pointwise (1x1, stride 1, no padding) convolution as a GEMM: y[P][N] = x[P][K] w[K][N] + b.
- * Weights are packed in panels of 32 output channels, [N/32][K][32] (a last panel of 16 when
- * N % 32 == 16). A 12 x 32 register tile: per k, two weight loads and twelve broadcasts feed
- * 24 FMAs into 24 accumulators, so the loop is bound by FMAs, not loads (XNNPACK's 7 x 16 tile
- * needs 8 loads per 7 FMAs, which is what held it to about a third of this core's FMA peak).
- * Rows left over at the end of a panel use the same loop with fewer rows. */
-typedef struct pw_job {
-    const float *x, *w, *b;
-    float *y;
-    int P, K, N;
-    float lo;
-} pw_job;
-
-#define PW_MR 12
-
-/* The full 12-row tile: fully unrolled so that the 24 accumulators stay in registers. */
-#define PW_FULL(NV)                                                                                    \
-    __attribute__((target("avx512f"))) static void pw_full_##NV(const pw_job *j, int p0, int n0,      \
-                                                                  const float *wp)                     \
-    {                                                                                                  \
-        const int K = j->K, N = j->N;                                                                  \
-        const float *x0 = j->x + (size_t)p0 * K;                                                       \
-        __m512 acc[PW_MR][NV];                                                                         \
-        _Pragma("GCC unroll 12") for (int r = 0; r < PW_MR; r++)                                      \
-            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] = _mm512_loadu_ps(j->b + n0 + 16 * v); \
-        for (int k = 0; k < K; k++) {                                                                  \
-            __m512 wv[NV];                                                                             \
-            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) wv[v] = _mm512_loadu_ps(wp + (size_t)k * 16 * NV + 16 * v); \
-            _Pragma("GCC unroll 12") for (int r = 0; r < PW_MR; r++) {                                \
-                const __m512 xv = _mm512_set1_ps(x0[(size_t)r * K + k]);                               \
-                _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(xv, wv[v], acc[r][v]); \
-            }                                                                                          \
-        }                                                                                              \
-        const __m512 lo = _mm512_set1_ps(j->lo);                                                       \
-        _Pragma("GCC unroll 12") for (int r = 0; r < PW_MR; r++)                                      \
-            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++)                                      \
-                _mm512_storeu_ps(j->y + (size_t)(p0 + r) * N + n0 + 16 * v, _mm512_max_ps(acc[r][v], lo)); \
-    }
-PW_FULL(2)
-PW_FULL(1)
-
-/* Fewer than 12 rows (the end of the image): one row at a time. */
-__attribute__((target("avx512f"))) static void pw_rows(const pw_job *j, int p0, int mr, int n0, int nv,
-                                                       const float *wp)
-{
-    const int K = j->K, N = j->N;
-    const __m512 lo = _mm512_set1_ps(j->lo);
-    for (int r = 0; r < mr; r++) {
-        const float *xr = j->x + (size_t)(p0 + r) * K;
-        __m512 a0 = _mm512_loadu_ps(j->b + n0), a1 = nv > 1 ? _mm512_loadu_ps(j->b + n0 + 16) : a0;
-        for (int k = 0; k < K; k++) {
-            const __m512 xv = _mm512_set1_ps(xr[k]);
-            a0 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(wp + (size_t)k * 16 * nv), a0);
-            if (nv > 1) a1 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(wp + (size_t)k * 32 + 16), a1);
-        }
-        float *yr = j->y + (size_t)(p0 + r) * N + n0;
-        _mm512_storeu_ps(yr, _mm512_max_ps(a0, lo));
-        if (nv > 1) _mm512_storeu_ps(yr + 16, _mm512_max_ps(a1, lo));
-    }
-}
-
-/* One task: a block of up to 4 row tiles across every weight panel (the panel stays in L1/L2
- * while the rows stream). */
-__attribute__((target("avx512f"))) static void pw_task(void *ctx, size_t t)
-{
-    const pw_job *j = ctx;
-    int p_begin = (int)t * 4 * PW_MR, p_end = p_begin + 4 * PW_MR;
-    if (p_end > j->P) p_end = j->P;
-    for (int n0 = 0; n0 < j->N; n0 += 32) {
-        const float *wp = j->w + (size_t)n0 * j->K;
-        for (int p = p_begin; p < p_end; p += PW_MR) {
-            int mr = p_end - p < PW_MR ? p_end - p : PW_MR, nv = j->N - n0 >= 32 ? 2 : 1;
-            if (mr < PW_MR) pw_rows(j, p, mr, n0, nv, wp);
-            else if (nv == 2) pw_full_2(j, p, n0, wp);
-            else pw_full_1(j, p, n0, wp);
-        }
-    }
-}
-
 #endif
 
 #define T(i) (&s->t[st->in[i]])
@@ -293,28 +214,6 @@ static int run_dw(nn_session *s, nn_step *st)
 #endif
 }
 
-static int run_pw(nn_session *s, nn_step *st)
-{
-#ifdef HAVE_X86
-    const nn_tensor *X = T(0), *Y = O(0);
-    pw_job j;
-    j.x = X->data;
-    j.y = Y->data;
-    j.K = (int)X->shape.d[1];
-    j.N = (int)Y->shape.d[1];
-    j.P = (int)(X->shape.d[0] * X->shape.d[2] * X->shape.d[3]);
-    j.w = (const float *)st->be;
-    j.b = st->b;
-    j.lo = st->act == NN_ACT_RELU ? 0.0f : -INFINITY;
-    size_t tasks = (size_t)((j.P + 4 * PW_MR - 1) / (4 * PW_MR));
-    pthreadpool_parallelize_1d(s->pool, pw_task, &j, tasks, 0);
-    return 0;
-#else
-    (void)s, (void)st;
-    return FACET_E_INTERNAL;
-#endif
-}
-
 static void free_packed(void *p)
 {
     facet_free_aligned(p);
@@ -349,37 +248,6 @@ int nn_x86_conv_dw_ok(const nn_session *s, const nn_step *st)
 #endif
 }
 
-int nn_x86_conv_pw_ok(const nn_session *s, const nn_step *st)
-{
-#ifdef HAVE_X86
-    if (!(facet_cpu_flags() & FACET_CPU_AVX512F)) return 0;
-    const nn_tensor *X = &s->t[st->in[0]], *W = &s->t[st->in[1]];
-    return st->op == NN_OP_CONV && X->shape.ndim == 4 && st->aux[10] == 1 && st->aux[0] == 1 && st->aux[1] == 1 &&
-           st->aux[2] == 1 && st->aux[3] == 1 && !(st->aux[6] | st->aux[7] | st->aux[8] | st->aux[9]) &&
-           W->shape.d[0] % 16 == 0 && X->shape.d[1] <= 4096;
-#else
-    (void)s, (void)st;
-    return 0;
-#endif
-}
-
-/* Pointwise weights [N][K] -> panels [N/32][K][32] (the last one [K][16] when N % 32 == 16). */
-static int make_pw(nn_session *s, nn_step *st, const float *w0, int64_t N, int64_t K)
-{
-    float *packed = facet_alloc(sizeof(float) * (size_t)(N * K));
-    if (!packed) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for packed weights");
-    for (int64_t n0 = 0; n0 < N; n0 += 32) {
-        int64_t nr = N - n0 >= 32 ? 32 : 16;
-        for (int64_t k = 0; k < K; k++)
-            for (int64_t c = 0; c < nr; c++) packed[n0 * K + k * nr + c] = w0[(n0 + c) * K + k];
-    }
-    st->be = packed;
-    st->be_free = free_packed;
-    st->run = run_pw;
-    st->kernel = "avx512";
-    return 0;
-}
-
 /* Packs weights (and a zero bias when there is none) for one of the kernels above. */
 int nn_x86_conv_make(nn_session *s, nn_step *st, int kind)
 {
@@ -395,10 +263,6 @@ int nn_x86_conv_make(nn_session *s, nn_step *st, int kind)
     }
     for (int64_t m = 0; m < M; m++) bias[m] = b0 ? b0[m] : 0.0f;
     st->b = bias;
-    if (kind == 2) {
-        facet_free_aligned(packed);
-        return make_pw(s, st, w0, M, Cg);
-    }
     /* ONNX [M][Cg][kh][kw] -> [Cg][kh][kw][M] (Cg = 1 for depthwise: [kh][kw][C]) */
     for (int64_t m = 0; m < M; m++)
         for (int64_t c = 0; c < Cg; c++)

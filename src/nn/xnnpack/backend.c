@@ -516,9 +516,7 @@ int nn_xnn_assign(nn_session *s)
         case M_NHWC:
             switch (st->op) {
             case NN_OP_CONV:
-                rc = nn_x86_conv_dw_ok(s, st)   ? nn_x86_conv_make(s, st, 1)
-                     : nn_x86_conv_pw_ok(s, st) ? nn_x86_conv_make(s, st, 2)
-                                                : make_conv(s, st);
+                rc = nn_x86_conv_dw_ok(s, st) ? nn_x86_conv_make(s, st, 1) : make_conv(s, st);
                 break;
             case NN_OP_MAXPOOL: case NN_OP_AVGPOOL: rc = make_pool(s, st); break;
             case NN_OP_GAVGPOOL: case NN_OP_REDUCEMEAN:
