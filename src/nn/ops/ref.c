@@ -238,6 +238,15 @@ static int run_softmax(nn_session *s, nn_step *st)
     const float *x = F(T(0));
     float *y = F(O(0));
     int64_t inner = st->aux[0], outer = count_of(O(0)) / (inner ? inner : 1);
+    if (inner == 2) { /* two classes (detector scores): one exponential per row */
+        for (int64_t o = 0; o < outer; o++) {
+            float d = x[2 * o + 1] - x[2 * o];
+            float e = expf(d > 80.0f ? 80.0f : d), inv = 1.0f / (1.0f + e);
+            y[2 * o] = inv;
+            y[2 * o + 1] = e * inv;
+        }
+        return 0;
+    }
     for (int64_t o = 0; o < outer; o++) {
         const float *xr = x + o * inner;
         float *yr = y + o * inner;
