@@ -24,17 +24,13 @@ targets = ["fr_detect", "fr_landmark", "fr_feature", "fr_liveness", "fr_pose"]
 others = ["fr_eye", "fr_age", "fr_gender", "fr_expression"]
 models = targets + (others if os.environ.get("ALL") else [])
 threads_list = [int(t) for t in os.environ.get("THREADS", "1 2").split()]
-# Peak of one core: 2 FMA pipes x 16 fp32 lanes (AVX-512) x 2 flops per FMA x nominal clock.
-ghz = 0.0
+# Peak of one core: measured by bench/nn/peak.c (ten chains of 512-bit FMAs), else unknown.
+peak = 0.0
 try:
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("cpu MHz"):
-                ghz = float(line.split(":")[1]) / 1000
-                break
-except OSError:
+    peak = float(subprocess.run([os.path.join(build, "bench", "nn", "bench_peak")], capture_output=True,
+                                text=True, check=True).stdout.strip())
+except (OSError, subprocess.CalledProcessError, ValueError):
     pass
-peak = 64 * ghz
 
 
 def run_json(cmd):
@@ -58,7 +54,7 @@ for t in threads_list:
         print(f"  {m:14s} threads {t}: facet {a:8.3f} ms  onnxruntime {b:8.3f} ms  ratio {a / b:5.2f}",
               file=sys.stderr, flush=True)
 
-print(f"\n| model | threads | facet ms | ONNX Runtime ms | ratio | facet GFLOP/s | % of core peak ({peak:.0f} GFLOP/s) |")
+print(f"\n| model | threads | facet ms | ONNX Runtime ms | ratio | facet GFLOP/s | % of peak ({peak:.0f} GFLOP/s per core, measured) |")
 print("|---|---|---|---|---|---|---|")
 for m, t, a, b, r, g in rows:
     gfs = g / (a / 1000)
