@@ -1,11 +1,32 @@
 #!/bin/sh
-# Runs the whole suite (every TAP test program under meson) and prints the count of individual
-# checks as the last line: "N passed, N failed" (skips are reported separately).
+# Runs the whole suite twice: the release build, then a build with AddressSanitizer and
+# UndefinedBehaviorSanitizer (any memory error, leak or undefined behaviour fails the test
+# that hit it). Prints the count of individual checks of both as the last line:
+# "N passed, N failed, N skipped". FACET_SANITIZE=0 skips the sanitizer pass.
 set -u
 build=${1:-build}
-meson test -C "$build" --print-errorlogs --num-processes 2 >"$build/meson-test.out" 2>&1
-rc=$?
-grep -E "^ *[0-9]+/[0-9]+ " "$build/meson-test.out"
-[ $rc -eq 0 ] || sed -n '/^=* [0-9]*\/[0-9]* =*$/,$p' "$build/meson-test.out" | head -200
-/usr/bin/python3 "$(dirname "$0")/tap-count.py" "$build/meson-logs/testlog.json"
+san="$build-sanitize"
+rc=0
+run_suite() {
+    meson test -C "$1" --print-errorlogs --num-processes 2 >"$1/meson-test.out" 2>&1 || rc=1
+    grep -E "^ *[0-9]+/[0-9]+ " "$1/meson-test.out" | sed "s|^|[$2] |"
+    grep -q "^Fail: *0" "$1/meson-test.out" || sed -n '/^=* [0-9]*\/[0-9]* =*$/,$p' "$1/meson-test.out" | head -200
+}
+run_suite "$build" release
+logs="$build/meson-logs/testlog.json"
+if [ "${FACET_SANITIZE:-1}" != 0 ]; then
+    if [ ! -f "$san/build.ninja" ]; then
+        meson setup "$san" -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+    fi
+    if ninja -C "$san" >"$san/ninja.out" 2>&1; then
+        ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            run_suite "$san" sanitizers
+        logs="$logs $san/meson-logs/testlog.json"
+    else
+        cat "$san/ninja.out"
+        echo "sanitizer build failed"
+        rc=1
+    fi
+fi
+/usr/bin/python3 "$(dirname "$0")/tap-count.py" $logs
 exit $rc
