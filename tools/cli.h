@@ -40,5 +40,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_enroll(int argc, char **argv);
 int cmd_identify(int argc, char **argv);
 int cmd_collection(int argc, char **argv);
+int cmd_analyze(int argc, char **argv);
 
 #endif

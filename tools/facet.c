@@ -14,6 +14,7 @@ static const struct {
 } commands[] = {
     {"models", cmd_models, "list the models in the model folder, with checksums and shapes"},
     {"detect", cmd_detect, "find faces, landmarks and quality in images (--json, --draw OUT.png)"},
+    {"analyze", cmd_analyze, "quality (sharpness, exposure, pose, eyes, liveness) and age, gender, expression"},
     {"faceprint", cmd_faceprint, "compute faceprints: IMG --out FILE, or IMG... --json"},
     {"compare", cmd_compare, "similarity and match probability of two faces (images or faceprints)"},
     {"enroll", cmd_enroll, "add people to a collection: --collection C DIR (a folder per person)"},

@@ -59,6 +59,13 @@ int sdk_run(facet_sdk *sdk, facet_nn_session *s, const float *input, size_t coun
 /* Records an error on the handle (and the thread); returns status. */
 int sdk_fail(facet_sdk *sdk, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Validates a face box against the image (quality.c). */
+int sdk_check_face(facet_sdk *sdk, const facet_image *img, const facet_face *face);
+/* The axis-aligned box (x, y, w, h) of img resampled to ow x oh; outside the image is black. */
+int sdk_crop_resize(facet_sdk *sdk, const facet_image *img, float x, float y, float w, float h, int ow, int oh,
+                    facet_image **out);
+void sdk_softmax(const float *x, int n, float *p);
+
 /* 68 -> 5 points: eye centres (mean of 4 eyelid points each), nose tip, mouth corners. */
 void sdk_kps_from_68(facet_face *f);
 
