@@ -151,7 +151,13 @@ int cmd_detect(int argc, char **argv)
             for (int i = 0; i < n; i++) {
                 printf("%s", i ? ", " : "");
                 print_face_json(&faces[i], p68);
-                /* QUALITY_JSON */
+                facet_quality q;
+                if (!facet_face_quality(sdk, img, &faces[i], 0, &q))
+                    printf(", \"quality\": {\"blur\": \"%s\", \"blur_score\": %.2f, \"exposure\": \"%s\", "
+                           "\"exposure_score\": %.3f, \"face_height\": %.1f}",
+                           q.blur == FACET_BLUR_GOOD ? "good" : "blurry", q.blur_score,
+                           q.exposure == FACET_EXPOSURE_GOOD ? "good" : q.exposure == FACET_EXPOSURE_OVER ? "over" : "under",
+                           q.exposure_score, q.face_height);
                 printf("}");
             }
             printf("]}\n");
