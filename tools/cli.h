@@ -30,6 +30,8 @@ int cli_load_image(const char *path, facet_image **img);
 int cli_detect(facet_sdk *sdk, const char *path, int json, facet_image **img, facet_face **faces, int *n);
 void cli_json_str(FILE *f, const char *s);
 void cli_json_error(const char *path, const char *msg);
+/* Opens an image's JSON line: {"path": ..., "width": W, "height": H, "faces": [ */
+void cli_json_image(const char *path, const facet_image *img);
 
 int cmd_models(int argc, char **argv);
 int cmd_nn(int argc, char **argv);

@@ -47,9 +47,7 @@ int cmd_analyze(int argc, char **argv)
             continue;
         }
         if (json) {
-            printf("{\"path\": ");
-            cli_json_str(stdout, imgs[k]);
-            printf(", \"width\": %d, \"height\": %d, \"faces\": [", img->width, img->height);
+            cli_json_image(imgs[k], img);
         } else {
             printf("%s: %d face%s\n", imgs[k], n, n == 1 ? "" : "s");
         }

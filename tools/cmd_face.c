@@ -58,6 +58,13 @@ void cli_json_error(const char *path, const char *msg)
     printf("}\n");
 }
 
+void cli_json_image(const char *path, const facet_image *img)
+{
+    printf("{\"path\": ");
+    cli_json_str(stdout, path);
+    printf(", \"width\": %d, \"height\": %d, \"faces\": [", img->width, img->height);
+}
+
 int cli_detect(facet_sdk *sdk, const char *path, int json, facet_image **img, facet_face **faces, int *n)
 {
     *img = NULL;
@@ -145,9 +152,7 @@ int cmd_detect(int argc, char **argv)
             continue;
         }
         if (json) {
-            printf("{\"path\": ");
-            cli_json_str(stdout, imgs[k]);
-            printf(", \"width\": %d, \"height\": %d, \"faces\": [", img->width, img->height);
+            cli_json_image(imgs[k], img);
             for (int i = 0; i < n; i++) {
                 printf("%s", i ? ", " : "");
                 print_face_json(&faces[i], p68);
@@ -256,9 +261,7 @@ int cmd_faceprint(int argc, char **argv)
                 free(bin);
             }
         } else if (!rc) {
-            printf("{\"path\": ");
-            cli_json_str(stdout, imgs[k]);
-            printf(", \"width\": %d, \"height\": %d, \"faces\": [", img->width, img->height);
+            cli_json_image(imgs[k], img);
             for (int i = 0; i < n; i++) {
                 facet_faceprint fp;
                 printf("%s", i ? ", " : "");

@@ -279,9 +279,7 @@ int cmd_identify(int argc, char **argv)
             continue;
         }
         if (json) {
-            printf("{\"path\": ");
-            cli_json_str(stdout, imgs[k]);
-            printf(", \"faces\": [");
+            cli_json_image(imgs[k], img);
         } else {
             printf("%s: %d face%s\n", imgs[k], n, n == 1 ? "" : "s");
         }
