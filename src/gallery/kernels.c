@@ -260,7 +260,225 @@ static T_AVX512 void dot_avx512_f16(const void *rows, size_t stride, size_t nrow
     else dot_avx512_f16_pb(rows, stride, nrows, probes, np, dpad, scores, ld);
 }
 
+/* ---- AVX-512 BF16 screening for probe batches ----
+ *
+ * A GEMM-style micro-kernel: a register tile of 8 probes x 48 rows (24 accumulators of 16 rows
+ * each), one vdpbf16ps per accumulator per pair of dimensions. Rows are packed once per tile
+ * (search.c) into bf16 and transposed, 16 rows per vector, so that the probe side is a single
+ * broadcast pair and no horizontal sums are needed; the packing is paid once for all probes.
+ * bf16 keeps 8 significant bits, so the scores are only bounds; see kernels.h. */
+
+#define T_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
+#define SPT FACET_SCREEN_PT
+#define SRG FACET_SCREEN_RG
+
+/* Relative error of one screened score against the exact kernel's, per |row| |probe|: bf16
+ * rounding of both operands (2u + u^2, u = 2^-8), float summation in the screen and in the
+ * exact kernel (each < 1.01 dpad 2^-24), and slack for the float norms. */
+static float screen_eps(int dpad)
+{
+    return (1.0f / 128 + 1.0f / 65536 + 2.02f * (float)dpad / 16777216.0f) * 1.002f;
+}
+
+static T_BF16 INL __m512 ld16u(const uint8_t *row, int d, int f16)
+{
+    if (f16)
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + d)));
+    return _mm512_loadu_ps((const float *)row + d);
+}
+
+/* 32 elements from d -> 16 pairs of bf16 (low half = even dimension). */
+static T_BF16 INL __m512i pairs_bf16(const uint8_t *row, int d, int f16)
+{
+    return (__m512i)_mm512_cvtne2ps_pbh(ld16u(row, d + 16, f16), ld16u(row, d, f16));
+}
+
+static T_BF16 INL float norm_bound(const uint8_t *row, int dpad, int f16)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+    for (int d = 0; d < dpad; d += 32) {
+        __m512 x0 = ld16u(row, d, f16), x1 = ld16u(row, d + 16, f16);
+        a0 = _mm512_fmadd_ps(x0, x0, a0);
+        a1 = _mm512_fmadd_ps(x1, x1, a1);
+    }
+    return sqrtf(_mm512_reduce_add_ps(_mm512_add_ps(a0, a1))) * 1.001f + 1e-12f;
+}
+
+static T_BF16 void screen_prep(const float *probes, int np, int dpad, void *qpack,
+                               float *qbound)
+{
+    uint32_t *q = qpack;
+    int d2n = dpad / 2, npad = (np + SPT - 1) / SPT * SPT;
+    float eps = screen_eps(dpad);
+    for (int p = 0; p < npad; p++) {
+        uint32_t *dst = q + (size_t)(p / SPT) * d2n * SPT + p % SPT;
+        if (p >= np) {
+            for (int i = 0; i < d2n; i++) dst[(size_t)i * SPT] = 0;
+            continue;
+        }
+        const uint8_t *x = (const uint8_t *)(probes + (size_t)p * dpad);
+        for (int d = 0; d < dpad; d += 32) {
+            uint32_t t[16];
+            _mm512_storeu_si512(t, pairs_bf16(x, d, 0));
+            for (int j = 0; j < 16; j++) dst[(size_t)(d / 2 + j) * SPT] = t[j];
+        }
+        qbound[p] = eps * norm_bound(x, dpad, 0);
+    }
+}
+
+/* v[i][j] -> v[j][i] for 16 x 16 32-bit elements. */
+static T_BF16 INL void transpose16(__m512i v[16])
+{
+    __m512i a[16], b[16];
+    for (int i = 0; i < 16; i += 2) {
+        a[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+        a[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+    }
+    /* b[4g + m], lane k: rows 4g..4g+3 at column 4k + m */
+    for (int g = 0; g < 4; g++) {
+        b[4 * g + 0] = _mm512_unpacklo_epi64(a[4 * g], a[4 * g + 2]);
+        b[4 * g + 1] = _mm512_unpackhi_epi64(a[4 * g], a[4 * g + 2]);
+        b[4 * g + 2] = _mm512_unpacklo_epi64(a[4 * g + 1], a[4 * g + 3]);
+        b[4 * g + 3] = _mm512_unpackhi_epi64(a[4 * g + 1], a[4 * g + 3]);
+    }
+    for (int m = 0; m < 4; m++) {
+        __m512i u0 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0x88);
+        __m512i u1 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0xdd);
+        __m512i u2 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0x88);
+        __m512i u3 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0xdd);
+        v[m] = _mm512_shuffle_i32x4(u0, u2, 0x88);
+        v[4 + m] = _mm512_shuffle_i32x4(u1, u3, 0x88);
+        v[8 + m] = _mm512_shuffle_i32x4(u0, u2, 0xdd);
+        v[12 + m] = _mm512_shuffle_i32x4(u1, u3, 0xdd);
+    }
+}
+
+static T_BF16 INL void screen_pack(const void *rows, size_t stride, size_t nrows, int dpad,
+                                   void *packed, float *rbound, const int f16)
+{
+    const uint8_t *base = rows;
+    uint32_t *out = packed;
+    size_t d2n = (size_t)dpad / 2, nr = facet_screen_rows(nrows);
+    /* Norms from the packed bf16 values: |x| <= |bf16(x)| / (1 - 2^-8), and the float sum of
+     * exact bf16 squares loses at most a factor (1 - dpad 2^-24). */
+    float grow = (1.0f + 1.0f / 255) * (1.0f + 1.01f * (float)dpad / 16777216.0f) * 1.0001f;
+    for (size_t g = 0; g < nr; g += 16) {
+        uint32_t *dst = out + g * d2n;
+        size_t live = nrows > g ? nrows - g : 0;
+        if (live > 16) live = 16;
+        __m512 ss[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                        _mm512_setzero_ps()};
+        for (int c = 0; c < dpad; c += 32) {
+            __m512i v[16];
+            for (size_t i = 0; i < 16; i++)
+                v[i] = i < live ? pairs_bf16(base + (g + i) * stride, c, f16)
+                                : _mm512_setzero_si512();
+            transpose16(v);
+            for (int j = 0; j < 16; j++) {
+                _mm512_store_si512(dst + (size_t)(c / 2 + j) * 16, v[j]);
+                ss[j & 3] = _mm512_dpbf16_ps(ss[j & 3], (__m512bh)v[j], (__m512bh)v[j]);
+            }
+        }
+        __m512 s2 = _mm512_add_ps(_mm512_add_ps(ss[0], ss[1]), _mm512_add_ps(ss[2], ss[3]));
+        __m512 nb = _mm512_mul_ps(_mm512_sqrt_ps(s2), _mm512_set1_ps(grow));
+        _mm512_store_ps(rbound + g, _mm512_add_ps(nb, _mm512_set1_ps(1e-12f)));
+    }
+}
+
+static T_BF16 void screen_pack_f32(const void *rows, size_t stride, size_t nrows, int dpad,
+                                   void *packed, float *rbound)
+{
+    screen_pack(rows, stride, nrows, dpad, packed, rbound, 0);
+}
+
+static T_BF16 void screen_pack_f16(const void *rows, size_t stride, size_t nrows, int dpad,
+                                   void *packed, float *rbound)
+{
+    screen_pack(rows, stride, nrows, dpad, packed, rbound, 1);
+}
+
+static T_BF16 size_t screen_bf16(const void *packed, const float *rbound, size_t nrows, int dpad,
+                                 const void *qpack, const float *qbound, int p0, int np,
+                                 const float *thr, uint32_t *cand, const void *pf,
+                                 size_t pf_bytes)
+{
+    const uint32_t *pk = packed, *qp = qpack;
+    size_t d2n = (size_t)dpad / 2, nc = 0;
+    /* the prefetch lines shared out over the micro-tiles, one line per inner step at most */
+    size_t tiles = (nrows + SRG - 1) / SRG * (size_t)((np + SPT - 1) / SPT);
+    size_t pf_lines = pf ? (pf_bytes + 63) / 64 : 0, pf_share = 0, pf_next = 0;
+    if (pf_lines && tiles) pf_share = (pf_lines + tiles - 1) / tiles;
+    if (pf_share > d2n) pf_share = d2n;
+    for (size_t r0 = 0; r0 < nrows; r0 += SRG) {
+        const uint32_t *g0 = pk + r0 * d2n, *g1 = g0 + 16 * d2n, *g2 = g1 + 16 * d2n;
+        __m512 rb[3];
+        __mmask16 valid[3];
+        for (int v = 0; v < 3; v++) {
+            rb[v] = _mm512_load_ps(rbound + r0 + 16 * v);
+            size_t live = nrows > r0 + 16 * v ? nrows - r0 - 16 * v : 0;
+            valid[v] = live >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << live) - 1);
+        }
+        for (int pt = 0; pt < np; pt += SPT) {
+            const uint32_t *qt = qp + (size_t)(p0 + pt) / SPT * d2n * SPT;
+            const char *pfp = (const char *)pf + pf_next * 64;
+            size_t pfn = pf_share;
+            if (pf_next + pfn > pf_lines) pfn = pf_lines - pf_next;
+            pf_next += pfn;
+            if (pfn == 0) pfp = (const char *)qt; /* harmless: already in cache */
+            pfn = pfn ? pfn - 1 : 0;
+            __m512 acc[SPT][3];
+#pragma GCC unroll 8
+            for (int j = 0; j < SPT; j++)
+                acc[j][0] = acc[j][1] = acc[j][2] = _mm512_setzero_ps();
+            for (size_t i = 0; i < d2n; i++) {
+                __m512bh x0 = (__m512bh)_mm512_load_si512(g0 + i * 16);
+                __m512bh x1 = (__m512bh)_mm512_load_si512(g1 + i * 16);
+                __m512bh x2 = (__m512bh)_mm512_load_si512(g2 + i * 16);
+                _mm_prefetch(pfp + (i < pfn ? i : pfn) * 64, _MM_HINT_T0);
+#pragma GCC unroll 8
+                for (int j = 0; j < SPT; j++) {
+                    __m512bh b = (__m512bh)_mm512_set1_epi32((int)qt[i * SPT + j]);
+                    acc[j][0] = _mm512_dpbf16_ps(acc[j][0], x0, b);
+                    acc[j][1] = _mm512_dpbf16_ps(acc[j][1], x1, b);
+                    acc[j][2] = _mm512_dpbf16_ps(acc[j][2], x2, b);
+                }
+            }
+            int pn = np - pt < SPT ? np - pt : SPT;
+            for (int j = 0; j < pn; j++) {
+                __m512 qb = _mm512_set1_ps(qbound[p0 + pt + j]), t = _mm512_set1_ps(thr[pt + j]);
+                for (int v = 0; v < 3; v++) {
+                    __m512 ub = _mm512_fmadd_ps(rb[v], qb, acc[j][v]);
+                    unsigned m = _mm512_mask_cmp_ps_mask(valid[v], ub, t, _CMP_GT_OQ);
+                    while (m) {
+                        unsigned i = (unsigned)__builtin_ctz(m);
+                        cand[nc++] = (uint32_t)(pt + j) << 16 | (uint32_t)(r0 + 16 * (size_t)v + i);
+                        m &= m - 1;
+                    }
+                }
+            }
+        }
+    }
+    return nc;
+}
+
+static const facet_screen screen_f32 = {"avx512bf16", screen_prep, screen_pack_f32, screen_bf16};
+static const facet_screen screen_f16 = {"avx512bf16", screen_prep, screen_pack_f16, screen_bf16};
+
 #endif
+
+const facet_screen *facet_screen_for(facet_dot_fn exact)
+{
+#ifdef FACET_X86
+    unsigned need = FACET_CPU_AVX512F | FACET_CPU_AVX512BW | FACET_CPU_AVX512BF16 |
+                    FACET_CPU_AVX2 | FACET_CPU_FMA | FACET_CPU_F16C;
+    if ((facet_cpu_flags() & need) != need) return NULL;
+    if (exact == dot_avx512_f32) return &screen_f32;
+    if (exact == dot_avx512_f16) return &screen_f16;
+#else
+    (void)exact;
+#endif
+    return NULL;
+}
 
 facet_dot_fn facet_dot_select(facet_dtype dtype, unsigned f, const char **name)
 {

@@ -27,6 +27,53 @@ void facet_dot_ref_f32(const void *rows, size_t stride, size_t nrows, const floa
 void facet_dot_ref_f16(const void *rows, size_t stride, size_t nrows, const float *probes, int np,
                        int dpad, float *scores, size_t ld);
 
+/* Screening for probe batches: a fast first pass (AVX-512 BF16 dot products on rows and probes
+ * rounded to bfloat16) that gives, for each probe p and row r, an upper bound on the score the
+ * exact kernel would give, approx + bound(r, p), where bound = eps(dpad) * |row| * |probe| holds
+ * by Cauchy-Schwarz for the bf16 rounding (2^-8 relative, both operands) and float summation
+ * of both passes. Only rows whose bound beats the probe's current k-th best are scored again
+ * with the exact kernel, so the search result is exactly that of the exact kernel.
+ *
+ * Layouts (opaque to callers, sizes from the functions below): prepared probes come in tiles
+ * of FACET_SCREEN_PT; packed rows in groups of 16, transposed so that one vector holds one pair
+ * of dimensions of 16 rows. */
+#define FACET_SBLOCK 64   /* probes per screen call */
+#define FACET_SCREEN_PT 8 /* probes per register tile */
+#define FACET_SCREEN_RG 48 /* rows per register tile; packed row counts round up to it */
+typedef struct facet_screen {
+    const char *name;
+    /* probes[np][dpad] -> qpack (facet_screen_qpack_bytes), qbound[np] */
+    void (*prep)(const float *probes, int np, int dpad, void *qpack, float *qbound);
+    /* rows -> packed (facet_screen_pack_bytes(nrows)), rbound[round up nrows to RG] */
+    void (*pack)(const void *rows, size_t stride, size_t nrows, int dpad, void *packed,
+                 float *rbound);
+    /* For probes [p0, p0 + np) of a prepared set (p0 a multiple of FACET_SCREEN_PT, np <=
+     * FACET_SBLOCK) and packed rows < nrows: writes cand[] = (p - p0) << 16 | r for every pair
+     * whose upper bound is > thr[p - p0], grouped by row tile, in increasing r for each p.
+     * Returns the count (at most np * nrows). nrows <= 65535. While it computes, it prefetches
+     * the pf_bytes at pf (the next rows to pack, or NULL): the screen is bound by arithmetic
+     * and the packing by memory, so the two overlap. */
+    size_t (*screen)(const void *packed, const float *rbound, size_t nrows, int dpad,
+                     const void *qpack, const float *qbound, int p0, int np, const float *thr,
+                     uint32_t *cand, const void *pf, size_t pf_bytes);
+} facet_screen;
+
+/* The screening companion of an exact kernel from facet_dot_select, or NULL (reference
+ * kernels, CPUs without AVX-512 BF16). */
+const facet_screen *facet_screen_for(facet_dot_fn exact);
+static inline size_t facet_screen_qpack_bytes(size_t np, int dpad)
+{
+    return (np + FACET_SCREEN_PT - 1) / FACET_SCREEN_PT * FACET_SCREEN_PT * (size_t)dpad * 2;
+}
+static inline size_t facet_screen_rows(size_t nrows)
+{
+    return (nrows + FACET_SCREEN_RG - 1) / FACET_SCREEN_RG * FACET_SCREEN_RG;
+}
+static inline size_t facet_screen_pack_bytes(size_t nrows, int dpad)
+{
+    return facet_screen_rows(nrows) * (size_t)dpad * 2;
+}
+
 /* IEEE half precision, round to nearest even; NaN stays NaN, overflow gives infinity. */
 uint16_t facet_f32_to_f16(float f);
 float facet_f16_to_f32(uint16_t h);

@@ -15,6 +15,10 @@
 #include "base/base.h"
 #include "kernels.h"
 
+#ifndef FACET_SCREEN_MIN_PROBES
+#define FACET_SCREEN_MIN_PROBES 8
+#endif
+
 /* Min-heap on score of size <= k: the root is the weakest of the best k so far. */
 static void heap_push(float *hs, uint32_t *hr, int *n, int k, float s, uint32_t row)
 {
@@ -52,7 +56,49 @@ typedef struct job {
     uint32_t *hr;
     int *hn;        /* [chunk][probe] */
     float *scratch; /* [chunk][FACET_PBLOCK * tile_rows] */
+    /* probe batches on a CPU with a screening kernel (kernels.h) */
+    const facet_screen *scr;
+    void *qpack, *packed;  /* prepared probes; [chunk] packed tile */
+    float *qbound, *rbound; /* [np]; [chunk][screen rows of a tile] */
+    uint32_t *cand;        /* [chunk][FACET_SBLOCK * tile_rows] */
 } job;
+
+/* The screened path: the tile is packed once, each block of probes screened over it, and only
+ * the surviving (probe, row) pairs scored by the exact kernel and offered to the heaps. The
+ * threshold each screen call sees is the k-th best when the call starts; it only rises, so a
+ * stale one admits extra candidates but never loses one. */
+static void run_tile_screened(const job *j, size_t c, size_t t, size_t nt, size_t r1,
+                              float *hs, uint32_t *hr, int *hn)
+{
+    const facet_search_args *a = j->a;
+    int k = a->k;
+    size_t prow = facet_screen_rows(j->tile_rows);
+    void *packed = (uint8_t *)j->packed + c * facet_screen_pack_bytes(j->tile_rows, a->dpad);
+    float *rb = j->rbound + c * prow;
+    uint32_t *cand = j->cand + c * FACET_SBLOCK * j->tile_rows;
+    const uint8_t *rows = (const uint8_t *)a->rows + t * a->stride;
+    float thr[FACET_SBLOCK];
+    j->scr->pack(rows, a->stride, nt, a->dpad, packed, rb);
+    for (size_t p0 = 0; p0 < a->np; p0 += FACET_SBLOCK) {
+        int np = a->np - p0 < FACET_SBLOCK ? (int)(a->np - p0) : FACET_SBLOCK;
+        for (int p = 0; p < np; p++)
+            thr[p] = hn[p0 + p] < k ? -INFINITY : hs[(p0 + p) * (size_t)k];
+        /* meanwhile, the next tile of this chunk comes into cache for its packing */
+        size_t nnext = p0 == 0 && t + nt < r1 ? (r1 - t - nt < j->tile_rows ? r1 - t - nt
+                                                                             : j->tile_rows)
+                                              : 0;
+        size_t nc = j->scr->screen(packed, rb, nt, a->dpad, j->qpack, j->qbound, (int)p0, np,
+                                   thr, cand, nnext ? rows + nt * a->stride : NULL,
+                                   nnext * a->stride);
+        for (size_t i = 0; i < nc; i++) {
+            size_t pi = p0 + (cand[i] >> 16), r = cand[i] & 0xffffu;
+            float s;
+            a->dot(rows + r * a->stride, a->stride, 1, a->probes + pi * a->dpad, 1, a->dpad, &s,
+                   1);
+            heap_push(hs + pi * k, hr + pi * k, &hn[pi], k, s, (uint32_t)(t + r));
+        }
+    }
+}
 
 static void run_chunk(void *ctx, size_t c)
 {
@@ -67,6 +113,10 @@ static void run_chunk(void *ctx, size_t c)
     float *sc = j->scratch + c * FACET_PBLOCK * j->tile_rows;
     for (size_t t = r0; t < r1; t += j->tile_rows) {
         size_t nt = r1 - t < j->tile_rows ? r1 - t : j->tile_rows;
+        if (j->scr) {
+            run_tile_screened(j, c, t, nt, r1, hs, hr, hn);
+            continue;
+        }
         const void *rows = (const uint8_t *)a->rows + t * a->stride;
         for (size_t p0 = 0; p0 < a->np; p0 += FACET_PBLOCK) {
             int np = a->np - p0 < FACET_PBLOCK ? (int)(a->np - p0) : FACET_PBLOCK;
@@ -125,6 +175,21 @@ int facet_search(const facet_search_args *a, float *out_score, uint32_t *out_row
         status = FACET_E_NO_MEMORY;
         goto done;
     }
+    /* Screening pays from a handful of probes on; one probe is a memory scan. */
+    j.scr = a->np >= FACET_SCREEN_MIN_PROBES ? facet_screen_for(a->dot) : NULL;
+    if (j.scr) {
+        size_t prow = facet_screen_rows(tile);
+        j.qpack = facet_alloc(facet_screen_qpack_bytes(a->np, a->dpad));
+        j.qbound = facet_alloc(a->np * sizeof(float));
+        j.packed = facet_alloc(nchunks * facet_screen_pack_bytes(tile, a->dpad));
+        j.rbound = facet_alloc(nchunks * prow * sizeof(float));
+        j.cand = facet_alloc(nchunks * FACET_SBLOCK * tile * sizeof(uint32_t));
+        if (!j.qpack || !j.qbound || !j.packed || !j.rbound || !j.cand) {
+            status = FACET_E_NO_MEMORY;
+            goto done;
+        }
+        j.scr->prep(a->probes, (int)a->np, a->dpad, j.qpack, j.qbound);
+    }
     if (nchunks > 1) pthreadpool_parallelize_1d((pthreadpool_t)a->pool, run_chunk, &j, nchunks, 0);
     else run_chunk(&j, 0);
 
@@ -172,5 +237,10 @@ done:
     facet_free_aligned(j.hr);
     free(j.hn);
     facet_free_aligned(j.scratch);
+    facet_free_aligned(j.qpack);
+    facet_free_aligned(j.qbound);
+    facet_free_aligned(j.packed);
+    facet_free_aligned(j.rbound);
+    facet_free_aligned(j.cand);
     return status;
 }
