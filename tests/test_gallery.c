@@ -139,6 +139,150 @@ static void t_kernels_match_reference(void)
     }
 }
 
+/* The bf16 screen against the exact kernels on random data: for thresholds set just under
+ * chosen exact scores, every (probe, row) whose exact score beats its probe's threshold must be
+ * a candidate (no false negatives: that is what keeps the search exact), candidates are unique
+ * and in range, and none is further than 0.02 under its threshold (unit vectors; the bound is
+ * 2^-7 |row| |probe| plus rounding), so the screen really screens. Dims 512/128/100/1, row
+ * counts that are not multiples of the 48-row tile, probe counts 1..70 over several blocks. */
+static void t_screen_bounds(void)
+{
+    static const int dims[] = {512, 128, 100, 1};
+    static const size_t nrows_list[] = {1, 47, 49, 131};
+    static const int nps[] = {1, 5, 8, 9, 17, 64, 70};
+    for (int dt = 0; dt < 2; dt++) {
+        facet_dot_fn exact = facet_dot_select((facet_dtype)dt, facet_cpu_flags(), NULL);
+        const facet_screen *scr = facet_screen_for(exact);
+        if (!scr) return; /* no AVX-512 BF16 here (or FACET_CPU_MASK): nothing to test */
+        facet_dot_fn ref = dt ? facet_dot_ref_f16 : facet_dot_ref_f32;
+        for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
+            for (size_t ni = 0; ni < sizeof nrows_list / sizeof nrows_list[0]; ni++)
+                for (size_t pi = 0; pi < sizeof nps / sizeof nps[0]; pi++) {
+                    int dim = dims[di], dpad = facet_dpad(dim), np = nps[pi];
+                    size_t nrows = nrows_list[ni];
+                    size_t stride = facet_row_stride(dim, (facet_dtype)dt);
+                    uint8_t *m = facet_calloc(nrows, stride);
+                    float *probes = facet_calloc((size_t)np * dpad, 4);
+                    float *vec = malloc((size_t)dim * 4), *sc = malloc((size_t)np * nrows * 4);
+                    float *qb = facet_alloc((size_t)np * 4);
+                    float *rb = facet_alloc(facet_screen_rows(nrows) * 4);
+                    void *qp = facet_alloc(facet_screen_qpack_bytes((size_t)np, dpad));
+                    void *pk = facet_alloc(facet_screen_pack_bytes(nrows, dpad));
+                    uint32_t *cand = malloc((size_t)FACET_SBLOCK * nrows * 4);
+                    char *seen = calloc((size_t)np * nrows, 1);
+                    for (size_t r = 0; r < nrows; r++) {
+                        unit_vec(vec, dim);
+                        for (int d = 0; d < dim; d++) {
+                            if (dt) ((uint16_t *)(m + r * stride))[d] = facet_f32_to_f16(vec[d]);
+                            else ((float *)(m + r * stride))[d] = vec[d];
+                        }
+                    }
+                    for (int p = 0; p < np; p++) unit_vec(probes + (size_t)p * dpad, dim);
+                    for (int p = 0; p < np; p++)
+                        ref(m, stride, nrows, probes + (size_t)p * dpad, 1, dpad, sc + p * nrows,
+                            1);
+                    scr->prep(probes, np, dpad, qp, qb);
+                    scr->pack(m, stride, nrows, dpad, pk, rb);
+                    for (int p0 = 0; p0 < np && !th_failed; p0 += FACET_SBLOCK) {
+                        int nb = np - p0 < FACET_SBLOCK ? np - p0 : FACET_SBLOCK;
+                        float thr[FACET_SBLOCK];
+                        for (int p = 0; p < nb; p++) /* just under a chosen row's score */
+                            thr[p] = sc[(size_t)(p0 + p) * nrows + (size_t)(p * 7) % nrows] - 1e-6f;
+                        size_t nc = scr->screen(pk, rb, nrows, dpad, qp, qb, p0, nb, thr, cand,
+                                                m, nrows * stride);
+                        CHECK(nc <= (size_t)nb * nrows);
+                        for (size_t i = 0; i < nc && !th_failed; i++) {
+                            int p = (int)(cand[i] >> 16);
+                            size_t r = cand[i] & 0xffffu;
+                            CHECK_MSG(p < nb && r < nrows, "candidate %d %zu out of range", p, r);
+                            if (th_failed) break;
+                            size_t at = (size_t)(p0 + p) * nrows + r;
+                            CHECK_MSG(!seen[at], "candidate %d %zu twice", p, r);
+                            seen[at] = 1;
+                            CHECK_MSG(sc[at] > thr[p] - 0.02f, "dt %d dim %d: loose %g vs %g", dt,
+                                      dim, sc[at], thr[p]);
+                        }
+                        for (int p = 0; p < nb && !th_failed; p++)
+                            for (size_t r = 0; r < nrows; r++) {
+                                size_t at = (size_t)(p0 + p) * nrows + r;
+                                CHECK_MSG(!(sc[at] > thr[p]) || seen[at],
+                                          "dt %d dim %d np %d rows %zu: missed p %d r %zu "
+                                          "(%g > %g)", dt, dim, np, nrows, p0 + p, r, sc[at],
+                                          thr[p]);
+                                if (th_failed) break;
+                            }
+                    }
+                    free(vec);
+                    free(sc);
+                    free(cand);
+                    free(seen);
+                    facet_free_aligned(m);
+                    facet_free_aligned(probes);
+                    facet_free_aligned(qb);
+                    facet_free_aligned(rb);
+                    facet_free_aligned(qp);
+                    facet_free_aligned(pk);
+                    if (th_failed) return;
+                }
+    }
+}
+
+/* A screened batch search gives exactly what scoring every row with the exact kernel would:
+ * the same rows and the same float scores, for 1..70 probes, 1 and 3 threads, fp32 and fp16,
+ * a dimension of 100 and a row count that is not a multiple of any tile. */
+static void t_search_screened_exact(void)
+{
+    int dim = 100, dpad = facet_dpad(dim), k = 7;
+    size_t nrows = 3001;
+    static const int nps[] = {1, 8, 13, 64, 70};
+    void *pool = pthreadpool_create(3);
+    float *vec = malloc((size_t)dim * 4), *all = malloc(nrows * 4);
+    float *probes = facet_calloc(70 * (size_t)dpad, 4);
+    for (int p = 0; p < 70; p++) unit_vec(probes + (size_t)p * dpad, dim);
+    float sc[70 * 7];
+    uint32_t rows[70 * 7];
+    int n[70];
+    for (int dt = 0; dt < 2; dt++) {
+        size_t stride = facet_row_stride(dim, (facet_dtype)dt);
+        uint8_t *m = facet_calloc(nrows, stride);
+        for (size_t r = 0; r < nrows; r++) {
+            unit_vec(vec, dim);
+            for (int d = 0; d < dim; d++) {
+                if (dt) ((uint16_t *)(m + r * stride))[d] = facet_f32_to_f16(vec[d]);
+                else ((float *)(m + r * stride))[d] = vec[d];
+            }
+        }
+        facet_dot_fn dot = facet_dot_select((facet_dtype)dt, facet_cpu_flags(), NULL);
+        for (size_t ni = 0; ni < sizeof nps / sizeof nps[0]; ni++)
+            for (int threaded = 0; threaded < 2; threaded++) {
+                size_t np = (size_t)nps[ni];
+                facet_search_args a = {m, stride, nrows, dpad, dot, probes, np, k,
+                                       threaded ? pool : NULL, 3};
+                CHECK_EQ(facet_search(&a, sc, rows, n), 0);
+                for (size_t p = 0; p < np && !th_failed; p++) {
+                    for (size_t r = 0; r < nrows; r++)
+                        dot(m + r * stride, stride, 1, probes + p * dpad, 1, dpad, all + r, 1);
+                    CHECK_EQ(n[p], k);
+                    for (int j = 0; j < k; j++) {
+                        /* the j-th best: rows above it are exactly the j before it */
+                        int above = 0;
+                        for (size_t r = 0; r < nrows; r++) above += all[r] > sc[p * k + j];
+                        CHECK_MSG(all[rows[p * k + j]] == sc[p * k + j] && above == j,
+                                  "dt %d np %zu thr %d probe %zu rank %d: row %u %g (%g), %d above",
+                                  dt, np, threaded, p, j, rows[p * k + j], sc[p * k + j],
+                                  all[rows[p * k + j]], above);
+                        if (th_failed) break;
+                    }
+                }
+            }
+        facet_free_aligned(m);
+    }
+    pthreadpool_destroy(pool);
+    free(vec);
+    free(all);
+    facet_free_aligned(probes);
+}
+
 static void t_search_topk_brute_force(void)
 {
     int dim = 64, dpad = facet_dpad(dim);
@@ -552,6 +696,7 @@ static void t_concurrent_search_and_enrol(void)
     facet_gallery_destroy(g);
 }
 
-TESTS(TEST(t_f16_conversion), TEST(t_kernels_match_reference), TEST(t_search_topk_brute_force),
+TESTS(TEST(t_f16_conversion), TEST(t_kernels_match_reference), TEST(t_screen_bounds),
+      TEST(t_search_screened_exact), TEST(t_search_topk_brute_force),
       TEST(t_memory_store_f32), TEST(t_memory_store_f16), TEST(t_sqlite_store),
       TEST(t_bad_args), TEST(t_sqlite_corrupt_rows), TEST(t_concurrent_search_and_enrol))
