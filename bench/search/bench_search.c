@@ -206,7 +206,7 @@ int main(int argc, char **argv)
         cs.dtype = FACET_DTYPE_F16;
         if (facet_collection_create(g, "bench", &cs)) return 1;
         enum { B = 10000 };
-        static char idbuf[B][24];
+        static char idbuf[B][32];
         static const char *ids[B];
         double t0 = facet_now_ms();
         for (size_t i = 0; i < n; i += B) {

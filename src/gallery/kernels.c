@@ -215,11 +215,27 @@ static T_AVX512 INL float row1_avx512(const uint8_t *row, const float *q, int dp
 {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int d = 0;
-    for (; d + 64 <= dpad; d += 64) {
-        a0 = _mm512_fmadd_ps(ld16(row, d, f16), _mm512_load_ps(q + d), a0);
-        a1 = _mm512_fmadd_ps(ld16(row, d + 16, f16), _mm512_load_ps(q + d + 16), a1);
-        a2 = _mm512_fmadd_ps(ld16(row, d + 32, f16), _mm512_load_ps(q + d + 32), a2);
-        a3 = _mm512_fmadd_ps(ld16(row, d + 48, f16), _mm512_load_ps(q + d + 48), a3);
+    if (f16) {
+        /* whole 64-byte lines, split in registers: half the load instructions of ld16 */
+        for (; d + 64 <= dpad; d += 64) {
+            __m512i v0 = _mm512_load_si512((const uint16_t *)row + d);
+            __m512i v1 = _mm512_load_si512((const uint16_t *)row + d + 32);
+            a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(v0)),
+                                 _mm512_load_ps(q + d), a0);
+            a1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(v0, 1)),
+                                 _mm512_load_ps(q + d + 16), a1);
+            a2 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(v1)),
+                                 _mm512_load_ps(q + d + 32), a2);
+            a3 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(v1, 1)),
+                                 _mm512_load_ps(q + d + 48), a3);
+        }
+    } else {
+        for (; d + 64 <= dpad; d += 64) {
+            a0 = _mm512_fmadd_ps(ld16(row, d, 0), _mm512_load_ps(q + d), a0);
+            a1 = _mm512_fmadd_ps(ld16(row, d + 16, 0), _mm512_load_ps(q + d + 16), a1);
+            a2 = _mm512_fmadd_ps(ld16(row, d + 32, 0), _mm512_load_ps(q + d + 32), a2);
+            a3 = _mm512_fmadd_ps(ld16(row, d + 48, 0), _mm512_load_ps(q + d + 48), a3);
+        }
     }
     if (d < dpad) { /* dpad is a multiple of 32 */
         a0 = _mm512_fmadd_ps(ld16(row, d, f16), _mm512_load_ps(q + d), a0);
@@ -238,8 +254,16 @@ static T_AVX512 void dot_avx512_1(const void *rows, size_t stride, size_t nrows,
                                   const float *probes, int dpad, float *scores, int f16)
 {
     const uint8_t *base = (const uint8_t *)rows;
+    /* A touch of two lines of the row 64 rows ahead (measured on fp16, 1M rows, 1 thread: a
+     * few per cent nearer the read floor; prefetching whole rows was slower). Prefetches past
+     * the end of the matrix do not fault. */
     if (f16)
-        for (size_t r = 0; r < nrows; r++) scores[r] = row1_avx512(base + r * stride, probes, dpad, 1);
+        for (size_t r = 0; r < nrows; r++) {
+            const char *ahead = (const char *)base + (r + 64) * stride;
+            _mm_prefetch(ahead, _MM_HINT_T0);
+            _mm_prefetch(ahead + stride / 2, _MM_HINT_T0);
+            scores[r] = row1_avx512(base + r * stride, probes, dpad, 1);
+        }
     else
         for (size_t r = 0; r < nrows; r++) scores[r] = row1_avx512(base + r * stride, probes, dpad, 0);
 }
