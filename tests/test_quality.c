@@ -2,7 +2,7 @@
  * test_quality.c - quality checks and attributes on real photos: frontal faces read frontal
  * and a mirrored face turns the yaw's sign; blurred, darkened and brightened copies of sharp,
  * well-exposed faces are called blurry, under- and over-exposed; open eyes read open; real
- * photos read live; Obama and Biden read male adults, Rose Leslie female; probabilities sum to 1.
+ * photos read live, shut eyes closed; Obama and Biden read male adults, Rose Leslie female; probabilities sum to 1.
  */
 #include "facet/facet.h"
 #include "harness.h"
@@ -131,6 +131,19 @@ static void t_eyes_and_liveness(void)
         CHECK_MSG(q.has_eyes && q.left_eye_open && q.right_eye_open, "%s: eyes %.2f %.2f", frontal[i], q.left_eye_score,
                   q.right_eye_score);
         CHECK_MSG(q.has_liveness && q.is_live, "%s: liveness %.2f", frontal[i], q.liveness_score);
+        facet_image_destroy(img);
+    }
+    /* eyes shut (looking down) in LFW photos, checked by eye: both read closed */
+    static const char *const shut[] = {"lfw-dev/images/Vladimir_Putin/Vladimir_Putin_0011.jpg",
+                                       "lfw-dev/images/Tiger_Woods/Tiger_Woods_0008.jpg"};
+    for (size_t i = 0; i < sizeof shut / sizeof shut[0]; i++) {
+        facet_face f;
+        facet_image *img = load_face(shut[i], &f);
+        if (!img) continue;
+        facet_quality q;
+        CHECK_EQ(facet_face_quality(sdk, img, &f, FACET_QUALITY_EYES, &q), 0);
+        CHECK_MSG(q.has_eyes && !q.left_eye_open && !q.right_eye_open, "%s: eyes %.2f %.2f", shut[i],
+                  q.left_eye_score, q.right_eye_score);
         facet_image_destroy(img);
     }
 }

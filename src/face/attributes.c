@@ -27,8 +27,9 @@ const char *facet_expression_name(facet_expression e)
     return (unsigned)e < FACET_EXPR_COUNT ? names[e] : "unknown";
 }
 
-/* SSR-Net's stagewise regression over the model's nine outputs (3 probabilities x 3 stages,
- * 3 deltas, 3 offsets x 3 stages), as the model's authors merge them. */
+/* SSR-Net's stagewise regression over the model's nine outputs, in the graph's order (checked
+ * by name on fr_age and fr_gender): prob_stage_1..3 (3 each), stage1..3_delta_k (1 each),
+ * index_offset_stage1..3 (3 each), merged as the model's authors do (lambdas 1). */
 static int ssr_net(facet_sdk *sdk, int module, const float *in, float scale, float *out)
 {
     facet_nn_session *s;
@@ -93,8 +94,10 @@ int facet_face_attributes(facet_sdk *sdk, const facet_image *img, const facet_fa
     if (!rc) rc = ssr_net(sdk, 6, in, 101.0f, &age);
     if (!rc) rc = ssr_net(sdk, 7, in, 1.0f, &male);
     if (!rc) {
-        out->age = age;
-        male = fminf(fmaxf(male, 0), 1);
+        /* a stage's scale 3 (1 + delta) nears 0 when delta (a tanh) nears -1, so odd crops can
+         * give any number: keep the estimate within the model's 0..101 year range */
+        out->age = isfinite(age) ? fminf(fmaxf(age, 0), 101.0f) : 0;
+        male = isfinite(male) ? fminf(fmaxf(male, 0), 1) : 0.5f;
         out->gender = male >= 0.5f ? FACET_GENDER_MALE : FACET_GENDER_FEMALE;
         out->gender_score = male >= 0.5f ? male : 1 - male;
     }

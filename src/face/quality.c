@@ -22,7 +22,7 @@
 #include "sdk.h"
 
 /* Thresholds, measured on ../shared/data (docs/quality.md). */
-#define BLUR_THRESHOLD 10.0f   /* 100 x var(Laplacian) / var(intensity) on the chip; below: blurry */
+#define BLUR_THRESHOLD 6.0f    /* 100 x var(Laplacian) / var(intensity) on the chip; below: blurry */
 #define DARK_MEAN 60.0f        /* mean luminance of the chip's centre below: under-exposed */
 #define BRIGHT_MEAN 195.0f     /* above: over-exposed */
 #define EXPOSURE_MIN_SCORE 0.6f /* share of well-exposed pixels below which exposure is bad */
