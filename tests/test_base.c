@@ -49,7 +49,9 @@ static void t_cpu(void)
 {
     CHECK(facet_cpu_count() >= 1);
     CHECK(facet_cpu_features() != NULL);
-    CHECK(facet_threads_resolve(3) == 3);
+    CHECK(facet_threads_resolve(1) == 1);
+    CHECK(facet_threads_resolve(4096) == facet_cpu_count()); /* capped at the cores */
+    CHECK(facet_threads_resolve(0) >= 1);
 }
 
 TESTS(TEST(t_version), TEST(t_status_strings), TEST(t_error_message_on_handle_and_thread),

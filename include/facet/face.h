@@ -41,7 +41,8 @@ typedef struct facet_sdk facet_sdk;
 
 typedef struct facet_sdk_settings {
     const char *model_dir;    /* NULL: $FACET_MODEL_PATH, else "models"; copied at create */
-    int num_threads;          /* threads per inference; 0: $FACET_NUM_THREADS, else all cores */
+    int num_threads;          /* threads per inference; 0: $FACET_NUM_THREADS, else all cores (never
+                                 more than the cores: spinning pools must not oversubscribe) */
     unsigned preload;         /* facet_module bits to load at create (default 0: lazily) */
     facet_nn_backend backend; /* inference backend (default AUTO: xnnpack) */
     float detect_threshold;   /* minimum face score, 0..1 (default 0.8) */

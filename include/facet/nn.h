@@ -36,7 +36,8 @@ typedef struct facet_nn_shape {
 
 typedef struct facet_nn_settings {
     facet_nn_backend backend;
-    int num_threads;           /* 0: FACET_NUM_THREADS from the environment, else all cores */
+    int num_threads;           /* 0: FACET_NUM_THREADS from the environment, else all cores; capped
+                                  at the number of cores */
     int override_input;        /* non-zero: plan for `input_shape` instead of the model's */
     facet_nn_shape input_shape; /* for the first input; the graph is re-planned for it */
     int profile;               /* non-zero: time every step (see facet_nn_session_profile) */

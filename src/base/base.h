@@ -58,7 +58,8 @@ unsigned facet_cpu_flags(void);
 
 /* Integer setting from the environment, or `def` when unset or unparsable. */
 long facet_env_long(const char *name, long def);
-/* Threads to use: `requested` if > 0, else FACET_NUM_THREADS, else all cores. */
+/* Threads to use: `requested` if > 0, else FACET_NUM_THREADS, else all cores; never more than
+ * the cores this process may run on. */
 int facet_threads_resolve(int requested);
 
 /* SHA-256 of a buffer, raw or as 64 lowercase hex digits plus NUL. */
