@@ -1,7 +1,7 @@
 #!/bin/sh
 # run.sh [BUILD_DIR] [N...] - the 1:N search benchmark: facet (bench_search) and FAISS on the
 # same synthetic data, same run; writes docs/performance-search.md and prints it.
-#   meson setup build-gallery && ninja -C build-gallery && bench/search/run.sh build-gallery
+#   make bench-search   (or: bench/search/run.sh BUILD_DIR [N...])
 # FAISS runs under Debian's /usr/bin/python3 (apt: python3-faiss python3-numpy
 # libopenblas0-pthread), with the openblas-pthread BLAS and without OPENBLAS_CORETYPE /
 # OPENBLAS_L2_SIZE overrides.
@@ -36,6 +36,6 @@ blas=$(update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | s
     echo "The machine is shared with other work, so numbers move by +-20% between runs."
     /usr/bin/python3 "$root/bench/search/report.py" "$res"
     echo
-    echo "Reproduce: \`meson setup build-gallery && ninja -C build-gallery && bench/search/run.sh build-gallery\`"
+    echo "Reproduce: \`make bench-search\` (bench/search/run.sh build 100000 1000000)"
 } >"$root/docs/performance-search.md"
 cat "$root/docs/performance-search.md"
