@@ -32,6 +32,8 @@ void cli_json_str(FILE *f, const char *s);
 void cli_json_error(const char *path, const char *msg);
 /* Opens an image's JSON line: {"path": ..., "width": W, "height": H, "faces": [ */
 void cli_json_image(const char *path, const facet_image *img);
+/* Starts an image's output: that JSON line, or "PATH: WxH, N faces". */
+void cli_begin_image(const char *path, const facet_image *img, int nfaces, int json);
 
 int cmd_models(int argc, char **argv);
 int cmd_nn(int argc, char **argv);

@@ -46,11 +46,7 @@ int cmd_analyze(int argc, char **argv)
             failures++;
             continue;
         }
-        if (json) {
-            cli_json_image(imgs[k], img);
-        } else {
-            printf("%s: %d face%s\n", imgs[k], n, n == 1 ? "" : "s");
-        }
+        cli_begin_image(imgs[k], img, n, json);
         for (int i = 0; i < n; i++) {
             const facet_face *f = &faces[i];
             facet_quality q;

@@ -65,6 +65,12 @@ void cli_json_image(const char *path, const facet_image *img)
     printf(", \"width\": %d, \"height\": %d, \"faces\": [", img->width, img->height);
 }
 
+void cli_begin_image(const char *path, const facet_image *img, int nfaces, int json)
+{
+    if (json) cli_json_image(path, img);
+    else printf("%s: %dx%d, %d face%s\n", path, img->width, img->height, nfaces, nfaces == 1 ? "" : "s");
+}
+
 int cli_detect(facet_sdk *sdk, const char *path, int json, facet_image **img, facet_face **faces, int *n)
 {
     *img = NULL;
@@ -151,8 +157,8 @@ int cmd_detect(int argc, char **argv)
             failures++;
             continue;
         }
+        cli_begin_image(imgs[k], img, n, json);
         if (json) {
-            cli_json_image(imgs[k], img);
             for (int i = 0; i < n; i++) {
                 printf("%s", i ? ", " : "");
                 print_face_json(&faces[i], p68);
@@ -167,7 +173,6 @@ int cmd_detect(int argc, char **argv)
             }
             printf("]}\n");
         } else {
-            printf("%s: %dx%d, %d face%s\n", imgs[k], img->width, img->height, n, n == 1 ? "" : "s");
             for (int i = 0; i < n; i++)
                 printf("  face %d: box %.0f,%.0f %.0fx%.0f score %.3f eyes (%.0f,%.0f) (%.0f,%.0f)\n", i + 1, faces[i].x,
                        faces[i].y, faces[i].w, faces[i].h, faces[i].score, faces[i].kps[0].x, faces[i].kps[0].y,

@@ -278,11 +278,7 @@ int cmd_identify(int argc, char **argv)
             failures++;
             continue;
         }
-        if (json) {
-            cli_json_image(imgs[k], img);
-        } else {
-            printf("%s: %d face%s\n", imgs[k], n, n == 1 ? "" : "s");
-        }
+        cli_begin_image(imgs[k], img, n, json);
         for (int i = 0; i < n; i++) {
             facet_faceprint fp;
             int nc = 0;
