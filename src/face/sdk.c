@@ -197,9 +197,13 @@ int sdk_session_get(facet_sdk *sdk, int module, const facet_nn_shape *shape, con
     if (shape) want = *shape;
     else facet_nn_model_input_shape(m, 0, &want);
     pthread_mutex_lock(&sdk->lock);
+    /* all cores for one caller at a time; the others run single-threaded meanwhile */
+    int threads = sdk->set.num_threads > 1 && !sdk->multi_busy ? sdk->set.num_threads : 1;
+    if (threads > 1) sdk->multi_busy++;
     for (int i = 0; i < sdk->npool; i++) {
         sdk_pooled *p = &sdk->pool[i];
-        if (p->in_use || p->module != module || p->outputs_key != outputs_key || !same_shape(&p->shape, &want))
+        if (p->in_use || p->module != module || p->outputs_key != outputs_key || p->threads != threads ||
+            !same_shape(&p->shape, &want))
             continue;
         p->in_use = 1;
         p->last_used = ++sdk->tick;
@@ -211,14 +215,21 @@ int sdk_session_get(facet_sdk *sdk, int module, const facet_nn_shape *shape, con
     facet_nn_settings set;
     facet_nn_settings_defaults(&set);
     set.backend = sdk->set.backend;
-    set.num_threads = sdk->set.num_threads;
+    set.num_threads = threads;
     set.override_input = shape != NULL;
     if (shape) set.input_shape = *shape;
     set.output_names = outputs;
     set.num_output_names = noutputs;
     facet_nn_session *s;
     rc = facet_nn_session_create(m, &set, &s);
-    if (rc) return sdk_fail(sdk, rc, "%s: %s", sdk_model_names[module], facet_thread_errmsg());
+    if (rc) {
+        if (threads > 1) {
+            pthread_mutex_lock(&sdk->lock);
+            sdk->multi_busy--;
+            pthread_mutex_unlock(&sdk->lock);
+        }
+        return sdk_fail(sdk, rc, "%s: %s", sdk_model_names[module], facet_thread_errmsg());
+    }
     pthread_mutex_lock(&sdk->lock);
     int slot = -1;
     if (sdk->npool < SDK_POOL_MAX) {
@@ -234,6 +245,7 @@ int sdk_session_get(facet_sdk *sdk, int module, const facet_nn_shape *shape, con
         p->module = module;
         p->shape = want;
         p->outputs_key = outputs_key;
+        p->threads = threads;
         p->s = s;
         p->in_use = 1;
         p->last_used = ++sdk->tick;
@@ -248,6 +260,7 @@ void sdk_session_put(facet_sdk *sdk, facet_nn_session *s)
 {
     if (!s) return;
     pthread_mutex_lock(&sdk->lock);
+    if (facet_nn_session_threads(s) > 1) sdk->multi_busy--;
     for (int i = 0; i < sdk->npool; i++)
         if (sdk->pool[i].s == s) {
             sdk->pool[i].in_use = 0;

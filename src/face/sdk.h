@@ -6,7 +6,10 @@
  * change afterwards. Inference sessions are not thread-safe, so the handle keeps a pool: a
  * call borrows a session for its model and input shape (sdk_session_get), runs it and gives
  * it back (sdk_session_put). Two threads never hold the same session; a thread that finds no
- * free one plans a new one outside the lock.
+ * free one plans a new one outside the lock. Only one multi-threaded session is lent at a time:
+ * a caller that arrives while it is out gets a single-threaded one, so that concurrent callers
+ * never run more threads than there are cores (pthreadpool's workers spin, and oversubscribed
+ * spinning made concurrent calls 30x slower).
  */
 #ifndef FACET_SRC_FACE_SDK_H
 #define FACET_SRC_FACE_SDK_H
@@ -22,6 +25,7 @@ typedef struct sdk_pooled {
     int module;              /* index 0..FACET_MODULE_COUNT-1 */
     facet_nn_shape shape;    /* input shape it was planned for */
     int outputs_key;         /* which output selection (0 = the graph's) */
+    int threads;             /* threads the session was planned with */
     facet_nn_session *s;
     int in_use;
     uint64_t last_used;
@@ -36,6 +40,7 @@ struct facet_sdk {
     sdk_pooled pool[SDK_POOL_MAX];
     int npool;
     uint64_t tick;
+    int multi_busy;          /* multi-threaded sessions lent out right now (0 or 1) */
     facet_err err;
 };
 

@@ -184,6 +184,8 @@ int nn_ref_prepare(facet_nn_session *s, nn_step *st);
  * it can run, chooses NHWC layout between them and sets their be_prepare. */
 int nn_xnn_session_init(nn_session *s);
 void nn_xnn_session_free(nn_session *s);
+/* Puts the session's worker threads to sleep until its next run. */
+void nn_xnn_session_idle(nn_session *s);
 int nn_xnn_assign(nn_session *s);
 
 /* Own AVX-512 convolutions (x86/conv_avx512.c): first layers (NCHW image in, NHWC out) and

@@ -568,9 +568,13 @@ int facet_nn_session_run(facet_nn_session *s)
         if (!st->run) continue;
         uint64_t t0 = s->prof_ms ? facet_now_ns() : 0;
         int rc = st->run(s, st);
-        if (rc) return rc;
+        if (rc) {
+            nn_xnn_session_idle(s);
+            return rc;
+        }
         if (s->prof_ms) s->prof_ms[i] += (double)(facet_now_ns() - t0) / 1e6;
     }
+    nn_xnn_session_idle(s);
     return FACET_OK;
 }
 
