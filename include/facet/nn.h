@@ -48,6 +48,13 @@ typedef struct facet_nn_settings {
      */
     const char *const *output_names;
     int num_output_names;
+    /*
+     * Non-zero: after each run, put the session's worker threads to sleep instead of letting
+     * them spin for the next run. Costs a wake-up at the start of the next run; use it when a
+     * program holds several multi-threaded sessions (the face SDK does), whose spinning
+     * workers would otherwise fight over the cores.
+     */
+    int yield_after_run;
 } facet_nn_settings;
 
 FACET_API void facet_nn_settings_defaults(facet_nn_settings *s);

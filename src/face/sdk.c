@@ -216,6 +216,7 @@ int sdk_session_get(facet_sdk *sdk, int module, const facet_nn_shape *shape, con
     facet_nn_settings_defaults(&set);
     set.backend = sdk->set.backend;
     set.num_threads = threads;
+    set.yield_after_run = 1; /* the SDK holds many sessions: idle workers must not spin */
     set.override_input = shape != NULL;
     if (shape) set.input_shape = *shape;
     set.output_names = outputs;

@@ -164,6 +164,7 @@ struct facet_nn_session {
     double flops;
     void *pool;     /* pthreadpool for the xnnpack backend */
     double *prof_ms; /* per step, when profiling */
+    int yield_after_run;
     facet_err err;
 };
 

@@ -521,6 +521,7 @@ int facet_nn_session_create(const facet_nn_model *m, const facet_nn_settings *se
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "unknown backend %d", (int)set->backend);
     }
     s->threads = facet_threads_resolve(set->num_threads);
+    s->yield_after_run = set->yield_after_run;
     int rc = FACET_OK;
     if (s->backend == FACET_NN_BACKEND_XNNPACK) rc = nn_xnn_session_init(s);
     if (!rc) rc = nn_plan(s, set);
@@ -569,12 +570,12 @@ int facet_nn_session_run(facet_nn_session *s)
         uint64_t t0 = s->prof_ms ? facet_now_ns() : 0;
         int rc = st->run(s, st);
         if (rc) {
-            nn_xnn_session_idle(s);
+            if (s->yield_after_run) nn_xnn_session_idle(s);
             return rc;
         }
         if (s->prof_ms) s->prof_ms[i] += (double)(facet_now_ns() - t0) / 1e6;
     }
-    nn_xnn_session_idle(s);
+    if (s->yield_after_run) nn_xnn_session_idle(s);
     return FACET_OK;
 }
 

@@ -56,8 +56,8 @@ static void idle_task(void *ctx, size_t i)
 void nn_xnn_session_idle(nn_session *s)
 {
     /* pthreadpool's workers spin between parallel calls; after the last step of a run they
-     * must sleep instead, or every idle session's workers keep cores busy (a face pipeline
-     * holds three sessions: with two threads each, their spinning made it 6x slower) */
+     * sleep instead when asked, or every idle session's workers keep cores busy (a face
+     * pipeline holds three sessions: with two threads each, their spinning made it 6x slower) */
     if (s->pool)
         pthreadpool_parallelize_1d(s->pool, idle_task, NULL, pthreadpool_get_threads_count(s->pool),
                                    PTHREADPOOL_FLAG_YIELD_WORKERS);
