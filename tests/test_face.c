@@ -417,6 +417,41 @@ static void t_shared_sdk_threads(void)
     facet_image_destroy(img);
 }
 
+/* An SDK with multi-threaded inference shared by three threads: one caller at a time gets the
+ * multi-threaded sessions, the others single-threaded ones; the answers are the same. */
+static void t_shared_sdk_multithreaded(void)
+{
+    if (!setup()) SKIP("models missing");
+    facet_image *img = load("gallery/probe/kit_with_rose.jpg");
+    if (!img) return;
+    job one, jobs[3];
+    memset(&one, 0, sizeof one);
+    memset(jobs, 0, sizeof jobs);
+    one.img = jobs[0].img = jobs[1].img = jobs[2].img = img;
+    job_run(&one);
+    facet_sdk *single = sdk;
+    facet_sdk_settings set;
+    facet_sdk_defaults(&set);
+    set.model_dir = test_model_dir();
+    set.num_threads = 2;
+    CHECK_EQ(facet_sdk_create(&set, &sdk), 0);
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) pthread_create(&th[i], NULL, job_run, &jobs[i]);
+    for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(jobs[i].rc, 0);
+        CHECK_EQ(jobs[i].n, one.n);
+        for (int k = 0; k < one.n && k < 3; k++) {
+            float sim = 0;
+            facet_compare(&jobs[i].fp[k], &one.fp[k], &sim, NULL);
+            CHECK_MSG(sim > 0.9999f, "thread %d face %d: similarity to the single-threaded result %.6f", i, k, sim);
+        }
+    }
+    facet_sdk_destroy(sdk);
+    sdk = single;
+    facet_image_destroy(img);
+}
+
 static void t_small_faces_in_4k(void)
 {
     if (!setup()) SKIP("models missing");
@@ -454,4 +489,4 @@ static void t_teardown(void)
 
 TESTS(TEST(t_face_counts), TEST(t_landmark_geometry), TEST(t_decoder_matches_graph), TEST(t_same_and_different_people),
       TEST(t_exif_rotated_equals_upright), TEST(t_alignment_chip), TEST(t_faceprint_formats), TEST(t_bad_inputs),
-      TEST(t_wrong_model_version), TEST(t_shared_sdk_threads), TEST(t_small_faces_in_4k), TEST(t_teardown))
+      TEST(t_wrong_model_version), TEST(t_shared_sdk_threads), TEST(t_shared_sdk_multithreaded), TEST(t_small_faces_in_4k), TEST(t_teardown))
