@@ -81,12 +81,7 @@ int facet_face_attributes(facet_sdk *sdk, const facet_image *img, const facet_fa
         facet_image_destroy(rgb);
         return sdk_fail(sdk, FACET_E_NO_MEMORY, "no memory");
     }
-    /* age and gender: 1.4x the box about its centre, no larger than the image, kept inside it */
-    float k = fminf(1.4f, fminf(((float)img->height - 1) / face->h, ((float)img->width - 1) / face->w));
-    float w = face->w * k, h = face->h * k;
-    float x = fminf(fmaxf(face->x + face->w / 2 - w / 2, 0), (float)img->width - 1 - w);
-    float y = fminf(fmaxf(face->y + face->h / 2 - h / 2, 0), (float)img->height - 1 - h);
-    rc = sdk_crop_resize(sdk, img, x, y, w, h, 64, 64, &crop);
+    rc = sdk_crop_grown(sdk, img, face, 1.4f, 64, 64, &crop); /* age and gender: 1.4x the box */
     if (!rc) rc = facet_image_to_tensor(crop, in, imagenet_mean, imagenet_scale, 1); /* BGR, measured */
     facet_image_destroy(crop);
     crop = NULL;

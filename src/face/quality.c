@@ -72,6 +72,16 @@ int sdk_crop_resize(facet_sdk *sdk, const facet_image *img, float x, float y, fl
     return 0;
 }
 
+int sdk_crop_grown(facet_sdk *sdk, const facet_image *img, const facet_face *f, float k, int ow, int oh,
+                   facet_image **out)
+{
+    float scale = fminf(k, fminf(((float)img->height - 1) / f->h, ((float)img->width - 1) / f->w));
+    float w = f->w * scale, h = f->h * scale;
+    float x = fminf(fmaxf(f->x + f->w / 2 - w / 2, 0), (float)img->width - 1 - w);
+    float y = fminf(fmaxf(f->y + f->h / 2 - h / 2, 0), (float)img->height - 1 - h);
+    return sdk_crop_resize(sdk, img, x, y, w, h, ow, oh, out);
+}
+
 /* Runs a model on a tensor and returns the session (to be put back) with its outputs. */
 static int run_model(facet_sdk *sdk, int module, const float *in, size_t n, facet_nn_session **s)
 {
@@ -214,14 +224,8 @@ static int eye_score(facet_sdk *sdk, const facet_image *img, const facet_face *f
 
 static int liveness_check(facet_sdk *sdk, const facet_image *img, const facet_face *f, facet_quality *q)
 {
-    /* the box grown 2.7x about its centre, but never beyond the image, then kept inside it */
-    float scale = fminf(2.7f, fminf(((float)img->height - 1) / f->h, ((float)img->width - 1) / f->w));
-    float w = f->w * scale, h = f->h * scale;
-    float x = f->x + f->w / 2 - w / 2, y = f->y + f->h / 2 - h / 2;
-    x = fminf(fmaxf(x, 0), (float)img->width - 1 - w);
-    y = fminf(fmaxf(y, 0), (float)img->height - 1 - h);
     facet_image *crop;
-    int rc = sdk_crop_resize(sdk, img, x, y, w, h, 128, 128, &crop);
+    int rc = sdk_crop_grown(sdk, img, f, 2.7f, 128, 128, &crop);
     if (rc) return rc;
     float *in = malloc(sizeof(float) * 3 * 128 * 128);
     static const float zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};

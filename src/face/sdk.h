@@ -69,6 +69,10 @@ int sdk_check_face(facet_sdk *sdk, const facet_image *img, const facet_face *fac
 /* The axis-aligned box (x, y, w, h) of img resampled to ow x oh; outside the image is black. */
 int sdk_crop_resize(facet_sdk *sdk, const facet_image *img, float x, float y, float w, float h, int ow, int oh,
                     facet_image **out);
+/* The face box grown k times about its centre (no larger than the image, moved inside it),
+ * resampled to ow x oh: the crop the liveness and SSR-Net models' authors use. */
+int sdk_crop_grown(facet_sdk *sdk, const facet_image *img, const facet_face *f, float k, int ow, int oh,
+                   facet_image **out);
 void sdk_softmax(const float *x, int n, float *p);
 
 /* 68 -> 5 points: eye centres (mean of 4 eyelid points each), nose tip, mouth corners. */
