@@ -379,6 +379,7 @@ static void t_wrong_model_version(void)
 }
 
 typedef struct job {
+    facet_sdk *sdk;
     const facet_image *img;
     facet_faceprint fp[3];
     int n, rc;
@@ -389,31 +390,43 @@ static void *job_run(void *arg)
     job *j = arg;
     for (int it = 0; it < 3 && !j->rc; it++) {
         facet_face *f;
-        j->rc = facet_detect_faces(sdk, j->img, &f, &j->n);
-        for (int i = 0; i < j->n && i < 3 && !j->rc; i++) j->rc = facet_faceprint_extract(sdk, j->img, &f[i], &j->fp[i]);
+        j->rc = facet_detect_faces(j->sdk, j->img, &f, &j->n);
+        for (int i = 0; i < j->n && i < 3 && !j->rc; i++)
+            j->rc = facet_faceprint_extract(j->sdk, j->img, &f[i], &j->fp[i]);
         free(f);
     }
     return NULL;
 }
 
-static void t_shared_sdk_threads(void)
+/* Runs job_run once alone and then in three threads at once on `shared`; *one gets the
+ * single-threaded answer (from the test's 1-thread SDK). Returns the image, or NULL. */
+static facet_image *run_three(facet_sdk *shared, job *one, job jobs[3])
 {
-    if (!setup()) SKIP("models missing");
     facet_image *img = load("gallery/probe/kit_with_rose.jpg");
-    if (!img) return;
-    job one, jobs[3];
-    memset(&one, 0, sizeof one);
-    memset(jobs, 0, sizeof jobs);
-    one.img = jobs[0].img = jobs[1].img = jobs[2].img = img;
-    job_run(&one);
+    if (!img) return NULL;
+    memset(one, 0, sizeof *one);
+    memset(jobs, 0, sizeof(job) * 3);
+    one->img = jobs[0].img = jobs[1].img = jobs[2].img = img;
+    one->sdk = sdk;
+    jobs[0].sdk = jobs[1].sdk = jobs[2].sdk = shared;
+    job_run(one);
     pthread_t th[3];
     for (int i = 0; i < 3; i++) pthread_create(&th[i], NULL, job_run, &jobs[i]);
     for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
     for (int i = 0; i < 3; i++) {
         CHECK_EQ(jobs[i].rc, 0);
-        CHECK_EQ(jobs[i].n, one.n);
-        for (int k = 0; k < one.n && k < 3; k++) CHECK(!memcmp(jobs[i].fp[k].v, one.fp[k].v, sizeof one.fp[k].v));
+        CHECK_EQ(jobs[i].n, one->n);
     }
+    return img;
+}
+
+static void t_shared_sdk_threads(void)
+{
+    if (!setup()) SKIP("models missing");
+    job one, jobs[3];
+    facet_image *img = run_three(sdk, &one, jobs);
+    for (int i = 0; img && i < 3; i++)
+        for (int k = 0; k < one.n && k < 3; k++) CHECK(!memcmp(jobs[i].fp[k].v, one.fp[k].v, sizeof one.fp[k].v));
     facet_image_destroy(img);
 }
 
@@ -422,33 +435,21 @@ static void t_shared_sdk_threads(void)
 static void t_shared_sdk_multithreaded(void)
 {
     if (!setup()) SKIP("models missing");
-    facet_image *img = load("gallery/probe/kit_with_rose.jpg");
-    if (!img) return;
-    job one, jobs[3];
-    memset(&one, 0, sizeof one);
-    memset(jobs, 0, sizeof jobs);
-    one.img = jobs[0].img = jobs[1].img = jobs[2].img = img;
-    job_run(&one);
-    facet_sdk *single = sdk;
     facet_sdk_settings set;
     facet_sdk_defaults(&set);
     set.model_dir = test_model_dir();
     set.num_threads = 2;
-    CHECK_EQ(facet_sdk_create(&set, &sdk), 0);
-    pthread_t th[3];
-    for (int i = 0; i < 3; i++) pthread_create(&th[i], NULL, job_run, &jobs[i]);
-    for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
-    for (int i = 0; i < 3; i++) {
-        CHECK_EQ(jobs[i].rc, 0);
-        CHECK_EQ(jobs[i].n, one.n);
+    facet_sdk *multi;
+    CHECK_EQ(facet_sdk_create(&set, &multi), 0);
+    job one, jobs[3];
+    facet_image *img = run_three(multi, &one, jobs);
+    for (int i = 0; img && i < 3; i++)
         for (int k = 0; k < one.n && k < 3; k++) {
             float sim = 0;
             facet_compare(&jobs[i].fp[k], &one.fp[k], &sim, NULL);
             CHECK_MSG(sim > 0.9999f, "thread %d face %d: similarity to the single-threaded result %.6f", i, k, sim);
         }
-    }
-    facet_sdk_destroy(sdk);
-    sdk = single;
+    facet_sdk_destroy(multi);
     facet_image_destroy(img);
 }
 
