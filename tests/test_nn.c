@@ -272,16 +272,19 @@ static void t_xnnpack_conv_random(void)
 }
 
 /* The shapes our own AVX-512 kernels take: image-like first layers (1-4 channels in, 16-64
- * out, read in NCHW) and depthwise 3x3 on multiples of 16 channels, at both strides and with
- * asymmetric padding; the reference must agree whatever kernel the CPU selects. */
+ * out, read in NCHW) and depthwise 3x3 on 16 or more channels (whole and partial 16-channel
+ * groups), at both strides, with asymmetric padding and rows wide enough for the 8-pixel
+ * blocks; the reference must agree whatever kernel the CPU selects. */
 static void t_avx512_conv_random(void)
 {
-    for (int it = 0; it < 20; it++) {
+    for (int it = 0; it < 32; it++) {
         ob_graph g;
         ob_init(&g, 9, 700u + (uint32_t)it);
         int first = it % 2 == 0;
-        int C = first ? rnd(&g, 1, 4) : 16 * rnd(&g, 1, 3), H = rnd(&g, 5, 23), W = rnd(&g, 5, 23);
-        int M = first ? 16 * rnd(&g, 1, 4) : C, k = first ? (int[]){3, 5, 7, 1}[it / 2 % 4] : 3;
+        int C = first ? rnd(&g, 1, 4) : (it % 4 == 1 ? 16 * rnd(&g, 1, 3) : rnd(&g, 16, 70));
+        int H = rnd(&g, 5, 23), W = rnd(&g, 5, 47);
+        int M = first ? (it % 4 == 0 ? 16 * rnd(&g, 1, 4) : rnd(&g, 16, 64)) : C;
+        int k = first ? (int[]){3, 5, 7, 1}[it / 2 % 4] : 3;
         int s = rnd(&g, 1, 2);
         int64_t pads[4] = {rnd(&g, 0, k / 2), rnd(&g, 0, k / 2), rnd(&g, 0, k / 2), rnd(&g, 0, k / 2)};
         if (k > H + pads[0] + pads[2] || k > W + pads[1] + pads[3]) continue;
@@ -306,6 +309,81 @@ static void t_avx512_conv_random(void)
         ob_output(&g, "y");
         char what[96];
         snprintf(what, sizeof what, "%s C%d H%d W%d M%d k%d s%d", first ? "first-layer" : "depthwise", C, H, W, M, k, s);
+        compare_backends(what, &g);
+    }
+}
+
+/* Chains of convolutions that run row by row (x86/rows_avx512.c): a first layer or a
+ * pointwise head, then random depthwise 3x3 (stride 1 or 2) and pointwise 1x1 steps with and
+ * without Relu; the last step's output is the graph output. Against the reference, on 1 and
+ * 2 threads (two bands that recompute the rows they share). */
+static void t_avx512_chain_random(void)
+{
+    for (int it = 0; it < 16; it++) {
+        ob_graph g;
+        ob_init(&g, 9, 900u + (uint32_t)it);
+        int H = rnd(&g, 6, 40), W = rnd(&g, 6, 40), C = it % 2 ? rnd(&g, 1, 3) : 16 * rnd(&g, 1, 2);
+        ob_input(&g, "x", 4, (int64_t[]){1, C, H, W});
+        char prev[16] = "x", cur[16], w[16], b[16], ins[64], what[256];
+        int n = 0, len = rnd(&g, 2, 6);
+        snprintf(what, sizeof what, "chain H%d W%d C%d:", H, W, C);
+        for (int k = 0; k < len; k++) {
+            /* the head of an image input is a first layer; then depthwise and pointwise alternate
+             * at random, keeping the map at least 3 pixels high and wide */
+            int kind = k == 0 ? (it % 2 ? 0 : 2) : (rnd(&g, 0, 1) ? 1 : 2);
+            if (kind == 1 && C % 16) kind = 2;
+            int M = kind == 1 ? C : 16 * rnd(&g, 1, 4), ks = kind == 2 ? 1 : 3;
+            int st = kind == 2 ? 1 : (H >= 6 && W >= 6 ? rnd(&g, 1, 2) : 1), pad = ks / 2;
+            snprintf(w, sizeof w, "w%d", n);
+            snprintf(b, sizeof b, "b%d", n);
+            snprintf(cur, sizeof cur, "c%d", n);
+            ob_weight(&g, w, 4, (int64_t[]){M, kind == 1 ? 1 : C, ks, ks}, -0.5f, 0.5f);
+            ob_weight(&g, b, 1, (int64_t[]){M}, -0.5f, 0.5f);
+            snprintf(ins, sizeof ins, "%s %s %s", prev, w, b);
+            Onnx__NodeProto *node = ob_node(&g, "Conv", ins, cur);
+            ob_attr_i(&g, node, "group", kind == 1 ? C : 1);
+            ob_attr_ints(&g, node, "kernel_shape", 2, (int64_t[]){ks, ks});
+            ob_attr_ints(&g, node, "strides", 2, (int64_t[]){st, st});
+            ob_attr_ints(&g, node, "pads", 4, (int64_t[]){pad, pad, pad, pad});
+            H = (H + 2 * pad - ks) / st + 1;
+            W = (W + 2 * pad - ks) / st + 1;
+            C = M;
+            size_t used = strlen(what);
+            snprintf(what + used, sizeof what - used, " %s%d>%d", kind == 0 ? "first" : kind == 1 ? "dw" : "pw", st, M);
+            n++;
+            if (rnd(&g, 0, 2)) {
+                snprintf(prev, sizeof prev, "r%d", n);
+                ob_node(&g, "Relu", cur, prev);
+            } else {
+                snprintf(prev, sizeof prev, "%s", cur);
+            }
+        }
+        ob_node(&g, "Identity", prev, "y");
+        ob_output(&g, "y");
+        compare_backends(what, &g);
+    }
+}
+
+/* Global depthwise convolutions (a kernel as large as the map, as MobileFaceNet ends with). */
+static void t_avx512_global_depthwise(void)
+{
+    for (int it = 0; it < 6; it++) {
+        ob_graph g;
+        ob_init(&g, 9, 950u + (uint32_t)it);
+        int C = (int[]){16, 40, 103, 512, 17, 64}[it], H = rnd(&g, 1, 8), W = rnd(&g, 1, 8);
+        ob_input(&g, "x", 4, (int64_t[]){1, C, H, W});
+        /* a pointwise step first, so that the map arrives channels-last as in the models */
+        ob_weight(&g, "w0", 4, (int64_t[]){C, C, 1, 1}, -0.5f, 0.5f);
+        ob_node(&g, "Conv", "x w0", "x0");
+        ob_weight(&g, "w", 4, (int64_t[]){C, 1, H, W}, -1, 1);
+        ob_weight(&g, "b", 1, (int64_t[]){C}, -1, 1);
+        Onnx__NodeProto *n = ob_node(&g, "Conv", it % 2 ? "x0 w b" : "x0 w", "c");
+        ob_attr_i(&g, n, "group", C);
+        ob_attr_ints(&g, n, "kernel_shape", 2, (int64_t[]){H, W});
+        ob_node(&g, it % 3 ? "Relu" : "Identity", "c", "y");
+        ob_output(&g, "y");
+        char what[64];
+        snprintf(what, sizeof what, "global depthwise C%d H%d W%d", C, H, W);
         compare_backends(what, &g);
     }
 }
@@ -729,6 +807,7 @@ static void t_api_arguments(void)
 }
 
 TESTS(TEST(t_ort_ref_1thread), TEST(t_ort_xnnpack_1thread), TEST(t_ort_xnnpack_2threads),
-      TEST(t_xnnpack_conv_random), TEST(t_avx512_conv_random), TEST(t_xnnpack_pool_random), TEST(t_xnnpack_graph_ops_random),
+      TEST(t_xnnpack_conv_random), TEST(t_avx512_conv_random), TEST(t_avx512_chain_random),
+      TEST(t_avx512_global_depthwise), TEST(t_xnnpack_pool_random), TEST(t_xnnpack_graph_ops_random),
       TEST(t_hostile_truncated_and_garbage), TEST(t_hostile_graphs), TEST(t_shared_model_two_threads),
       TEST(t_run_allocates_nothing), TEST(t_detector_replans_for_other_sizes), TEST(t_api_arguments))

@@ -9,7 +9,8 @@
 #include <immintrin.h>
 
 #define CHAINS(T, FMA, SET1, ADD)                                                                      \
-    T a0 = SET1(0.1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0; \
+    T a0 = SET1(0.10f), a1 = SET1(0.11f), a2 = SET1(0.12f), a3 = SET1(0.13f), a4 = SET1(0.14f);       \
+    T a5 = SET1(0.15f), a6 = SET1(0.16f), a7 = SET1(0.17f), a8 = SET1(0.18f), a9 = SET1(0.19f);       \
     const T b = SET1(0.9999f), c = SET1(0.0001f);                                                      \
     for (long k = 0; k < n; k++) {                                                                     \
         a0 = FMA(a0, b, c), a1 = FMA(a1, b, c), a2 = FMA(a2, b, c), a3 = FMA(a3, b, c);                \

@@ -193,7 +193,11 @@ int nn_xnn_assign(nn_session *s);
  * depthwise 3x3 (NHWC); the _ok functions say whether a step qualifies on this CPU. */
 int nn_x86_conv_first_ok(const nn_session *s, const nn_step *st);
 int nn_x86_conv_dw_ok(const nn_session *s, const nn_step *st);
-/* kind: 0 first layer, 1 depthwise 3x3 */
+int nn_x86_conv_gd_ok(const nn_session *s, const nn_step *st);
+enum { NN_X86_FIRST, NN_X86_DW, NN_X86_GD, NN_X86_PW };
 int nn_x86_conv_make(nn_session *s, nn_step *st, int kind);
+/* Fuses chains of those convolutions and pointwise ones into steps that run row by row
+ * (x86/rows_avx512.c); called once XNNPACK has claimed its steps. */
+int nn_x86_fuse_rows(nn_session *s);
 
 #endif

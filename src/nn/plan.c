@@ -642,7 +642,7 @@ int facet_nn_session_profile(const facet_nn_session *s, char **json)
                               nn_op_name(st->op), !st->run ? "alias" : st->kernel ? st->kernel : "ref");
         for (int d = 0; d < y->shape.ndim && n < cap - 64; d++)
             n += (size_t)snprintf(p + n, cap - n, "%s%lld", d ? "," : "", (long long)y->shape.d[d]);
-        n += (size_t)snprintf(p + n, cap - n, "], \"ms\": %.4f}", s->prof_ms[i]);
+        n += (size_t)snprintf(p + n, cap - n, "], \"mflop\": %.3f, \"ms\": %.4f}", st->flops / 1e6, s->prof_ms[i]);
     }
     snprintf(p + n, cap - n, "\n]");
     *json = p;

@@ -58,15 +58,6 @@ static int run_relu(nn_session *s, nn_step *st)
     return 0;
 }
 
-static int run_sigmoid(nn_session *s, nn_step *st)
-{
-    const float *x = F(T(0));
-    float *y = F(O(0));
-    int64_t n = count_of(O(0));
-    for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
-    return 0;
-}
-
 /* tanh as a 13/6 rational function on [-7.99, 7.99] (the approximation Eigen uses, a few ulp
  * from tanhf), written branch-free so that the compiler vectorises it: libm's tanhf is a call
  * per element and made fr_age 2x slower than ONNX Runtime. */
@@ -75,6 +66,19 @@ static int run_sigmoid(nn_session *s, nn_step *st)
 #else
 #define VECTORISABLE_SELECTS
 #endif
+
+/* y[i] = EXPR(v = x[i]) in blocks through a local buffer: y may be x itself (in-place steps),
+ * and GCC falls back to scalar code when it cannot rule out a partial overlap */
+#define MAP_UNARY(EXPR)                                                                                \
+    for (int64_t i0 = 0; i0 < n; i0 += 64) {                                                          \
+        float t_[64];                                                                                  \
+        const int64_t m_ = n - i0 < 64 ? n - i0 : 64;                                                  \
+        for (int64_t i = 0; i < m_; i++) {                                                             \
+            const float v = x[i0 + i];                                                                 \
+            t_[i] = (EXPR);                                                                            \
+        }                                                                                              \
+        memcpy(y + i0, t_, sizeof(float) * (size_t)m_);                                                \
+    }
 
 /* (no-trapping-math lets GCC turn the selects into blends; the result is the same) */
 VECTORISABLE_SELECTS static inline float fast_tanh(float x)
@@ -103,16 +107,49 @@ VECTORISABLE_SELECTS static int run_tanh(nn_session *s, nn_step *st)
     const float *x = F(T(0));
     float *y = F(O(0));
     int64_t n = count_of(O(0));
-    for (int64_t i = 0; i < n; i++) y[i] = fast_tanh(x[i]);
+    MAP_UNARY(fast_tanh(v));
     return 0;
 }
 
-static int run_exp(nn_session *s, nn_step *st)
+/* exp as 2^n * e^r with |r| <= ln2/2 and Cephes' degree-6 polynomial for e^r (within 2 ulp of
+ * expf), branch-free so that it vectorises; 2^n is applied in two halves so that results down
+ * to the subnormals and up to FLT_MAX come out right. */
+VECTORISABLE_SELECTS static inline float fast_exp(float x)
+{
+    float xc = x > 88.72283f ? 88.72283f : x < -103.97f ? -103.97f : x;
+    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
+    float r = xc - n * 0.693359375f - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float e = p * r * r + r + 1.0f;
+    int32_t ni = (int32_t)n, n1 = ni >> 1, n2 = ni - n1;
+    uint32_t b1 = (uint32_t)(n1 + 127) << 23, b2 = (uint32_t)(n2 + 127) << 23;
+    float s1, s2;
+    memcpy(&s1, &b1, 4);
+    memcpy(&s2, &b2, 4);
+    float y = e * s1 * s2;
+    return x != x ? x : x > 88.72284f ? INFINITY : x < -103.97f ? 0.0f : y;
+}
+
+VECTORISABLE_SELECTS static int run_exp(nn_session *s, nn_step *st)
 {
     const float *x = F(T(0));
     float *y = F(O(0));
     int64_t n = count_of(O(0));
-    for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]);
+    MAP_UNARY(fast_exp(v));
+    return 0;
+}
+
+VECTORISABLE_SELECTS static int run_sigmoid(nn_session *s, nn_step *st)
+{
+    const float *x = F(T(0));
+    float *y = F(O(0));
+    int64_t n = count_of(O(0));
+    MAP_UNARY(1.0f / (1.0f + fast_exp(-v)));
     return 0;
 }
 
@@ -233,7 +270,7 @@ static int broadcast_shape(const nn_shape *a, const nn_shape *b, nn_shape *out)
 
 /* ---------- softmax, batchnorm, reductions ---------- */
 
-static int run_softmax(nn_session *s, nn_step *st)
+VECTORISABLE_SELECTS static int run_softmax(nn_session *s, nn_step *st)
 {
     const float *x = F(T(0));
     float *y = F(O(0));
@@ -241,7 +278,7 @@ static int run_softmax(nn_session *s, nn_step *st)
     if (inner == 2) { /* two classes (detector scores): one exponential per row */
         for (int64_t o = 0; o < outer; o++) {
             float d = x[2 * o + 1] - x[2 * o];
-            float e = expf(d > 80.0f ? 80.0f : d), inv = 1.0f / (1.0f + e);
+            float e = fast_exp(d > 80.0f ? 80.0f : d), inv = 1.0f / (1.0f + e);
             y[2 * o] = inv;
             y[2 * o + 1] = e * inv;
         }
@@ -254,7 +291,7 @@ static int run_softmax(nn_session *s, nn_step *st)
         for (int64_t i = 0; i < inner; i++) mx = xr[i] > mx ? xr[i] : mx;
         double sum = 0;
         for (int64_t i = 0; i < inner; i++) {
-            yr[i] = expf(xr[i] - mx);
+            yr[i] = fast_exp(xr[i] - mx);
             sum += yr[i];
         }
         float inv = (float)(1.0 / sum);
@@ -492,7 +529,15 @@ static int run_matmul(nn_session *s, nn_step *st)
  * thousands of 8-byte runs): short runs are copied inline rather than by a library call. */
 static inline void copy_run(void *dst, const void *src, size_t bytes)
 {
-    if (bytes <= 32) {
+    /* detection heads slice and concatenate pairs and quads of floats, thousands of times per
+     * step: fixed-size copies compile to one move */
+    if (bytes == 8) {
+        memcpy(dst, src, 8);
+    } else if (bytes == 16) {
+        memcpy(dst, src, 16);
+    } else if (bytes == 4) {
+        memcpy(dst, src, 4);
+    } else if (bytes <= 32) {
         uint8_t *d = dst;
         const uint8_t *s = src;
         for (size_t i = 0; i < bytes; i++) d[i] = s[i];

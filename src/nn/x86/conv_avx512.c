@@ -19,34 +19,33 @@
 #include <pthreadpool.h>
 
 #include "nn/nn.h"
+#include "nn/x86/x86.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define HAVE_X86 1
 #endif
 
-typedef struct conv_job {
-    const float *x, *w, *b;
-    float *y;
-    int C, H, W, M, OH, OW, kh, kw, sh, sw, pt, pl;
-    float lo;
-} conv_job;
+typedef nn_x86_conv conv_job;
 
 #ifdef HAVE_X86
 
-/* First layer: x NCHW [C][H][W], w [C][kh][kw][M], y NHWC [OH][OW][M], M = 16 * MB.
+/* First layer: x NCHW [C][H][W], w [C][kh][kw][Mp], y NHWC [OH][OW][M], Mp = 16 * MB >= M (the
+ * packed weights and bias are zero beyond M, and the last block's stores are masked).
  * Interior pixels go in blocks of P = 8 / MB (at least 2) so that P * MB independent FMA chains
  * hide the FMA latency and each weight load serves P pixels; border pixels skip the taps that
  * fall outside the image, which is the zero padding. MB is a compile-time constant. */
 #define FIRST_ROW(MB, P)                                                                               \
-    __attribute__((target("avx512f"))) static void first_row_##MB(void *ctx, size_t oy)              \
+    __attribute__((target("avx512f"))) static void first_row_##MB(const conv_job *j, int oy, float *yrow) \
     {                                                                                                  \
-        const conv_job *j = ctx;                                                                       \
-        const int C = j->C, H = j->H, W = j->W, M = j->M, kh = j->kh, kw = j->kw, sw = j->sw;        \
+        const int C = j->C, H = j->H, W = j->W, M = j->Mp, OM = j->M, kh = j->kh, kw = j->kw;       \
+        const int sw = j->sw;                                                                          \
         const float *restrict x = j->x, *restrict w = j->w;                                           \
-        float *restrict y = j->y + (size_t)oy * j->OW * M;                                             \
+        float *restrict y = yrow;                                                                      \
+        __mmask16 mk[MB];                                                                              \
+        for (int b = 0; b < MB; b++) mk[b] = OM - 16 * b >= 16 ? 0xffff : (__mmask16)((1u << (OM - 16 * b)) - 1); \
         const __m512 lo = _mm512_set1_ps(j->lo);                                                       \
-        const int iy0 = (int)oy * j->sh - j->pt;                                                       \
+        const int iy0 = oy * j->sh - j->pt;                                                            \
         const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + kh > H ? H - iy0 : kh;                        \
         int ox = 0;                                                                                    \
         while (ox < j->OW) {                                                                           \
@@ -68,7 +67,7 @@ typedef struct conv_job {
                     }                                                                                  \
                 for (int p = 0; p < P; p++)                                                            \
                     for (int b = 0; b < MB; b++)                                                       \
-                        _mm512_storeu_ps(y + (size_t)(ox + p) * M + 16 * b, _mm512_max_ps(acc[p][b], lo)); \
+                        _mm512_mask_storeu_ps(y + (size_t)(ox + p) * OM + 16 * b, mk[b], _mm512_max_ps(acc[p][b], lo)); \
                 ox += P;                                                                               \
                 continue;                                                                              \
             }                                                                                          \
@@ -85,7 +84,8 @@ typedef struct conv_job {
                             acc[b] = _mm512_fmadd_ps(v, _mm512_loadu_ps(wr + kx * M + 16 * b), acc[b]);\
                     }                                                                                  \
                 }                                                                                      \
-            for (int b = 0; b < MB; b++) _mm512_storeu_ps(y + (size_t)ox * M + 16 * b, _mm512_max_ps(acc[b], lo)); \
+            for (int b = 0; b < MB; b++)                                                               \
+                _mm512_mask_storeu_ps(y + (size_t)ox * OM + 16 * b, mk[b], _mm512_max_ps(acc[b], lo));  \
             ox++;                                                                                      \
         }                                                                                              \
     }
@@ -94,69 +94,130 @@ FIRST_ROW(2, 4)
 FIRST_ROW(3, 2)
 FIRST_ROW(4, 2)
 
-/* Depthwise 3x3 (any stride/padding): x NHWC [H][W][C], w [3][3][C], y NHWC, C = 16 * cb.
- * Interior pixels go four at a time: the nine weights of a 16-channel group are loaded once
- * for the four, and each input column is loaded once for all the outputs that read it
- * (6 columns per row at stride 1, 9 at stride 2), which leaves the loop bound by FMAs rather
- * than loads. Border pixels skip the taps outside the image. */
-#define DW_QUAD(SW)                                                                                    \
-    __attribute__((target("avx512f"))) static void dw_quad_##SW(const float *x0, size_t rs, int C,   \
-                                                                  const float *w, const float *bias,  \
-                                                                  float *yp, __m512 lo)                \
+/* Depthwise 3x3 (any stride/padding): x NHWC [H][W][C], w [3][3][Cp], y NHWC, any C; Cp is C
+ * rounded up to 16 (weights and bias zero beyond C, loads and stores of the last channel group
+ * masked). Interior pixels go P at a time (8 at stride 1, 6 at stride 2): P independent FMA
+ * chains hide the FMA latency, the nine weights of a 16-channel group are loaded once for the P,
+ * and each input column once for all the outputs that read it. Padding rows are read from a
+ * row of zeros, so only the one or two border columns of a row take the slow path. */
+#define DW_BLOCK(SW, P)                                                                                \
+    __attribute__((target("avx512f"))) static void dw_##SW##_##P(const float *const *xr, int C, int Cp, \
+                                                                 const float *w, const float *bias,   \
+                                                                 float *yp, __m512 lo)                 \
     {                                                                                                  \
-        enum { NCOL = 3 * (SW) + 3 };                                                                  \
+        enum { NCOL = ((P) - 1) * (SW) + 3 };                                                          \
         for (int c = 0; c < C; c += 16) {                                                              \
-            __m512 wv[9], acc[4];                                                                      \
-            for (int k = 0; k < 9; k++) wv[k] = _mm512_loadu_ps(w + k * C + c);                       \
-            for (int p = 0; p < 4; p++) acc[p] = _mm512_loadu_ps(bias + c);                            \
+            const __mmask16 m = C - c >= 16 ? 0xffff : (__mmask16)((1u << (C - c)) - 1);              \
+            __m512 wv[9], acc[P];                                                                      \
+            for (int k = 0; k < 9; k++) wv[k] = _mm512_loadu_ps(w + k * Cp + c);                      \
+            for (int p = 0; p < (P); p++) acc[p] = _mm512_loadu_ps(bias + c);                          \
             for (int r = 0; r < 3; r++) {                                                              \
                 __m512 col[NCOL];                                                                      \
-                for (int q = 0; q < NCOL; q++) col[q] = _mm512_loadu_ps(x0 + r * rs + (size_t)q * C + c); \
-                for (int p = 0; p < 4; p++)                                                            \
+                for (int q = 0; q < NCOL; q++) col[q] = _mm512_maskz_loadu_ps(m, xr[r] + (size_t)q * C + c); \
+                for (int p = 0; p < (P); p++)                                                          \
                     for (int kx = 0; kx < 3; kx++)                                                     \
                         acc[p] = _mm512_fmadd_ps(col[p * (SW) + kx], wv[r * 3 + kx], acc[p]);          \
             }                                                                                          \
-            for (int p = 0; p < 4; p++) _mm512_storeu_ps(yp + (size_t)p * C + c, _mm512_max_ps(acc[p], lo)); \
+            for (int p = 0; p < (P); p++) _mm512_mask_storeu_ps(yp + (size_t)p * C + c, m, _mm512_max_ps(acc[p], lo)); \
         }                                                                                              \
     }
-DW_QUAD(1)
-DW_QUAD(2)
+DW_BLOCK(1, 8)
+DW_BLOCK(2, 6)
 
-__attribute__((target("avx512f"))) static void dw_row(void *ctx, size_t oy)
+/* One output pixel, skipping the taps outside the image (rows outside are zero rows). */
+__attribute__((target("avx512f"))) static void dw_one(const conv_job *j, const float *const rows[3], int ox,
+                                                      float *yp, __m512 lo)
+{
+    const int C = j->C, Cp = j->Mp, ix0 = ox * j->sw - j->pl;
+    for (int c = 0; c < C; c += 16) {
+        const __mmask16 m = C - c >= 16 ? 0xffff : (__mmask16)((1u << (C - c)) - 1);
+        __m512 acc = _mm512_loadu_ps(j->b + c);
+        for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++) {
+                int ix = ix0 + kx;
+                if (ix < 0 || ix >= j->W) continue;
+                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, rows[ky] + (size_t)ix * C + c),
+                                      _mm512_loadu_ps(j->w + (ky * 3 + kx) * Cp + c), acc);
+            }
+        _mm512_mask_storeu_ps(yp + c, m, _mm512_max_ps(acc, lo));
+    }
+}
+
+/* One output row of a depthwise 3x3 from its three input rows (NULL: a padding row). */
+__attribute__((target("avx512f"))) static void dw_row_from(const conv_job *j, const float *const in[3], float *y)
+{
+    const int C = j->C, W = j->W, sw = j->sw, pl = j->pl, OW = j->OW, P = sw == 1 ? 8 : 6;
+    const __m512 lo = _mm512_set1_ps(j->lo);
+    const float *rows[3];
+    for (int r = 0; r < 3; r++) rows[r] = in[r] ? in[r] : j->zero;
+    /* interior outputs: all three taps inside the row */
+    int lo_x = (pl + sw - 1) / sw, hi_x = (W - 3 + pl) / sw;
+    if (hi_x > OW - 1) hi_x = OW - 1;
+    int ox = 0;
+    if (sw <= 2 && hi_x - lo_x + 1 >= P) {
+        for (; ox < lo_x; ox++) dw_one(j, rows, ox, y + (size_t)ox * C, lo);
+        for (;; ox += P) {
+            if (ox + P - 1 > hi_x) ox = hi_x - P + 1; /* the last block ends at the last interior pixel */
+            const int ix0 = ox * sw - pl;
+            const float *xr[3] = {rows[0] + (size_t)ix0 * C, rows[1] + (size_t)ix0 * C, rows[2] + (size_t)ix0 * C};
+            if (sw == 1) dw_1_8(xr, C, j->Mp, j->w, j->b, y + (size_t)ox * C, lo);
+            else dw_2_6(xr, C, j->Mp, j->w, j->b, y + (size_t)ox * C, lo);
+            if (ox + P - 1 == hi_x) break;
+        }
+        ox = hi_x + 1;
+    }
+    for (; ox < OW; ox++) dw_one(j, rows, ox, y + (size_t)ox * C, lo);
+}
+
+void nn_x86_dw_row(const nn_x86_conv *j, const float *const rows[3], float *yrow)
+{
+    dw_row_from(j, rows, yrow);
+}
+
+void nn_x86_first_row(const nn_x86_conv *j, int oy, float *yrow)
+{
+    static void (*const rows[4])(const conv_job *, int, float *) = {first_row_1, first_row_2, first_row_3,
+                                                                    first_row_4};
+    rows[j->Mp / 16 - 1](j, oy, yrow);
+}
+
+static void dw_task(void *ctx, size_t oy)
 {
     const conv_job *j = ctx;
-    const int C = j->C, H = j->H, W = j->W, sw = j->sw, pl = j->pl;
-    const float *restrict x = j->x, *restrict w = j->w, *restrict bias = j->b;
-    float *restrict y = j->y + (size_t)oy * j->OW * C;
+    const float *rows[3];
+    for (int ky = 0; ky < 3; ky++) {
+        int iy = (int)oy * j->sh - j->pt + ky;
+        rows[ky] = iy < 0 || iy >= j->H ? NULL : j->x + (size_t)iy * j->W * j->C;
+    }
+    dw_row_from(j, rows, j->y + oy * (size_t)j->OW * j->C);
+}
+
+static void first_task(void *ctx, size_t oy)
+{
+    const conv_job *j = ctx;
+    nn_x86_first_row(j, (int)oy, j->y + oy * (size_t)j->OW * j->M);
+}
+
+/* Global depthwise convolution (the kernel covers the whole map: MobileFaceNet's GDConv):
+ * y[c] = b[c] + sum over pixels of x[p][c] * w[p][c], 16 channels per FMA. */
+__attribute__((target("avx512f"))) static void gd_run(const conv_job *j)
+{
+    const int C = j->C, Cp = j->Mp, P = j->H * j->W;
     const __m512 lo = _mm512_set1_ps(j->lo);
-    const int iy0 = (int)oy * j->sh - j->pt;
-    const int rows_inside = iy0 >= 0 && iy0 + 2 < H;
-    int ox = 0;
-    while (ox < j->OW) {
-        const int ix0 = ox * sw - pl;
-        float *yp = y + (size_t)ox * C;
-        if (rows_inside && sw <= 2 && ix0 >= 0 && ox + 3 < j->OW && (ox + 3) * sw - pl + 2 < W) {
-            const float *x0 = x + ((size_t)iy0 * W + ix0) * C;
-            if (sw == 1) dw_quad_1(x0, (size_t)W * C, C, w, bias, yp, lo);
-            else dw_quad_2(x0, (size_t)W * C, C, w, bias, yp, lo);
-            ox += 4;
-            continue;
+    for (int c = 0; c < C; c += 16) {
+        const __mmask16 m = C - c >= 16 ? 0xffff : (__mmask16)((1u << (C - c)) - 1);
+        __m512 a0 = _mm512_loadu_ps(j->b + c), a1 = _mm512_setzero_ps(), a2 = a1, a3 = a1;
+        int p = 0;
+        for (; p + 4 <= P; p += 4) {
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, j->x + (size_t)p * C + c), _mm512_loadu_ps(j->w + (size_t)p * Cp + c), a0);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, j->x + (size_t)(p + 1) * C + c), _mm512_loadu_ps(j->w + (size_t)(p + 1) * Cp + c), a1);
+            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, j->x + (size_t)(p + 2) * C + c), _mm512_loadu_ps(j->w + (size_t)(p + 2) * Cp + c), a2);
+            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, j->x + (size_t)(p + 3) * C + c), _mm512_loadu_ps(j->w + (size_t)(p + 3) * Cp + c), a3);
         }
-        for (int c = 0; c < C; c += 16) {
-            __m512 acc = _mm512_loadu_ps(bias + c);
-            for (int ky = 0; ky < 3; ky++) {
-                int iy = iy0 + ky;
-                if (iy < 0 || iy >= H) continue;
-                for (int kx = 0; kx < 3; kx++) {
-                    int ix = ix0 + kx;
-                    if (ix < 0 || ix >= W) continue;
-                    acc = _mm512_fmadd_ps(_mm512_loadu_ps(x + ((size_t)iy * W + ix) * C + c),
-                                          _mm512_loadu_ps(w + (ky * 3 + kx) * C + c), acc);
-                }
-            }
-            _mm512_storeu_ps(yp + c, _mm512_max_ps(acc, lo));
-        }
-        ox++;
+        for (; p < P; p++)
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, j->x + (size_t)p * C + c), _mm512_loadu_ps(j->w + (size_t)p * Cp + c), a0);
+        const __m512 sum = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+        _mm512_mask_storeu_ps(j->y + c, m, _mm512_max_ps(sum, lo));
     }
 }
 
@@ -165,35 +226,13 @@ __attribute__((target("avx512f"))) static void dw_row(void *ctx, size_t oy)
 #define T(i) (&s->t[st->in[i]])
 #define O(i) (&s->t[st->out[i]])
 
-static void fill_job(nn_session *s, nn_step *st, conv_job *j)
-{
-    const nn_tensor *X = T(0), *Y = O(0);
-    j->x = X->data;
-    j->y = Y->data;
-    j->C = (int)X->shape.d[1];
-    j->H = (int)X->shape.d[2];
-    j->W = (int)X->shape.d[3];
-    j->M = (int)Y->shape.d[1];
-    j->OH = (int)Y->shape.d[2];
-    j->OW = (int)Y->shape.d[3];
-    j->kh = (int)st->aux[0];
-    j->kw = (int)st->aux[1];
-    j->sh = (int)st->aux[2];
-    j->sw = (int)st->aux[3];
-    j->pt = (int)st->aux[6];
-    j->pl = (int)st->aux[7];
-    j->lo = st->act == NN_ACT_RELU ? 0.0f : -INFINITY;
-    j->w = (const float *)st->be; /* packed weights */
-    j->b = st->b;
-}
-
 static int run_first(nn_session *s, nn_step *st)
 {
 #ifdef HAVE_X86
-    conv_job j;
-    fill_job(s, st, &j);
-    static void (*const rows[4])(void *, size_t) = {first_row_1, first_row_2, first_row_3, first_row_4};
-    pthreadpool_parallelize_1d(s->pool, rows[j.M / 16 - 1], &j, (size_t)j.OH, 0);
+    conv_job j = *(const conv_job *)st->be;
+    j.x = T(0)->data;
+    j.y = O(0)->data;
+    pthreadpool_parallelize_1d(s->pool, first_task, &j, (size_t)j.OH, 0);
     return 0;
 #else
     (void)s, (void)st;
@@ -204,9 +243,10 @@ static int run_first(nn_session *s, nn_step *st)
 static int run_dw(nn_session *s, nn_step *st)
 {
 #ifdef HAVE_X86
-    conv_job j;
-    fill_job(s, st, &j);
-    pthreadpool_parallelize_1d(s->pool, dw_row, &j, (size_t)j.OH, 0);
+    conv_job j = *(const conv_job *)st->be;
+    j.x = T(0)->data;
+    j.y = O(0)->data;
+    pthreadpool_parallelize_1d(s->pool, dw_task, &j, (size_t)j.OH, 0);
     return 0;
 #else
     (void)s, (void)st;
@@ -214,9 +254,18 @@ static int run_dw(nn_session *s, nn_step *st)
 #endif
 }
 
-static void free_packed(void *p)
+static int run_gd(nn_session *s, nn_step *st)
 {
-    facet_free_aligned(p);
+#ifdef HAVE_X86
+    conv_job j = *(const conv_job *)st->be;
+    j.x = T(0)->data;
+    j.y = O(0)->data;
+    gd_run(&j);
+    return 0;
+#else
+    (void)s, (void)st;
+    return FACET_E_INTERNAL;
+#endif
 }
 
 int nn_x86_conv_first_ok(const nn_session *s, const nn_step *st)
@@ -226,7 +275,7 @@ int nn_x86_conv_first_ok(const nn_session *s, const nn_step *st)
     if (!(facet_cpu_flags() & FACET_CPU_AVX512F)) return 0;
     const nn_tensor *X = &s->t[st->in[0]], *W = &s->t[st->in[1]];
     int64_t C = X->shape.d[1], M = W->shape.d[0];
-    return st->op == NN_OP_CONV && X->shape.ndim == 4 && st->aux[10] == 1 && C >= 1 && C <= 4 && M % 16 == 0 &&
+    return st->op == NN_OP_CONV && X->shape.ndim == 4 && st->aux[10] == 1 && C >= 1 && C <= 4 && M >= 16 &&
            M <= 64 && st->aux[4] == 1 && st->aux[5] == 1 && st->aux[0] <= 7 && st->aux[1] <= 7;
 #else
     (void)st;
@@ -240,7 +289,7 @@ int nn_x86_conv_dw_ok(const nn_session *s, const nn_step *st)
     if (!(facet_cpu_flags() & FACET_CPU_AVX512F)) return 0;
     const nn_tensor *X = &s->t[st->in[0]], *W = &s->t[st->in[1]];
     int64_t C = X->shape.d[1];
-    return st->op == NN_OP_CONV && X->shape.ndim == 4 && st->aux[10] == C && W->shape.d[0] == C && C % 16 == 0 &&
+    return st->op == NN_OP_CONV && X->shape.ndim == 4 && st->aux[10] == C && W->shape.d[0] == C && C >= 16 &&
            st->aux[0] == 3 && st->aux[1] == 3 && st->aux[4] == 1 && st->aux[5] == 1;
 #else
     (void)s, (void)st;
@@ -248,28 +297,86 @@ int nn_x86_conv_dw_ok(const nn_session *s, const nn_step *st)
 #endif
 }
 
-/* Packs weights (and a zero bias when there is none) for one of the kernels above. */
-int nn_x86_conv_make(nn_session *s, nn_step *st, int kind)
+int nn_x86_conv_gd_ok(const nn_session *s, const nn_step *st)
+{
+#ifdef HAVE_X86
+    if (!(facet_cpu_flags() & FACET_CPU_AVX512F)) return 0;
+    const nn_tensor *X = &s->t[st->in[0]], *Y = &s->t[st->out[0]], *W = &s->t[st->in[1]];
+    if (st->op != NN_OP_CONV || X->shape.ndim != 4 || Y->shape.ndim != 4) return 0;
+    int64_t C = X->shape.d[1];
+    return X->shape.d[0] == 1 && st->aux[10] == C && W->shape.d[0] == C && st->aux[0] == X->shape.d[2] &&
+           st->aux[1] == X->shape.d[3] && !(st->aux[6] | st->aux[7] | st->aux[8] | st->aux[9]) &&
+           st->aux[4] == 1 && st->aux[5] == 1 && Y->shape.d[2] == 1 && Y->shape.d[3] == 1;
+#else
+    (void)s, (void)st;
+    return 0;
+#endif
+}
+
+/* Packs a convolution's weights as [Cg][kh][kw][Mp] (output channels innermost, which is what
+ * every kernel here reads: [kh][kw][Cp] for depthwise, [C][M] for pointwise), Mp = M rounded
+ * up to 16 with zeros, and its bias (zeros when there is none, and beyond M); both belong to
+ * the session. */
+int nn_x86_pack_conv(nn_session *s, const nn_step *st, int Mp, float **w, float **b)
 {
     const nn_tensor *W = T(1);
     int64_t M = W->shape.d[0], Cg = W->shape.d[1], kh = W->shape.d[2], kw = W->shape.d[3];
     const float *w0 = st->w ? st->w : W->data;
     const float *b0 = st->b ? st->b : (st->nin > 2 && st->in[2] >= 0 ? T(2)->data : NULL);
-    float *packed = facet_alloc(sizeof(float) * (size_t)(M * Cg * kh * kw));
-    float *bias = nn_own(s, facet_alloc(sizeof(float) * (size_t)M));
-    if (!packed || !bias) {
-        facet_free_aligned(packed);
-        return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for packed weights");
-    }
-    for (int64_t m = 0; m < M; m++) bias[m] = b0 ? b0[m] : 0.0f;
-    st->b = bias;
-    /* ONNX [M][Cg][kh][kw] -> [Cg][kh][kw][M] (Cg = 1 for depthwise: [kh][kw][C]) */
+    float *packed = nn_own(s, facet_alloc(sizeof(float) * (size_t)(Mp * Cg * kh * kw)));
+    float *bias = nn_own(s, facet_alloc(sizeof(float) * (size_t)Mp));
+    if (!packed || !bias) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for packed weights");
+    memset(packed, 0, sizeof(float) * (size_t)(Mp * Cg * kh * kw));
+    for (int64_t m = 0; m < Mp; m++) bias[m] = b0 && m < M ? b0[m] : 0.0f;
     for (int64_t m = 0; m < M; m++)
         for (int64_t c = 0; c < Cg; c++)
-            for (int64_t k = 0; k < kh * kw; k++) packed[(c * kh * kw + k) * M + m] = w0[(m * Cg + c) * kh * kw + k];
-    st->be = packed;
-    st->be_free = free_packed;
-    st->run = kind == 1 ? run_dw : run_first;
+            for (int64_t k = 0; k < kh * kw; k++) packed[(c * kh * kw + k) * Mp + m] = w0[(m * Cg + c) * kh * kw + k];
+    *w = packed;
+    *b = bias;
+    return 0;
+}
+
+int nn_x86_conv_job(nn_session *s, const nn_step *st, int kind, nn_x86_conv *j)
+{
+    const nn_tensor *X = T(0), *Y = O(0);
+    memset(j, 0, sizeof(*j));
+    j->C = (int)X->shape.d[1];
+    j->H = (int)X->shape.d[2];
+    j->W = (int)X->shape.d[3];
+    j->M = (int)Y->shape.d[1];
+    j->OH = (int)Y->shape.d[2];
+    j->OW = (int)Y->shape.d[3];
+    j->kh = (int)st->aux[0];
+    j->kw = (int)st->aux[1];
+    j->sh = (int)st->aux[2];
+    j->sw = (int)st->aux[3];
+    j->pt = (int)st->aux[6];
+    j->pl = (int)st->aux[7];
+    j->lo = st->act == NN_ACT_RELU ? 0.0f : -INFINITY;
+    j->Mp = kind == NN_X86_PW ? j->M : (j->M + 15) & ~15;
+    float *w, *b;
+    int rc = nn_x86_pack_conv(s, st, j->Mp, &w, &b);
+    if (rc) return rc;
+    j->w = w;
+    j->b = b;
+    if (kind == NN_X86_DW) {
+        float *zero = nn_own(s, facet_alloc(sizeof(float) * ((size_t)j->W * (size_t)j->C + 16)));
+        if (!zero) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for a zero row");
+        memset(zero, 0, sizeof(float) * ((size_t)j->W * (size_t)j->C + 16));
+        j->zero = zero;
+    }
+    return 0;
+}
+
+int nn_x86_conv_make(nn_session *s, nn_step *st, int kind)
+{
+    conv_job *j = nn_own(s, facet_alloc(sizeof(conv_job)));
+    if (!j) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for a convolution");
+    int rc = nn_x86_conv_job(s, st, kind, j);
+    if (rc) return rc;
+    st->be = j;
+    st->be_free = NULL; /* the session owns the job and its packed weights */
+    st->run = kind == NN_X86_DW ? run_dw : kind == NN_X86_GD ? run_gd : run_first;
     st->kernel = "avx512";
     return 0;
 }

@@ -527,11 +527,13 @@ int nn_xnn_assign(nn_session *s)
                 rc = make_fc(s, st);
             }
             break;
-        case M_NHWC_OUT: rc = nn_x86_conv_make(s, st, 0); break;
+        case M_NHWC_OUT: rc = nn_x86_conv_make(s, st, NN_X86_FIRST); break;
         case M_NHWC:
             switch (st->op) {
             case NN_OP_CONV:
-                rc = nn_x86_conv_dw_ok(s, st) ? nn_x86_conv_make(s, st, 1) : make_conv(s, st);
+                rc = nn_x86_conv_dw_ok(s, st)   ? nn_x86_conv_make(s, st, NN_X86_DW)
+                     : nn_x86_conv_gd_ok(s, st) ? nn_x86_conv_make(s, st, NN_X86_GD)
+                                                : make_conv(s, st);
                 break;
             case NN_OP_MAXPOOL: case NN_OP_AVGPOOL: rc = make_pool(s, st); break;
             case NN_OP_GAVGPOOL: case NN_OP_REDUCEMEAN:
@@ -567,6 +569,7 @@ int nn_xnn_assign(nn_session *s)
         }
         if (rc) goto done;
     }
+    if ((rc = nn_x86_fuse_rows(s))) goto done;
     /* graph outputs leave in ONNX layout */
     for (int i = 0; i < s->noutputs; i++) {
         int pos = s->nsteps;

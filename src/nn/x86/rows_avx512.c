@@ -1,0 +1,297 @@
+/*
+ * rows_avx512.c - chains of convolutions run row by row, so their intermediate maps never
+ * leave the cache.
+ *
+ * The first layers of a detector work on the largest maps of the network: fr_detect at 320x240
+ * makes three 120x160 maps of 16-32 channels (1.2-2.4 MB each) before its first stride-2 step.
+ * Run one operator at a time, each of them streams its whole input and output through memory,
+ * and the small 1x1 convolutions there ran at a third of the core's FMA rate (bench/nn,
+ * --profile). Here a chain of such convolutions - a first layer, depthwise 3x3 and pointwise
+ * 1x1, each with its Relu - becomes one step that makes the chain's output one row at a time:
+ * each stage keeps only the few rows of its output that the next stage reads (3 before a 3x3,
+ * 1 before a 1x1) in a ring, and asks the stage before it for rows as it needs them. The whole
+ * working set is a few hundred KB per thread, and the stages' intermediate tensors disappear
+ * from the arena.
+ *
+ * With several threads, each takes a horizontal band of the chain's output; the rows that two
+ * bands both need are computed by both (a few rows per stage), so the bands are independent.
+ *
+ * Chains are found after XNNPACK assignment, among consecutive steps where each intermediate
+ * value has one reader and is not a graph output, and are fused where a map is larger than a
+ * core's L2 (1 MiB): the first layer (only at the head) and
+ * depthwise kernels are the ones of conv_avx512.c, pointwise steps get the kernel below in place
+ * of XNNPACK's. FACET_NN_ROWS=0 in the environment turns the pass off (for A/B measurements);
+ * tests/test_nn.c compares fused plans with the reference backend.
+ */
+#include <math.h>
+#include <string.h>
+
+#include <pthreadpool.h>
+
+#include "nn/nn.h"
+#include "nn/x86/x86.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_X86 1
+#endif
+
+#define CHAIN_MAX 32
+#define ROWS_MIN_BYTES (1 << 20)
+
+typedef struct stage {
+    int kind;
+    nn_x86_conv j;     /* shapes, strides, packed weights; x/y unused inside a chain */
+    size_t ring;       /* offset of this stage's output ring in a band's scratch (not the last) */
+    size_t row_floats; /* one output row, padded to a cache line */
+    int ring_rows;     /* rows the next stage reads at once */
+} stage;
+
+typedef struct chain {
+    int n, nbands;
+    stage st[CHAIN_MAX];
+    float *scratch; /* nbands x band_floats */
+    size_t band_floats;
+    int in, out;    /* tensors */
+    const float *x;
+    float *y;
+} chain;
+
+#ifdef HAVE_X86
+
+/* Pointwise 1x1 convolution of P pixels x 16*MB output channels: x [P][C], w [C][M] (the
+ * block's columns), y [P][M]. P * MB accumulators (16-24 in the main tiles) hide the FMA
+ * latency; each weight vector is loaded once per input channel and serves P pixels. One pointer
+ * per pixel (P <= 10) keeps the broadcasts' addresses in registers, indexed by k. */
+#define PW_TILE(MB, P)                                                                                 \
+    __attribute__((target("avx512f"))) static void pw_##MB##_##P(const float *restrict x, int C,      \
+                                                                 const float *restrict w, int M,      \
+                                                                 const float *restrict b,             \
+                                                                 float *restrict y, __m512 lo)         \
+    {                                                                                                  \
+        __m512 acc[P][MB];                                                                             \
+        const float *xp[P];                                                                            \
+        for (int p = 0; p < (P); p++) xp[p] = x + (size_t)p * C;                                       \
+        for (int q = 0; q < (MB); q++) {                                                               \
+            const __m512 bv = _mm512_loadu_ps(b + 16 * q);                                             \
+            for (int p = 0; p < (P); p++) acc[p][q] = bv;                                              \
+        }                                                                                              \
+        int k = 0;                                                                                     \
+        do { /* C >= 1: no zero-trip path that would keep the accumulators in memory */               \
+            __m512 wv[MB];                                                                             \
+            for (int q = 0; q < (MB); q++) wv[q] = _mm512_loadu_ps(w + 16 * q);                        \
+            for (int p = 0; p < (P); p++) {                                                            \
+                const __m512 xv = _mm512_set1_ps(xp[p][k]);                                            \
+                for (int q = 0; q < (MB); q++) acc[p][q] = _mm512_fmadd_ps(xv, wv[q], acc[p][q]);      \
+            }                                                                                          \
+            w += M;                                                                                    \
+        } while (++k < C);                                                                             \
+        for (int p = 0; p < (P); p++)                                                                  \
+            for (int q = 0; q < (MB); q++)                                                             \
+                _mm512_storeu_ps(y + (size_t)p * M + 16 * q, _mm512_max_ps(acc[p][q], lo));            \
+    }
+PW_TILE(1, 10)
+PW_TILE(2, 10)
+PW_TILE(3, 8)
+PW_TILE(4, 6)
+PW_TILE(1, 1)
+PW_TILE(2, 1)
+PW_TILE(3, 1)
+PW_TILE(4, 1)
+
+typedef void (*pw_fn)(const float *, int, const float *, int, const float *, float *, __m512);
+
+/* A row of OW pixels: whole tiles, the last one moved back to end at the row's end (it
+ * recomputes a few pixels, which is cheaper than single-pixel steps); rows narrower than a tile
+ * go pixel by pixel. */
+__attribute__((target("avx512f"))) static void pw_row(const nn_x86_conv *j, const float *x, float *y)
+{
+    static const pw_fn tile[5] = {NULL, pw_1_10, pw_2_10, pw_3_8, pw_4_6};
+    static const pw_fn one[5] = {NULL, pw_1_1, pw_2_1, pw_3_1, pw_4_1};
+    static const int tile_px[5] = {0, 10, 10, 8, 6};
+    const int C = j->C, M = j->M, OW = j->OW;
+    const __m512 lo = _mm512_set1_ps(j->lo);
+    for (int m0 = 0; m0 < M; m0 += 64) {
+        const int mb = (M - m0) / 16 < 4 ? (M - m0) / 16 : 4, P = tile_px[mb];
+        const float *w = j->w + m0, *b = j->b + m0;
+        if (OW < P) {
+            for (int ox = 0; ox < OW; ox++) one[mb](x + (size_t)ox * C, C, w, M, b, y + (size_t)ox * M + m0, lo);
+            continue;
+        }
+        for (int ox = 0;; ox += P) {
+            if (ox + P > OW) ox = OW - P;
+            tile[mb](x + (size_t)ox * C, C, w, M, b, y + (size_t)ox * M + m0, lo);
+            if (ox + P == OW) break;
+        }
+    }
+}
+
+static float *ring_row(const chain *c, float *scr, int i, int r)
+{
+    const stage *g = &c->st[i];
+    return scr + g->ring + (size_t)(r % g->ring_rows) * g->row_floats;
+}
+
+/* Makes stage i's output rows up to (not including) `upto`, pulling input rows from stage i-1. */
+static void produce(const chain *c, float *scr, int *next, int i, int upto)
+{
+    const stage *g = &c->st[i];
+    const nn_x86_conv *j = &g->j;
+    while (next[i] < upto) {
+        const int r = next[i], iy0 = r * j->sh - j->pt;
+        const int need = iy0 + j->kh < j->H ? iy0 + j->kh : j->H;
+        if (i > 0) produce(c, scr, next, i - 1, need);
+        float *y = i == c->n - 1 ? c->y + (size_t)r * j->OW * j->M : ring_row(c, scr, i, r);
+        if (g->kind == NN_X86_FIRST) {
+            nn_x86_first_row(j, r, y);
+        } else {
+            const float *rows[3] = {NULL, NULL, NULL};
+            for (int ky = 0; ky < j->kh; ky++) {
+                const int iy = iy0 + ky;
+                if (iy < 0 || iy >= j->H) continue;
+                rows[ky] = i == 0 ? c->x + (size_t)iy * j->W * j->C : ring_row(c, scr, i - 1, iy);
+            }
+            if (g->kind == NN_X86_DW) nn_x86_dw_row(j, rows, y);
+            else pw_row(j, rows[0], y);
+        }
+        next[i]++;
+    }
+}
+
+static void band_task(void *ctx, size_t band)
+{
+    const chain *c = ctx;
+    const int n = c->n, OH = c->st[n - 1].j.OH;
+    const int r0 = (int)((int64_t)OH * (int64_t)band / c->nbands);
+    const int r1 = (int)((int64_t)OH * (int64_t)(band + 1) / c->nbands);
+    if (r0 >= r1) return;
+    int next[CHAIN_MAX];
+    next[n - 1] = r0;
+    for (int i = n - 1; i > 0; i--) {
+        const int lo = next[i] * c->st[i].j.sh - c->st[i].j.pt;
+        next[i - 1] = lo < 0 ? 0 : lo;
+    }
+    produce(c, c->scratch + band * c->band_floats, next, n - 1, r1);
+}
+
+static int run_chain(nn_session *s, nn_step *st)
+{
+    chain *c = st->be;
+    c->x = s->t[c->in].data;
+    c->y = s->t[c->out].data;
+    if (c->st[0].kind == NN_X86_FIRST) c->st[0].j.x = c->x;
+    pthreadpool_parallelize_1d(s->pool, band_task, c, (size_t)c->nbands, 0);
+    return 0;
+}
+
+#endif
+
+#define T(i) (&s->t[st->in[i]])
+#define O(i) (&s->t[st->out[i]])
+
+/* The stage kind a planned step can be, or -1. */
+static int stage_kind(const nn_session *s, const nn_step *st, int head)
+{
+    if (st->op != NN_OP_CONV || !st->kernel || (st->act != NN_ACT_NONE && st->act != NN_ACT_RELU)) return -1;
+    if (!strcmp(st->kernel, "avx512")) {
+        if (T(0)->layout == NN_NCHW) return head && nn_x86_conv_first_ok(s, st) ? NN_X86_FIRST : -1;
+        return nn_x86_conv_dw_ok(s, st) ? NN_X86_DW : -1;
+    }
+    if (!strcmp(st->kernel, "xnnpack") && T(0)->layout == NN_NHWC && st->aux[0] == 1 && st->aux[1] == 1 &&
+        st->aux[2] == 1 && st->aux[3] == 1 && !(st->aux[6] | st->aux[7] | st->aux[8] | st->aux[9]) &&
+        st->aux[10] == 1 && T(1)->shape.d[0] % 16 == 0 && T(0)->shape.d[0] == 1)
+        return NN_X86_PW;
+    return -1;
+}
+
+static int single_reader(const nn_session *s, int v)
+{
+    int c = s->t[v].is_output;
+    for (int i = 0; i < s->nsteps; i++)
+        for (int k = 0; k < s->steps[i].nin; k++) c += s->steps[i].in[k] == v;
+    return c == 1;
+}
+
+/* Turns steps [a, b) into one chain step at a. */
+static int make_chain(nn_session *s, int a, int b)
+{
+#ifdef HAVE_X86
+    chain *c = nn_own(s, facet_alloc(sizeof(chain)));
+    if (!c) return FACET_E_NO_MEMORY;
+    memset(c, 0, sizeof(*c));
+    c->n = b - a;
+    double flops = 0;
+    for (int i = 0; i < c->n; i++) {
+        nn_step *st = &s->steps[a + i];
+        stage *g = &c->st[i];
+        g->kind = stage_kind(s, st, i == 0);
+        if (g->kind == NN_X86_PW) {
+            int rc = nn_x86_conv_job(s, st, NN_X86_PW, &g->j);
+            if (rc) return rc;
+            if (st->be && st->be_free) st->be_free(st->be);
+            st->be = NULL;
+        } else {
+            g->j = *(const nn_x86_conv *)st->be; /* made by nn_x86_conv_make, owned by the session */
+        }
+        flops += st->flops;
+    }
+    size_t band = 0;
+    for (int i = 0; i + 1 < c->n; i++) {
+        stage *g = &c->st[i];
+        g->row_floats = ((size_t)g->j.OW * (size_t)g->j.M + 15) & ~(size_t)15;
+        g->ring_rows = c->st[i + 1].j.kh;
+        g->ring = band;
+        band += g->row_floats * (size_t)g->ring_rows;
+    }
+    c->nbands = s->threads > 1 ? s->threads : 1;
+    c->band_floats = band;
+    c->scratch = nn_own(s, facet_alloc(sizeof(float) * (band * (size_t)c->nbands + 16)));
+    if (!c->scratch) return FACET_E_NO_MEMORY;
+    nn_step *head = &s->steps[a];
+    c->in = head->in[0];
+    c->out = s->steps[b - 1].out[0];
+    head->nin = head->nout = 1;
+    head->out[0] = c->out;
+    head->act = s->steps[b - 1].act;
+    head->flops = flops;
+    head->be = c;
+    head->be_free = NULL;
+    head->be_prepare = NULL;
+    head->run = run_chain;
+    head->kernel = "avx512-rows";
+    memmove(&s->steps[a + 1], &s->steps[b], sizeof(nn_step) * (size_t)(s->nsteps - b));
+    s->nsteps -= b - a - 1;
+    return 0;
+#else
+    (void)s, (void)a, (void)b;
+    return FACET_E_INTERNAL;
+#endif
+}
+
+int nn_x86_fuse_rows(nn_session *s)
+{
+    if (!facet_env_long("FACET_NN_ROWS", 1) || !(facet_cpu_flags() & FACET_CPU_AVX512F)) return 0;
+    for (int a = 0; a < s->nsteps; a++) {
+        if (stage_kind(s, &s->steps[a], 1) < 0) continue;
+        int b = a + 1;
+        while (b < s->nsteps && b - a < CHAIN_MAX) {
+            const nn_step *prev = &s->steps[b - 1], *st = &s->steps[b];
+            if (stage_kind(s, st, 0) < 0 || st->in[0] != prev->out[0] || !single_reader(s, prev->out[0])) break;
+            b++;
+        }
+        if (b - a < 2) continue;
+        /* only where the maps outgrow the core's L2: below that, one operator at a time streams
+         * from cache anyway, and XNNPACK's whole-map GEMMs beat row-sized ones (fr_landmark's
+         * 32x32 chains were 20% slower fused) */
+        int64_t largest = 0;
+        for (int i = a; i < b; i++) {
+            const nn_tensor *Y = &s->t[s->steps[i].out[0]];
+            int64_t bytes = nn_shape_count(&Y->shape) * 4;
+            if (bytes > largest) largest = bytes;
+        }
+        if (largest < ROWS_MIN_BYTES) continue;
+        int rc = make_chain(s, a, b);
+        if (rc) return rc == FACET_E_NO_MEMORY ? facet_seterr(&s->err, rc, "no memory for a convolution chain") : rc;
+    }
+    return 0;
+}

@@ -1,0 +1,33 @@
+/*
+ * x86.h - what the own AVX-512 kernels share between their files (private to src/nn).
+ *
+ * conv_avx512.c has the convolution kernels, each of which can make one output row from input
+ * rows anywhere in memory; rows_avx512.c strings them into chains that run row by row.
+ */
+#ifndef FACET_SRC_NN_X86_H
+#define FACET_SRC_NN_X86_H
+
+#include "nn/nn.h"
+
+/* One convolution as the kernels see it: input [C][H][W] (first layer, NCHW) or [H][W][C]
+ * (NHWC), output NHWC [OH][OW][M]; w and b packed by nn_x86_pack_conv; lo is the clamp below
+ * (0 for a fused Relu, -inf for none). */
+typedef struct nn_x86_conv {
+    const float *x, *w, *b;
+    float *y;
+    const float *zero; /* depthwise: a row of W * C zeros, read for padding rows */
+    int C, H, W, M, OH, OW, kh, kw, sh, sw, pt, pl;
+    int Mp;            /* packed output-channel stride: M rounded up to 16 (M for pointwise) */
+    float lo;
+} nn_x86_conv;
+
+/* Output row `oy` of a first-layer convolution (reads j->x) into yrow. */
+void nn_x86_first_row(const nn_x86_conv *j, int oy, float *yrow);
+/* One output row of a depthwise 3x3 from its three input rows (NULL: a padding row). */
+void nn_x86_dw_row(const nn_x86_conv *j, const float *const rows[3], float *yrow);
+/* Weights as [Cg][kh][kw][Mp] and bias [Mp], zero beyond M, owned by the session. */
+int nn_x86_pack_conv(nn_session *s, const nn_step *st, int Mp, float **w, float **b);
+/* Fills a kernel job for a planned step (shapes, packed weights, zero row); kind: NN_X86_*. */
+int nn_x86_conv_job(nn_session *s, const nn_step *st, int kind, nn_x86_conv *j);
+
+#endif
