@@ -76,6 +76,54 @@ static void t_face_counts(void)
     }
 }
 
+/* The re-scoring second look keeps every face of the photos above at the threshold its
+ * documentation recommends, returns them best first, with the pyramid's boxes. A mapping
+ * error between the crop and the image (the re-crop's boxes no longer overlap the face) scores
+ * every face 0 and fails this. */
+static void t_detect_verify(void)
+{
+    if (!setup() || !test_file_exists(FACET_SOURCE_ROOT "/../shared/data/images/obama.jpg")) SKIP("models or data missing");
+    facet_sdk_settings set;
+    facet_sdk_defaults(&set);
+    set.model_dir = test_model_dir();
+    set.num_threads = 1;
+    set.detect_verify = 2;
+    facet_sdk *v = NULL;
+    CHECK_EQ(facet_sdk_create(&set, &v), FACET_E_INVALID_ARG);
+    set.detect_verify = 1;
+    set.detect_threshold = 0.4f;
+    CHECK_EQ(facet_sdk_create(&set, &v), 0);
+    if (!v) return;
+    static const struct {
+        const char *path;
+        int n;
+    } cases[] = {
+        {"images/obama.jpg", 1}, {"images/biden.jpg", 1}, {"images/obama_partial_face.jpg", 1},
+        {"gallery/probe/kit_with_rose.jpg", 2}, {"gallery/probe/alex_lacamoire1.jpg", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        facet_image *img = load(cases[i].path);
+        if (!img) continue;
+        facet_face *f = NULL, *g = NULL;
+        int n = -1, m = -1;
+        CHECK_EQ(facet_detect_faces(v, img, &f, &n), 0);
+        CHECK_EQ(facet_detect_faces(sdk, img, &g, &m), 0);
+        CHECK_MSG(n == cases[i].n, "%s: %d faces with verification, expected %d", cases[i].path, n, cases[i].n);
+        for (int k = 0; k < n && k < m; k++) {
+            CHECK_MSG(f[k].score >= 0.4f && f[k].score <= 1, "%s: score %.3f", cases[i].path, f[k].score);
+            if (k) CHECK(f[k].score <= f[k - 1].score);
+            int same = 0; /* the plain detector's box for this face */
+            for (int j = 0; j < m; j++)
+                same |= fabsf(f[k].x - g[j].x) < 1 && fabsf(f[k].y - g[j].y) < 1 && fabsf(f[k].w - g[j].w) < 1;
+            CHECK_MSG(same, "%s: face %d has a box the plain detector did not give", cases[i].path, k);
+        }
+        free(f);
+        free(g);
+        facet_image_destroy(img);
+    }
+    facet_sdk_destroy(v);
+}
+
 static void t_landmark_geometry(void)
 {
     if (!setup()) SKIP("models missing");
@@ -488,6 +536,6 @@ static void t_teardown(void)
     sdk = NULL;
 }
 
-TESTS(TEST(t_face_counts), TEST(t_landmark_geometry), TEST(t_decoder_matches_graph), TEST(t_same_and_different_people),
+TESTS(TEST(t_face_counts), TEST(t_detect_verify), TEST(t_landmark_geometry), TEST(t_decoder_matches_graph), TEST(t_same_and_different_people),
       TEST(t_exif_rotated_equals_upright), TEST(t_alignment_chip), TEST(t_faceprint_formats), TEST(t_bad_inputs),
       TEST(t_wrong_model_version), TEST(t_shared_sdk_threads), TEST(t_shared_sdk_multithreaded), TEST(t_small_faces_in_4k), TEST(t_teardown))

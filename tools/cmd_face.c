@@ -15,6 +15,7 @@ int cli_sdk_options(int argc, char **argv, int *i, facet_sdk_settings *set)
     else if ((v = cli_opt(argc, argv, i, "--min-face"))) set->smallest_face_height = atoi(v);
     else if ((v = cli_opt(argc, argv, i, "--threads"))) set->num_threads = atoi(v);
     else if ((v = cli_opt(argc, argv, i, "--passes"))) set->detect_passes = atoi(v);
+    else if (!strcmp(argv[*i], "--verify")) set->detect_verify = 1;
     else if ((v = cli_opt(argc, argv, i, "--models"))) set->model_dir = v;
     else if ((v = cli_opt(argc, argv, i, "--backend")))
         set->backend = !strcmp(v, "ref") ? FACET_NN_BACKEND_REF : FACET_NN_BACKEND_XNNPACK;

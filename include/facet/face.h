@@ -52,6 +52,11 @@ typedef struct facet_sdk_settings {
                                  1.5x finer pyramid. More passes vote on each face: better
                                  precision and recall at 2x / 4x the detection time */
     int64_t max_pixels;       /* decode guard for facet_sdk_load_image (default 100 M) */
+    int detect_verify;        /* 0: off (default); 1: the pyramid proposes faces down to score
+                                 0.2 and each is scored again by the detector on a crop around
+                                 it (and its mirror image); that score meets detect_threshold.
+                                 Use with detect_threshold 0.4-0.5: more recall at the same
+                                 precision (docs/detection.md), ~1.5 ms per proposal */
 } facet_sdk_settings;
 
 FACET_API void facet_sdk_defaults(facet_sdk_settings *s);

@@ -16,6 +16,10 @@
  * NET_LEVEL_MAX network pixels: a face larger than the anchors is better seen whole one level
  * down than in parts (its eyes-and-nose region alone fires the detector at the fine level).
  * Boxes from all levels go through one non-maximum suppression.
+ * With settings.detect_verify, every face the pyramid scores at VERIFY_FIRST_STAGE or more is
+ * looked at again on its own (verify_score) and that score decides: the second look separates
+ * faces from the pyramid's false positives better than the pyramid's score does
+ * (docs/detection.md has the measurements).
  * The smallest detectable face is therefore smallest_face_height (docs/detection.md), whatever
  * the image size, at a cost proportional to (NET_SMALL_FACE / smallest_face_height)^2 * pixels.
  */
@@ -32,6 +36,10 @@
 #define NET_LEVEL_MAX 120.0f /* a level that has a coarser one after it keeps faces up to this */
 #define MAX_LEVELS 6
 #define MAX_CANDIDATES 20000
+#define VERIFY_FIRST_STAGE 0.2f /* pyramid score a face needs to be verified */
+#define VERIFY_NET_FACE 32.0f   /* network pixels of the face in its re-crop */
+#define VERIFY_CONTEXT 3.0f     /* the re-crop is this many times the face's longer side */
+#define VERIFY_CANDIDATES 1024  /* boxes of one re-crop: 534 anchors at 96x96 */
 
 static const float min_sizes[4][3] = {{10, 16, 24}, {32, 48, 0}, {64, 96, 0}, {128, 192, 256}};
 static const int n_sizes[4] = {3, 2, 2, 3};
@@ -137,6 +145,12 @@ static int by_score(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+static int face_by_score(const void *a, const void *b)
+{
+    float x = ((const facet_face *)a)->score, y = ((const facet_face *)b)->score;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
 static float iou(const cand *a, const cand *b)
 {
     float w = fminf(a->x2, b->x2) - fmaxf(a->x1, b->x1), h = fminf(a->y2, b->y2) - fmaxf(a->y1, b->y1);
@@ -178,6 +192,46 @@ static int mirror(const facet_image *img, facet_image **out)
     return 0;
 }
 
+/*
+ * The detector's score for a face box seen on its own: a square crop VERIFY_CONTEXT times the
+ * box's longer side about its centre (black outside the image), resized so that the face is
+ * VERIFY_NET_FACE network pixels, the size this model scores most reliably, and the crop's
+ * mirror image. Each gives the best score among its boxes that overlap the face at IoU >= 0.5
+ * (0 if none does); the result is the mean of the two.
+ */
+static int verify_score(facet_sdk *sdk, const facet_image *img, const cand *face, cand *buf, float *out)
+{
+    float reg = fmaxf(face->x2 - face->x1, face->y2 - face->y1) * VERIFY_CONTEXT;
+    int side = (int)lroundf(VERIFY_NET_FACE * VERIFY_CONTEXT);
+    float ox = (face->x1 + face->x2 - reg) / 2, oy = (face->y1 + face->y2 - reg) / 2, k = reg / (float)side;
+    facet_image *crop = NULL, *flipped = NULL;
+    int rc = sdk_crop_resize(sdk, img, ox, oy, reg, reg, side, side, &crop);
+    if (rc) return rc;
+    if ((rc = mirror(crop, &flipped))) {
+        facet_image_destroy(crop);
+        return sdk_fail(sdk, rc, "verify crop: %s", facet_last_error());
+    }
+    float sum = 0;
+    for (int f = 0; f < 2 && !rc; f++) {
+        int n = 0;
+        rc = detect_level(sdk, f ? flipped : crop, 1.0f, INFINITY, 0.01f, 0, f, buf, &n, VERIFY_CANDIDATES);
+        float best = 0;
+        for (int i = 0; i < n; i++) {
+            cand b = buf[i];
+            b.x1 = ox + b.x1 * k;
+            b.x2 = ox + b.x2 * k;
+            b.y1 = oy + b.y1 * k;
+            b.y2 = oy + b.y2 * k;
+            if (b.score > best && iou(&b, face) >= 0.5f) best = b.score;
+        }
+        sum += best;
+    }
+    facet_image_destroy(crop);
+    facet_image_destroy(flipped);
+    *out = sum / 2;
+    return rc;
+}
+
 static int rgb_view(const facet_image *img, facet_image **rgb, const facet_image **use)
 {
     *rgb = NULL;
@@ -207,13 +261,17 @@ int facet_detect_faces(facet_sdk *sdk, const facet_image *img, facet_face **face
     facet_image *rgb;
     const facet_image *use;
     if ((rc = rgb_view(img, &rgb, &use))) return sdk_fail(sdk, rc, "%s", facet_last_error());
-    cand *c = malloc(sizeof(cand) * MAX_CANDIDATES);
+    int verify = sdk->set.detect_verify;
+    cand *c = malloc(sizeof(cand) * (MAX_CANDIDATES + (verify ? VERIFY_CANDIDATES : 0)));
     if (!c) {
         facet_image_destroy(rgb);
         return sdk_fail(sdk, FACET_E_NO_MEMORY, "no memory");
     }
     int passes = sdk->set.detect_passes, n = 0;
     float thr = sdk->set.detect_threshold, cand_thr = passes > 1 ? fminf(thr, 0.3f) : thr;
+    /* with verification the pyramid only proposes faces; the second look scores them */
+    float first_thr = verify ? fminf(thr, VERIFY_FIRST_STAGE) : thr;
+    cand_thr = fminf(cand_thr, first_thr);
     facet_image *flipped = NULL;
     for (int p = 0; p < passes && !rc; p++) {
         /* pass 0: the pyramid; 1: the mirrored image; 2: the pyramid 1.5x finer */
@@ -253,12 +311,17 @@ int facet_detect_faces(facet_sdk *sdk, const facet_image *img, facet_face **face
         }
         float score = 0;
         for (int p = 0; p < passes; p++) score += best[p] / (float)passes;
-        if (score < thr) continue;
+        if (score < first_thr) continue;
         /* the best box itself: averaging the cluster's boxes measured worse on LFW alignment */
         const float bx[4] = {c[i].x1, c[i].y1, c[i].x2, c[i].y2};
         float x1 = fmaxf(bx[0], 0), y1 = fmaxf(bx[1], 0);
         float x2 = fminf(bx[2], (float)use->width), y2 = fminf(bx[3], (float)use->height);
         if (x2 - x1 < 2 || y2 - y1 < 2 || bx[3] - bx[1] < minh * 0.8f) continue;
+        if (verify) {
+            cand box = {x1, y1, x2, y2, score, 0};
+            if ((rc = verify_score(sdk, use, &box, c + MAX_CANDIDATES, &score))) break;
+            if (score < thr) continue;
+        }
         facet_face *f = &out[kept++];
         f->x = x1;
         f->y = y1;
@@ -267,6 +330,8 @@ int facet_detect_faces(facet_sdk *sdk, const facet_image *img, facet_face **face
         f->score = score;
     }
     free(dead);
+    /* verification re-scores: keep the promise of best score first */
+    if (verify && !rc) qsort(out, (size_t)kept, sizeof *out, face_by_score);
     for (int i = 0; i < kept && !rc; i++) rc = facet_face_landmarks(sdk, use, &out[i]);
     if (rc) {
         free(out);

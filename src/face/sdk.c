@@ -129,6 +129,8 @@ int facet_sdk_create(const facet_sdk_settings *set, facet_sdk **out)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "smallest_face_height must be at least 8 pixels");
     if (set->detect_passes < 1 || set->detect_passes > 3)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "detect_passes must be 1, 2 or 3");
+    if (set->detect_verify != 0 && set->detect_verify != 1)
+        return facet_seterr(NULL, FACET_E_INVALID_ARG, "detect_verify must be 0 or 1");
     if (set->preload & ~(unsigned)FACET_MODULE_ALL)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "preload has unknown module bits");
     facet_sdk *sdk = calloc(1, sizeof *sdk);

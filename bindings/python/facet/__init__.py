@@ -75,7 +75,7 @@ class _Settings(ctypes.Structure):
     _fields_ = [("model_dir", ctypes.c_char_p), ("num_threads", ctypes.c_int), ("preload", ctypes.c_uint),
                 ("backend", ctypes.c_int), ("detect_threshold", ctypes.c_float), ("nms_threshold", ctypes.c_float),
                 ("smallest_face_height", ctypes.c_int), ("detect_passes", ctypes.c_int),
-                ("max_pixels", ctypes.c_int64)]
+                ("max_pixels", ctypes.c_int64), ("detect_verify", ctypes.c_int)]
 
 
 class _Quality(ctypes.Structure):
@@ -217,7 +217,8 @@ class _Decoded:
 class SDK:
     """The face SDK. Thread-safe: one instance may serve many threads."""
 
-    def __init__(self, model_dir=None, threads=0, detect_threshold=None, smallest_face=None, passes=None):
+    def __init__(self, model_dir=None, threads=0, detect_threshold=None, smallest_face=None, passes=None,
+                 verify=None):
         s = _Settings()
         _lib.facet_sdk_defaults(ctypes.byref(s))
         self._dir = os.fsencode(model_dir) if model_dir else None
@@ -229,6 +230,8 @@ class SDK:
             s.smallest_face_height = smallest_face
         if passes is not None:
             s.detect_passes = passes
+        if verify is not None:
+            s.detect_verify = int(verify)
         self._h = ctypes.c_void_p()
         _check(_lib.facet_sdk_create(ctypes.byref(s), ctypes.byref(self._h)))
 
