@@ -96,7 +96,8 @@ FIRST_ROW(4, 2)
 
 /* Depthwise 3x3 (any stride/padding): x NHWC [H][W][C], w [3][3][Cp], y NHWC, any C; Cp is C
  * rounded up to 16 (weights and bias zero beyond C, loads and stores of the last channel group
- * masked). Interior pixels go P at a time (8 at stride 1, 6 at stride 2): P independent FMA
+ * masked). Interior pixels go P at a time (8 at stride 1, 6 at stride 2; 4 and 3 on narrow
+ * maps): P independent FMA
  * chains hide the FMA latency, the nine weights of a 16-channel group are loaded once for the P,
  * and each input column once for all the outputs that read it. Padding rows are read from a
  * row of zeros, so only the one or two border columns of a row take the slow path. */
@@ -123,45 +124,64 @@ FIRST_ROW(4, 2)
     }
 DW_BLOCK(1, 8)
 DW_BLOCK(2, 6)
+DW_BLOCK(1, 4)
+DW_BLOCK(2, 3)
 
-/* One output pixel, skipping the taps outside the image (rows outside are zero rows). */
+/* One output pixel, skipping the taps outside the image (rows outside are zero rows); up to
+ * four 16-channel groups at once, so that their FMA chains overlap. */
 __attribute__((target("avx512f"))) static void dw_one(const conv_job *j, const float *const rows[3], int ox,
                                                       float *yp, __m512 lo)
 {
     const int C = j->C, Cp = j->Mp, ix0 = ox * j->sw - j->pl;
-    for (int c = 0; c < C; c += 16) {
-        const __mmask16 m = C - c >= 16 ? 0xffff : (__mmask16)((1u << (C - c)) - 1);
-        __m512 acc = _mm512_loadu_ps(j->b + c);
+    const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + 3 > j->W ? j->W - ix0 : 3;
+    for (int c0 = 0; c0 < C; c0 += 64) {
+        const int ng = (C - c0 + 15) / 16 < 4 ? (C - c0 + 15) / 16 : 4;
+        __mmask16 m[4];
+        __m512 acc[4];
+        for (int g = 0; g < 4; g++) {
+            const int left = C - c0 - 16 * g;
+            m[g] = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+            acc[g] = _mm512_loadu_ps(j->b + c0 + 16 * (g < ng ? g : 0));
+        }
         for (int ky = 0; ky < 3; ky++)
-            for (int kx = 0; kx < 3; kx++) {
-                int ix = ix0 + kx;
-                if (ix < 0 || ix >= j->W) continue;
-                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, rows[ky] + (size_t)ix * C + c),
-                                      _mm512_loadu_ps(j->w + (ky * 3 + kx) * Cp + c), acc);
+            for (int kx = kx0; kx < kx1; kx++) {
+                const float *xp = rows[ky] + (size_t)(ix0 + kx) * C + c0, *wp = j->w + (ky * 3 + kx) * Cp + c0;
+                for (int g = 0; g < 4; g++)
+                    if (g < ng)
+                        acc[g] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m[g], xp + 16 * g), _mm512_loadu_ps(wp + 16 * g), acc[g]);
             }
-        _mm512_mask_storeu_ps(yp + c, m, _mm512_max_ps(acc, lo));
+        for (int g = 0; g < 4; g++)
+            if (g < ng) _mm512_mask_storeu_ps(yp + c0 + 16 * g, m[g], _mm512_max_ps(acc[g], lo));
     }
 }
 
 /* One output row of a depthwise 3x3 from its three input rows (NULL: a padding row). */
 __attribute__((target("avx512f"))) static void dw_row_from(const conv_job *j, const float *const in[3], float *y)
 {
-    const int C = j->C, W = j->W, sw = j->sw, pl = j->pl, OW = j->OW, P = sw == 1 ? 8 : 6;
+    const int C = j->C, W = j->W, sw = j->sw, pl = j->pl, OW = j->OW;
     const __m512 lo = _mm512_set1_ps(j->lo);
     const float *rows[3];
     for (int r = 0; r < 3; r++) rows[r] = in[r] ? in[r] : j->zero;
-    /* interior outputs: all three taps inside the row */
+    /* interior outputs: all three taps inside the row; blocks of 8 (stride 1) or 6 (stride 2),
+     * or 4 / 3 on narrow maps */
     int lo_x = (pl + sw - 1) / sw, hi_x = (W - 3 + pl) / sw;
     if (hi_x > OW - 1) hi_x = OW - 1;
+    const int inner = hi_x - lo_x + 1;
+    const int P = sw == 1 ? (inner >= 8 ? 8 : 4) : (inner >= 6 ? 6 : 3);
     int ox = 0;
-    if (sw <= 2 && hi_x - lo_x + 1 >= P) {
+    if (sw <= 2 && inner >= P) {
         for (; ox < lo_x; ox++) dw_one(j, rows, ox, y + (size_t)ox * C, lo);
         for (;; ox += P) {
             if (ox + P - 1 > hi_x) ox = hi_x - P + 1; /* the last block ends at the last interior pixel */
             const int ix0 = ox * sw - pl;
             const float *xr[3] = {rows[0] + (size_t)ix0 * C, rows[1] + (size_t)ix0 * C, rows[2] + (size_t)ix0 * C};
-            if (sw == 1) dw_1_8(xr, C, j->Mp, j->w, j->b, y + (size_t)ox * C, lo);
-            else dw_2_6(xr, C, j->Mp, j->w, j->b, y + (size_t)ox * C, lo);
+            float *yp = y + (size_t)ox * C;
+            switch (P) {
+            case 8: dw_1_8(xr, C, j->Mp, j->w, j->b, yp, lo); break;
+            case 4: dw_1_4(xr, C, j->Mp, j->w, j->b, yp, lo); break;
+            case 6: dw_2_6(xr, C, j->Mp, j->w, j->b, yp, lo); break;
+            default: dw_2_3(xr, C, j->Mp, j->w, j->b, yp, lo); break;
+            }
             if (ox + P - 1 == hi_x) break;
         }
         ox = hi_x + 1;
