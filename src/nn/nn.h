@@ -172,6 +172,8 @@ int nn_plan(facet_nn_session *s, const facet_nn_settings *st);
 void nn_plan_free(facet_nn_session *s);
 /* Adds a tensor to the session; returns its index or -1 on out-of-memory. */
 int nn_tensor_add(facet_nn_session *s, int dtype, const nn_shape *shape);
+/* How many steps read value v (plus one when it is a graph output). */
+int nn_readers(const facet_nn_session *s, int v);
 /* Keeps `p` (facet_alloc'd) to be freed with the session; returns p or NULL on failure. */
 void *nn_own(facet_nn_session *s, void *p);
 
@@ -196,6 +198,8 @@ int nn_x86_conv_dw_ok(const nn_session *s, const nn_step *st);
 int nn_x86_conv_gd_ok(const nn_session *s, const nn_step *st);
 enum { NN_X86_FIRST, NN_X86_DW, NN_X86_GD, NN_X86_PW };
 int nn_x86_conv_make(nn_session *s, nn_step *st, int kind);
+/* A PRelu after one of those convolutions: fused into it (returns 1, the step becomes an alias). */
+int nn_x86_fuse_prelu(nn_session *s, nn_step *st);
 /* Fuses chains of those convolutions and pointwise ones into steps that run row by row
  * (x86/rows_avx512.c); called once XNNPACK has claimed its steps. */
 int nn_x86_fuse_rows(nn_session *s);

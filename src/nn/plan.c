@@ -179,7 +179,7 @@ static int plan_node(facet_nn_session *s, const nn_node *n)
 }
 
 /* Number of step inputs that read tensor v, plus one if it is a graph output. */
-static int readers(const facet_nn_session *s, int v)
+int nn_readers(const facet_nn_session *s, int v)
 {
     int c = s->t[v].is_output;
     for (int i = 0; i < s->nsteps; i++)
@@ -204,7 +204,7 @@ static void drop_step(facet_nn_session *s, int i)
 static int only_reader(const facet_nn_session *s, int i, int v, nn_op op)
 {
     int j = next_reader(s, i, v);
-    return j >= 0 && readers(s, v) == 1 && s->steps[j].op == op ? j : -1;
+    return j >= 0 && nn_readers(s, v) == 1 && s->steps[j].op == op ? j : -1;
 }
 
 /* Reshape [N,C,H,W] -> [N,g,C/g,H,W], Transpose(0,2,1,3,4), Reshape -> [N,C,H,W]: the channel
@@ -255,7 +255,7 @@ static int fuse(facet_nn_session *s)
         if (st->op != NN_OP_CONV) continue;
         int y = st->out[0];
         int j = next_reader(s, i, y);
-        if (j < 0 || readers(s, y) != 1 || s->steps[j].op != NN_OP_BATCHNORM || s->steps[j].in[0] != y)
+        if (j < 0 || nn_readers(s, y) != 1 || s->steps[j].op != NN_OP_BATCHNORM || s->steps[j].in[0] != y)
             continue;
         nn_step *bn = &s->steps[j];
         int ok = 1;
@@ -289,7 +289,7 @@ static int fuse(facet_nn_session *s)
         if (st->act) continue;
         int y = st->out[0];
         int j = next_reader(s, i, y);
-        if (j < 0 || readers(s, y) != 1 || s->steps[j].op != NN_OP_RELU) continue;
+        if (j < 0 || nn_readers(s, y) != 1 || s->steps[j].op != NN_OP_RELU) continue;
         st->act = NN_ACT_RELU;
         st->out[0] = s->steps[j].out[0];
         drop_step(s, j);

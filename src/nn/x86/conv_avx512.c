@@ -30,6 +30,13 @@ typedef nn_x86_conv conv_job;
 
 #ifdef HAVE_X86
 
+/* The fused activation, per channel: v for v >= 0, else v * slope (slope 1: none, 0: Relu,
+ * else PRelu's). */
+__attribute__((target("avx512f"))) static inline __m512 act(__m512 v, __m512 slope)
+{
+    return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, slope);
+}
+
 /* First layer: x NCHW [C][H][W], w [C][kh][kw][Mp], y NHWC [OH][OW][M], Mp = 16 * MB >= M (the
  * packed weights and bias are zero beyond M, and the last block's stores are masked).
  * Interior pixels go in blocks of P = 8 / MB (at least 2) so that P * MB independent FMA chains
@@ -44,7 +51,8 @@ typedef nn_x86_conv conv_job;
         float *restrict y = yrow;                                                                      \
         __mmask16 mk[MB];                                                                              \
         for (int b = 0; b < MB; b++) mk[b] = OM - 16 * b >= 16 ? 0xffff : (__mmask16)((1u << (OM - 16 * b)) - 1); \
-        const __m512 lo = _mm512_set1_ps(j->lo);                                                       \
+        __m512 sv[MB];                                                                                 \
+        for (int b = 0; b < MB; b++) sv[b] = _mm512_loadu_ps(j->slope + 16 * b);                      \
         const int iy0 = oy * j->sh - j->pt;                                                            \
         const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + kh > H ? H - iy0 : kh;                        \
         int ox = 0;                                                                                    \
@@ -67,7 +75,7 @@ typedef nn_x86_conv conv_job;
                     }                                                                                  \
                 for (int p = 0; p < P; p++)                                                            \
                     for (int b = 0; b < MB; b++)                                                       \
-                        _mm512_mask_storeu_ps(y + (size_t)(ox + p) * OM + 16 * b, mk[b], _mm512_max_ps(acc[p][b], lo)); \
+                        _mm512_mask_storeu_ps(y + (size_t)(ox + p) * OM + 16 * b, mk[b], act(acc[p][b], sv[b])); \
                 ox += P;                                                                               \
                 continue;                                                                              \
             }                                                                                          \
@@ -85,7 +93,7 @@ typedef nn_x86_conv conv_job;
                     }                                                                                  \
                 }                                                                                      \
             for (int b = 0; b < MB; b++)                                                               \
-                _mm512_mask_storeu_ps(y + (size_t)ox * OM + 16 * b, mk[b], _mm512_max_ps(acc[b], lo));  \
+                _mm512_mask_storeu_ps(y + (size_t)ox * OM + 16 * b, mk[b], act(acc[b], sv[b]));          \
             ox++;                                                                                      \
         }                                                                                              \
     }
@@ -104,7 +112,7 @@ FIRST_ROW(4, 2)
 #define DW_BLOCK(SW, P)                                                                                \
     __attribute__((target("avx512f"))) static void dw_##SW##_##P(const float *const *xr, int C, int Cp, \
                                                                  const float *w, const float *bias,   \
-                                                                 float *yp, __m512 lo)                 \
+                                                                 float *yp, const float *slope)       \
     {                                                                                                  \
         enum { NCOL = ((P) - 1) * (SW) + 3 };                                                          \
         for (int c = 0; c < C; c += 16) {                                                              \
@@ -119,7 +127,8 @@ FIRST_ROW(4, 2)
                     for (int kx = 0; kx < 3; kx++)                                                     \
                         acc[p] = _mm512_fmadd_ps(col[p * (SW) + kx], wv[r * 3 + kx], acc[p]);          \
             }                                                                                          \
-            for (int p = 0; p < (P); p++) _mm512_mask_storeu_ps(yp + (size_t)p * C + c, m, _mm512_max_ps(acc[p], lo)); \
+            const __m512 sv = _mm512_loadu_ps(slope + c);                                              \
+            for (int p = 0; p < (P); p++) _mm512_mask_storeu_ps(yp + (size_t)p * C + c, m, act(acc[p], sv)); \
         }                                                                                              \
     }
 DW_BLOCK(1, 8)
@@ -130,7 +139,7 @@ DW_BLOCK(2, 3)
 /* One output pixel, skipping the taps outside the image (rows outside are zero rows); up to
  * four 16-channel groups at once, so that their FMA chains overlap. */
 __attribute__((target("avx512f"))) static void dw_one(const conv_job *j, const float *const rows[3], int ox,
-                                                      float *yp, __m512 lo)
+                                                      float *yp)
 {
     const int C = j->C, Cp = j->Mp, ix0 = ox * j->sw - j->pl;
     const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + 3 > j->W ? j->W - ix0 : 3;
@@ -151,7 +160,8 @@ __attribute__((target("avx512f"))) static void dw_one(const conv_job *j, const f
                         acc[g] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m[g], xp + 16 * g), _mm512_loadu_ps(wp + 16 * g), acc[g]);
             }
         for (int g = 0; g < 4; g++)
-            if (g < ng) _mm512_mask_storeu_ps(yp + c0 + 16 * g, m[g], _mm512_max_ps(acc[g], lo));
+            if (g < ng)
+                _mm512_mask_storeu_ps(yp + c0 + 16 * g, m[g], act(acc[g], _mm512_loadu_ps(j->slope + c0 + 16 * g)));
     }
 }
 
@@ -159,7 +169,6 @@ __attribute__((target("avx512f"))) static void dw_one(const conv_job *j, const f
 __attribute__((target("avx512f"))) static void dw_row_from(const conv_job *j, const float *const in[3], float *y)
 {
     const int C = j->C, W = j->W, sw = j->sw, pl = j->pl, OW = j->OW;
-    const __m512 lo = _mm512_set1_ps(j->lo);
     const float *rows[3];
     for (int r = 0; r < 3; r++) rows[r] = in[r] ? in[r] : j->zero;
     /* interior outputs: all three taps inside the row; blocks of 8 (stride 1) or 6 (stride 2),
@@ -170,23 +179,23 @@ __attribute__((target("avx512f"))) static void dw_row_from(const conv_job *j, co
     const int P = sw == 1 ? (inner >= 8 ? 8 : 4) : (inner >= 6 ? 6 : 3);
     int ox = 0;
     if (sw <= 2 && inner >= P) {
-        for (; ox < lo_x; ox++) dw_one(j, rows, ox, y + (size_t)ox * C, lo);
+        for (; ox < lo_x; ox++) dw_one(j, rows, ox, y + (size_t)ox * C);
         for (;; ox += P) {
             if (ox + P - 1 > hi_x) ox = hi_x - P + 1; /* the last block ends at the last interior pixel */
             const int ix0 = ox * sw - pl;
             const float *xr[3] = {rows[0] + (size_t)ix0 * C, rows[1] + (size_t)ix0 * C, rows[2] + (size_t)ix0 * C};
             float *yp = y + (size_t)ox * C;
             switch (P) {
-            case 8: dw_1_8(xr, C, j->Mp, j->w, j->b, yp, lo); break;
-            case 4: dw_1_4(xr, C, j->Mp, j->w, j->b, yp, lo); break;
-            case 6: dw_2_6(xr, C, j->Mp, j->w, j->b, yp, lo); break;
-            default: dw_2_3(xr, C, j->Mp, j->w, j->b, yp, lo); break;
+            case 8: dw_1_8(xr, C, j->Mp, j->w, j->b, yp, j->slope); break;
+            case 4: dw_1_4(xr, C, j->Mp, j->w, j->b, yp, j->slope); break;
+            case 6: dw_2_6(xr, C, j->Mp, j->w, j->b, yp, j->slope); break;
+            default: dw_2_3(xr, C, j->Mp, j->w, j->b, yp, j->slope); break;
             }
             if (ox + P - 1 == hi_x) break;
         }
         ox = hi_x + 1;
     }
-    for (; ox < OW; ox++) dw_one(j, rows, ox, y + (size_t)ox * C, lo);
+    for (; ox < OW; ox++) dw_one(j, rows, ox, y + (size_t)ox * C);
 }
 
 void nn_x86_dw_row(const nn_x86_conv *j, const float *const rows[3], float *yrow)
@@ -223,7 +232,6 @@ static void first_task(void *ctx, size_t oy)
 __attribute__((target("avx512f"))) static void gd_run(const conv_job *j)
 {
     const int C = j->C, Cp = j->Mp, P = j->H * j->W;
-    const __m512 lo = _mm512_set1_ps(j->lo);
     for (int c = 0; c < C; c += 16) {
         const __mmask16 m = C - c >= 16 ? 0xffff : (__mmask16)((1u << (C - c)) - 1);
         __m512 a0 = _mm512_loadu_ps(j->b + c), a1 = _mm512_setzero_ps(), a2 = a1, a3 = a1;
@@ -237,7 +245,7 @@ __attribute__((target("avx512f"))) static void gd_run(const conv_job *j)
         for (; p < P; p++)
             a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, j->x + (size_t)p * C + c), _mm512_loadu_ps(j->w + (size_t)p * Cp + c), a0);
         const __m512 sum = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
-        _mm512_mask_storeu_ps(j->y + c, m, _mm512_max_ps(sum, lo));
+        _mm512_mask_storeu_ps(j->y + c, m, act(sum, _mm512_loadu_ps(j->slope + c)));
     }
 }
 
@@ -379,6 +387,10 @@ int nn_x86_conv_job(nn_session *s, const nn_step *st, int kind, nn_x86_conv *j)
     if (rc) return rc;
     j->w = w;
     j->b = b;
+    float *slope = nn_own(s, facet_alloc(sizeof(float) * (size_t)j->Mp));
+    if (!slope) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for a convolution");
+    for (int m = 0; m < j->Mp; m++) slope[m] = st->act == NN_ACT_RELU ? 0.0f : 1.0f;
+    j->slope = slope;
     if (kind == NN_X86_DW) {
         float *zero = nn_own(s, facet_alloc(sizeof(float) * ((size_t)j->W * (size_t)j->C + 16)));
         if (!zero) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for a zero row");
@@ -386,6 +398,25 @@ int nn_x86_conv_job(nn_session *s, const nn_step *st, int kind, nn_x86_conv *j)
         j->zero = zero;
     }
     return 0;
+}
+
+/* Takes a PRelu into the convolution before it when that is one of ours, its output has no
+ * other reader, and the slopes are per channel: the PRelu step then aliases its input. */
+int nn_x86_fuse_prelu(nn_session *s, nn_step *st)
+{
+    const nn_tensor *X = T(0), *A = T(1);
+    int64_t C = X->shape.ndim == 4 ? X->shape.d[1] : 0;
+    if (!A->is_const || nn_shape_count(&A->shape) != C || X->is_output || X->layout != NN_NHWC) return 0;
+    nn_step *p = NULL;
+    for (nn_step *q = s->steps; q < st; q++)
+        if (q->nout >= 1 && q->out[0] == st->in[0]) p = q;
+    if (!p || nn_readers(s, st->in[0]) != 1 || !p->kernel || strcmp(p->kernel, "avx512") || p->act != NN_ACT_NONE || !p->be) return 0;
+    conv_job *j = p->be;
+    float *slope = (float *)j->slope; /* owned by the session, made for this step */
+    for (int64_t c = 0; c < C; c++) slope[c] = ((const float *)A->data)[c];
+    st->alias_in = 1;
+    st->kernel = "fused";
+    return 1;
 }
 
 int nn_x86_conv_make(nn_session *s, nn_step *st, int kind)

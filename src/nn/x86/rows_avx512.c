@@ -204,14 +204,6 @@ static int stage_kind(const nn_session *s, const nn_step *st, int head)
     return -1;
 }
 
-static int single_reader(const nn_session *s, int v)
-{
-    int c = s->t[v].is_output;
-    for (int i = 0; i < s->nsteps; i++)
-        for (int k = 0; k < s->steps[i].nin; k++) c += s->steps[i].in[k] == v;
-    return c == 1;
-}
-
 /* Turns steps [a, b) into one chain step at a. */
 static int make_chain(nn_session *s, int a, int b)
 {
@@ -276,7 +268,7 @@ int nn_x86_fuse_rows(nn_session *s)
         int b = a + 1;
         while (b < s->nsteps && b - a < CHAIN_MAX) {
             const nn_step *prev = &s->steps[b - 1], *st = &s->steps[b];
-            if (stage_kind(s, st, 0) < 0 || st->in[0] != prev->out[0] || !single_reader(s, prev->out[0])) break;
+            if (stage_kind(s, st, 0) < 0 || st->in[0] != prev->out[0] || nn_readers(s, prev->out[0]) != 1) break;
             b++;
         }
         if (b - a < 2) continue;

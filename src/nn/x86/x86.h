@@ -10,12 +10,14 @@
 #include "nn/nn.h"
 
 /* One convolution as the kernels see it: input [C][H][W] (first layer, NCHW) or [H][W][C]
- * (NHWC), output NHWC [OH][OW][M]; w and b packed by nn_x86_pack_conv; lo is the clamp below
- * (0 for a fused Relu, -inf for none). */
+ * (NHWC), output NHWC [OH][OW][M]; w and b packed by nn_x86_pack_conv; lo is the pointwise
+ * kernel's clamp below (0 for a fused Relu, -inf for none). */
 typedef struct nn_x86_conv {
     const float *x, *w, *b;
     float *y;
     const float *zero; /* depthwise: a row of W * C zeros, read for padding rows */
+    const float *slope; /* first layer, depthwise, global: the activation's negative-side slope
+                         * per output channel [Mp]: 1 none, 0 Relu, else a fused PRelu's */
     int C, H, W, M, OH, OW, kh, kw, sh, sw, pt, pl;
     int Mp;            /* packed output-channel stride: M rounded up to 16 (M for pointwise) */
     float lo;

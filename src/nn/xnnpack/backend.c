@@ -146,6 +146,73 @@ static int run_split_nhwc(nn_session *s, nn_step *st)
     return 0;
 }
 
+/* ShuffleNet's unit boundary in one pass: Concat(a, b) of two equal halves, ChannelShuffle with
+ * 2 groups (which interleaves them: a0 b0 a1 b1 ...), then, when one follows, Split into two
+ * equal halves. Three copies of every pixel become one. */
+static int run_cat_shuffle_nhwc(nn_session *s, nn_step *st)
+{
+    const nn_tensor *A = T(0);
+    int64_t h = A->shape.d[1], P = nn_shape_count(&A->shape) / h;
+    const float *a = A->data, *b = T(1)->data;
+    float *y0 = O(0)->data, *y1 = st->nout > 1 ? O(1)->data : NULL;
+    float *row = st->be; /* 2h floats of scratch: the interleaved pixel */
+    for (int64_t p = 0; p < P; p++) {
+        const float *ap = a + p * h, *bp = b + p * h;
+        for (int64_t k = 0; k < h; k++) {
+            row[2 * k] = ap[k];
+            row[2 * k + 1] = bp[k];
+        }
+        if (y1) {
+            memcpy(y0 + p * h, row, sizeof(float) * (size_t)h);
+            memcpy(y1 + p * h, row + h, sizeof(float) * (size_t)h);
+        } else {
+            memcpy(y0 + p * 2 * h, row, sizeof(float) * (size_t)(2 * h));
+        }
+    }
+    return 0;
+}
+
+/* Finds Concat -> ChannelShuffle(2) [-> Split] runs of NHWC steps and makes each one step. */
+static void fuse_cat_shuffle(nn_session *s)
+{
+    for (int i = 0; i + 1 < s->nsteps; i++) {
+        nn_step *c = &s->steps[i], *sh = &s->steps[i + 1];
+        if (c->op != NN_OP_CONCAT || c->run != run_concat_nhwc || c->nin != 2 || sh->op != NN_OP_CHANNEL_SHUFFLE ||
+            sh->aux[0] != 2 || sh->in[0] != c->out[0] || nn_readers(s, c->out[0]) != 1 || !sh->kernel ||
+            strcmp(sh->kernel, "xnnpack"))
+            continue;
+        const nn_tensor *A = &s->t[c->in[0]], *B = &s->t[c->in[1]];
+        if (A->layout != NN_NHWC || B->layout != NN_NHWC || A->shape.d[1] != B->shape.d[1] ||
+            nn_shape_count(&A->shape) != nn_shape_count(&B->shape))
+            continue;
+        int64_t h = A->shape.d[1];
+        nn_step *sp = i + 2 < s->nsteps ? &s->steps[i + 2] : NULL;
+        int with_split = sp && sp->op == NN_OP_SPLIT && sp->run == run_split_nhwc && sp->nout == 2 &&
+                         sp->in[0] == sh->out[0] && nn_readers(s, sh->out[0]) == 1 &&
+                         s->t[sp->out[0]].shape.d[1] == h && s->t[sp->out[1]].shape.d[1] == h;
+        float *row = nn_own(s, facet_alloc(sizeof(float) * (size_t)(2 * h)));
+        if (!row) continue; /* left unfused */
+        if (sh->be && sh->be_free) sh->be_free(sh->be);
+        c->op = NN_OP_CHANNEL_SHUFFLE;
+        c->run = run_cat_shuffle_nhwc;
+        c->kernel = "nhwc-fused";
+        c->be = row;
+        c->be_free = NULL;
+        c->be_prepare = NULL;
+        int drop = 1;
+        if (with_split) {
+            c->nout = 2;
+            c->out[0] = sp->out[0];
+            c->out[1] = sp->out[1];
+            drop = 2;
+        } else {
+            c->out[0] = sh->out[0];
+        }
+        memmove(&s->steps[i + 1], &s->steps[i + 1 + drop], sizeof(nn_step) * (size_t)(s->nsteps - i - 1 - drop));
+        s->nsteps -= drop;
+    }
+}
+
 /* ---------- operator creation (at assign) and setup (once the arena is placed) ---------- */
 
 /* Takes a freshly created operator into the step: it is set up by `prep` once the arena is
@@ -540,7 +607,7 @@ int nn_xnn_assign(nn_session *s)
                 rc = make_gap(s, st);
                 if (O(0)->shape.ndim != 4) O(0)->layout = NN_NCHW;
                 break;
-            case NN_OP_PRELU: rc = make_prelu(s, st); break;
+            case NN_OP_PRELU: rc = nn_x86_fuse_prelu(s, st) ? 0 : make_prelu(s, st); break;
             case NN_OP_ADD: case NN_OP_SUB: case NN_OP_MUL: case NN_OP_DIV: rc = make_binary(s, st); break;
             case NN_OP_CHANNEL_SHUFFLE: rc = make_shuffle(s, st); break;
             case NN_OP_PAD: rc = make_pad(s, st); break;
@@ -569,6 +636,7 @@ int nn_xnn_assign(nn_session *s)
         }
         if (rc) goto done;
     }
+    fuse_cat_shuffle(s);
     if ((rc = nn_x86_fuse_rows(s))) goto done;
     /* graph outputs leave in ONNX layout */
     for (int i = 0; i < s->noutputs; i++) {
