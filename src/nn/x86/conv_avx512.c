@@ -38,69 +38,102 @@ __attribute__((target("avx512f"))) static inline __m512 act(__m512 v, __m512 slo
 }
 
 /* First layer: x NCHW [C][H][W], w [C][kh][kw][Mp], y NHWC [OH][OW][M], Mp = 16 * MB >= M (the
- * packed weights and bias are zero beyond M, and the last block's stores are masked).
- * Interior pixels go in blocks of P = 8 / MB (at least 2) so that P * MB independent FMA chains
- * hide the FMA latency and each weight load serves P pixels; border pixels skip the taps that
- * fall outside the image, which is the zero padding. MB is a compile-time constant. */
-#define FIRST_ROW(MB, P)                                                                               \
-    __attribute__((target("avx512f"))) static void first_row_##MB(const conv_job *j, int oy, float *yrow) \
+ * packed weights and bias are zero beyond M, and the last group's stores are masked).
+ * Interior pixels (all taps inside the row) go in blocks of P (8, 6, 4, 3 for MB = 1..4) so that
+ * P * MB independent FMA chains hide the FMA latency and each weight load serves P pixels; the
+ * last block of a row is moved back to end at the last interior pixel (recomputing a few)
+ * rather than leaving pixels to the one-at-a-time border path, which skips the taps that fall
+ * outside the image (the zero padding). */
+typedef struct first_ctx {
+    int iy0, ky0, ky1;
+    __m512 sv[4];
+    __mmask16 mk[4];
+} first_ctx;
+
+#define FIRST_BLOCK(MB, P)                                                                             \
+    __attribute__((target("avx512f"))) static void first_blk_##MB(const conv_job *j, const first_ctx *f, \
+                                                                   int ox, float *restrict y)          \
     {                                                                                                  \
-        const int C = j->C, H = j->H, W = j->W, M = j->Mp, OM = j->M, kh = j->kh, kw = j->kw;       \
-        const int sw = j->sw;                                                                          \
-        const float *restrict x = j->x, *restrict w = j->w;                                           \
-        float *restrict y = yrow;                                                                      \
-        __mmask16 mk[MB];                                                                              \
-        for (int b = 0; b < MB; b++) mk[b] = OM - 16 * b >= 16 ? 0xffff : (__mmask16)((1u << (OM - 16 * b)) - 1); \
-        __m512 sv[MB];                                                                                 \
-        for (int b = 0; b < MB; b++) sv[b] = _mm512_loadu_ps(j->slope + 16 * b);                      \
-        const int iy0 = oy * j->sh - j->pt;                                                            \
-        const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + kh > H ? H - iy0 : kh;                        \
-        int ox = 0;                                                                                    \
-        while (ox < j->OW) {                                                                           \
-            const int ix0 = ox * sw - j->pl;                                                           \
-            if (ix0 >= 0 && (ox + P - 1) * sw - j->pl + kw <= W) {                                     \
-                __m512 acc[P][MB];                                                                     \
-                for (int p = 0; p < P; p++)                                                            \
-                    for (int b = 0; b < MB; b++) acc[p][b] = _mm512_loadu_ps(j->b + 16 * b);           \
-                for (int c = 0; c < C; c++)                                                            \
-                    for (int ky = ky0; ky < ky1; ky++) {                                               \
-                        const float *xr = x + ((size_t)c * H + (size_t)(iy0 + ky)) * W + ix0;          \
-                        const float *wr = w + ((size_t)(c * kh + ky) * kw) * M;                        \
-                        for (int kx = 0; kx < kw; kx++)                                                \
-                            for (int b = 0; b < MB; b++) {                                             \
-                                const __m512 wv = _mm512_loadu_ps(wr + kx * M + 16 * b);               \
-                                for (int p = 0; p < P; p++)                                            \
-                                    acc[p][b] = _mm512_fmadd_ps(_mm512_set1_ps(xr[p * sw + kx]), wv, acc[p][b]); \
-                            }                                                                          \
-                    }                                                                                  \
-                for (int p = 0; p < P; p++)                                                            \
-                    for (int b = 0; b < MB; b++)                                                       \
-                        _mm512_mask_storeu_ps(y + (size_t)(ox + p) * OM + 16 * b, mk[b], act(acc[p][b], sv[b])); \
-                ox += P;                                                                               \
-                continue;                                                                              \
-            }                                                                                          \
-            __m512 acc[MB];                                                                            \
-            for (int b = 0; b < MB; b++) acc[b] = _mm512_loadu_ps(j->b + 16 * b);                      \
-            const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + kw > W ? W - ix0 : kw;                    \
-            for (int c = 0; c < C; c++)                                                                \
-                for (int ky = ky0; ky < ky1; ky++) {                                                   \
-                    const float *xr = x + ((size_t)c * H + (size_t)(iy0 + ky)) * W + ix0;              \
-                    const float *wr = w + ((size_t)(c * kh + ky) * kw) * M;                            \
-                    for (int kx = kx0; kx < kx1; kx++) {                                               \
-                        const __m512 v = _mm512_set1_ps(xr[kx]);                                       \
-                        for (int b = 0; b < MB; b++)                                                   \
-                            acc[b] = _mm512_fmadd_ps(v, _mm512_loadu_ps(wr + kx * M + 16 * b), acc[b]);\
-                    }                                                                                  \
-                }                                                                                      \
-            for (int b = 0; b < MB; b++)                                                               \
-                _mm512_mask_storeu_ps(y + (size_t)ox * OM + 16 * b, mk[b], act(acc[b], sv[b]));          \
-            ox++;                                                                                      \
+        const int H = j->H, W = j->W, M = j->Mp, OM = j->M, kh = j->kh, kw = j->kw, sw = j->sw;      \
+        const float *restrict x = j->x + (ox * sw - j->pl);                                           \
+        __m512 acc[P][MB];                                                                             \
+        for (int b = 0; b < (MB); b++) {                                                               \
+            const __m512 bv = _mm512_loadu_ps(j->b + 16 * b);                                          \
+            for (int p = 0; p < (P); p++) acc[p][b] = bv;                                              \
         }                                                                                              \
+        int c = 0;                                                                                     \
+        do { /* every loop runs at least once: no zero-trip path keeping acc in memory */             \
+            int ky = f->ky0;                                                                           \
+            do {                                                                                       \
+                const float *xr = x + ((size_t)c * H + (size_t)(f->iy0 + ky)) * W;                     \
+                const float *wr = j->w + ((size_t)(c * kh + ky) * kw) * M;                             \
+                int kx = 0;                                                                            \
+                do {                                                                                   \
+                    for (int b = 0; b < (MB); b++) {                                                   \
+                        const __m512 wv = _mm512_loadu_ps(wr + kx * M + 16 * b);                       \
+                        for (int p = 0; p < (P); p++)                                                  \
+                            acc[p][b] = _mm512_fmadd_ps(_mm512_set1_ps(xr[p * sw + kx]), wv, acc[p][b]); \
+                    }                                                                                  \
+                } while (++kx < kw);                                                                   \
+            } while (++ky < f->ky1);                                                                   \
+        } while (++c < j->C);                                                                          \
+        for (int p = 0; p < (P); p++)                                                                  \
+            for (int b = 0; b < (MB); b++)                                                             \
+                _mm512_mask_storeu_ps(y + (size_t)p * OM + 16 * b, f->mk[b], act(acc[p][b], f->sv[b])); \
     }
-FIRST_ROW(1, 8)
-FIRST_ROW(2, 4)
-FIRST_ROW(3, 2)
-FIRST_ROW(4, 2)
+FIRST_BLOCK(1, 8)
+FIRST_BLOCK(2, 6)
+FIRST_BLOCK(3, 4)
+FIRST_BLOCK(4, 3)
+
+__attribute__((target("avx512f"))) static void first_one(const conv_job *j, const first_ctx *f, int ox, float *y)
+{
+    const int H = j->H, W = j->W, M = j->Mp, MB = j->Mp / 16, kh = j->kh, kw = j->kw;
+    const int ix0 = ox * j->sw - j->pl, kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + kw > W ? W - ix0 : kw;
+    __m512 acc[4];
+    for (int b = 0; b < 4; b++) acc[b] = _mm512_loadu_ps(j->b + 16 * (b < MB ? b : 0));
+    for (int c = 0; c < j->C; c++)
+        for (int ky = f->ky0; ky < f->ky1; ky++) {
+            const float *xr = j->x + ((size_t)c * H + (size_t)(f->iy0 + ky)) * W + ix0;
+            const float *wr = j->w + ((size_t)(c * kh + ky) * kw) * M;
+            for (int kx = kx0; kx < kx1; kx++) {
+                const __m512 v = _mm512_set1_ps(xr[kx]);
+                for (int b = 0; b < 4; b++)
+                    if (b < MB) acc[b] = _mm512_fmadd_ps(v, _mm512_loadu_ps(wr + kx * M + 16 * b), acc[b]);
+            }
+        }
+    for (int b = 0; b < MB; b++) _mm512_mask_storeu_ps(y + 16 * b, f->mk[b], act(acc[b], f->sv[b]));
+}
+
+__attribute__((target("avx512f"))) static void first_row(const conv_job *j, int oy, float *y)
+{
+    static void (*const blk[5])(const conv_job *, const first_ctx *, int, float *) = {
+        NULL, first_blk_1, first_blk_2, first_blk_3, first_blk_4};
+    static const int blk_px[5] = {0, 8, 6, 4, 3};
+    const int MB = j->Mp / 16, P = blk_px[MB], OM = j->M, sw = j->sw, pl = j->pl, OW = j->OW;
+    first_ctx f;
+    for (int b = 0; b < 4; b++) {
+        const int left = OM - 16 * b;
+        f.mk[b] = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+        f.sv[b] = _mm512_loadu_ps(j->slope + 16 * (b < MB ? b : 0));
+    }
+    f.iy0 = oy * j->sh - j->pt;
+    f.ky0 = f.iy0 < 0 ? -f.iy0 : 0;
+    f.ky1 = f.iy0 + j->kh > j->H ? j->H - f.iy0 : j->kh;
+    const int lo_x = (pl + sw - 1) / sw, hi_x0 = j->W - j->kw + pl >= 0 ? (j->W - j->kw + pl) / sw : -1;
+    const int hi_x = hi_x0 < OW - 1 ? hi_x0 : OW - 1;
+    int ox = 0;
+    if (f.ky1 > f.ky0 && hi_x - lo_x + 1 >= P) {
+        for (; ox < lo_x; ox++) first_one(j, &f, ox, y + (size_t)ox * OM);
+        for (;; ox += P) {
+            if (ox + P - 1 > hi_x) ox = hi_x - P + 1;
+            blk[MB](j, &f, ox, y + (size_t)ox * OM);
+            if (ox + P - 1 == hi_x) break;
+        }
+        ox = hi_x + 1;
+    }
+    for (; ox < OW; ox++) first_one(j, &f, ox, y + (size_t)ox * OM);
+}
 
 /* Depthwise 3x3 (any stride/padding): x NHWC [H][W][C], w [3][3][Cp], y NHWC, any C; Cp is C
  * rounded up to 16 (weights and bias zero beyond C, loads and stores of the last channel group
@@ -205,9 +238,7 @@ void nn_x86_dw_row(const nn_x86_conv *j, const float *const rows[3], float *yrow
 
 void nn_x86_first_row(const nn_x86_conv *j, int oy, float *yrow)
 {
-    static void (*const rows[4])(const conv_job *, int, float *) = {first_row_1, first_row_2, first_row_3,
-                                                                    first_row_4};
-    rows[j->Mp / 16 - 1](j, oy, yrow);
+    first_row(j, oy, yrow);
 }
 
 static void dw_task(void *ctx, size_t oy)
