@@ -320,12 +320,13 @@ static void t_avx512_conv_random(void)
 }
 
 /* Chains of convolutions that run row by row (x86/rows_avx512.c): a first layer or a
- * pointwise head, then random depthwise 3x3 (stride 1 or 2) and pointwise 1x1 steps with and
- * without Relu; the last step's output is the graph output. Against the reference, on 1 and
+ * pointwise head, then random depthwise 3x3 (stride 1 or 2) and pointwise 1x1 steps (any 16-70
+ * outputs) with no activation, Relu or PRelu; the last step's output is the graph output. Against the reference, on 1 and
  * 2 threads (two bands that recompute the rows they share). */
 static void t_avx512_chain_random(void)
 {
-    for (int it = 0; it < 16; it++) {
+    setenv("FACET_NN_ROWS", "2", 1); /* chains of any size, not only of maps beyond L2 */
+    for (int it = 0; it < 24; it++) {
         ob_graph g;
         ob_init(&g, 9, 900u + (uint32_t)it);
         int H = rnd(&g, 6, 40), W = rnd(&g, 6, 40), C = it % 2 ? rnd(&g, 1, 3) : 16 * rnd(&g, 1, 2);
@@ -337,8 +338,8 @@ static void t_avx512_chain_random(void)
             /* the head of an image input is a first layer; then depthwise and pointwise alternate
              * at random, keeping the map at least 3 pixels high and wide */
             int kind = k == 0 ? (it % 2 ? 0 : 2) : (rnd(&g, 0, 1) ? 1 : 2);
-            if (kind == 1 && C % 16) kind = 2;
-            int M = kind == 1 ? C : 16 * rnd(&g, 1, 4), ks = kind == 2 ? 1 : 3;
+            if (kind == 1 && C < 16) kind = 2;
+            int M = kind == 1 ? C : it % 3 ? 16 * rnd(&g, 1, 4) : rnd(&g, 16, 70), ks = kind == 2 ? 1 : 3;
             int st = kind == 2 ? 1 : (H >= 6 && W >= 6 ? rnd(&g, 1, 2) : 1), pad = ks / 2;
             snprintf(w, sizeof w, "w%d", n);
             snprintf(b, sizeof b, "b%d", n);
@@ -357,7 +358,15 @@ static void t_avx512_chain_random(void)
             size_t used = strlen(what);
             snprintf(what + used, sizeof what - used, " %s%d>%d", kind == 0 ? "first" : kind == 1 ? "dw" : "pw", st, M);
             n++;
-            if (rnd(&g, 0, 2)) {
+            int a = rnd(&g, 0, 3);
+            if (a == 3) { /* PRelu: taken into our kernels' output, and ends a chain */
+                char sl[16];
+                snprintf(sl, sizeof sl, "a%d", n);
+                ob_weight(&g, sl, 3, (int64_t[]){M, 1, 1}, -0.5f, 0.5f);
+                snprintf(ins, sizeof ins, "%s %s", cur, sl);
+                snprintf(prev, sizeof prev, "r%d", n);
+                ob_node(&g, "PRelu", ins, prev);
+            } else if (a) {
                 snprintf(prev, sizeof prev, "r%d", n);
                 ob_node(&g, "Relu", cur, prev);
             } else {
@@ -368,6 +377,7 @@ static void t_avx512_chain_random(void)
         ob_output(&g, "y");
         compare_backends(what, &g);
     }
+    unsetenv("FACET_NN_ROWS");
 }
 
 /* Global depthwise convolutions (a kernel as large as the map, as MobileFaceNet ends with). */

@@ -18,10 +18,11 @@
  *
  * Chains are found after XNNPACK assignment, among consecutive steps where each intermediate
  * value has one reader and is not a graph output, and are fused where a map is larger than a
- * core's L2 (1 MiB): the first layer (only at the head) and
- * depthwise kernels are the ones of conv_avx512.c, pointwise steps get the kernel below in place
- * of XNNPACK's. FACET_NN_ROWS=0 in the environment turns the pass off (for A/B measurements);
- * tests/test_nn.c compares fused plans with the reference backend.
+ * core's L2 (1 MiB). The first layer (only at the head), depthwise and pointwise kernels are the
+ * ones of conv_avx512.c (also for pointwise steps that were left to XNNPACK). FACET_NN_ROWS=0 in
+ * the environment turns the pass off (for A/B measurements), =2 fuses every chain whatever its
+ * size (so that tests reach it with small maps); tests/test_nn.c compares fused plans with the
+ * reference backend.
  */
 #include <math.h>
 #include <string.h>
@@ -59,73 +60,6 @@ typedef struct chain {
 
 #ifdef HAVE_X86
 
-/* Pointwise 1x1 convolution of P pixels x 16*MB output channels: x [P][C], w [C][M] (the
- * block's columns), y [P][M]. P * MB accumulators (16-24 in the main tiles) hide the FMA
- * latency; each weight vector is loaded once per input channel and serves P pixels. One pointer
- * per pixel (P <= 10) keeps the broadcasts' addresses in registers, indexed by k. */
-#define PW_TILE(MB, P)                                                                                 \
-    __attribute__((target("avx512f"))) static void pw_##MB##_##P(const float *restrict x, int C,      \
-                                                                 const float *restrict w, int M,      \
-                                                                 const float *restrict b,             \
-                                                                 float *restrict y, __m512 lo)         \
-    {                                                                                                  \
-        __m512 acc[P][MB];                                                                             \
-        const float *xp[P];                                                                            \
-        for (int p = 0; p < (P); p++) xp[p] = x + (size_t)p * C;                                       \
-        for (int q = 0; q < (MB); q++) {                                                               \
-            const __m512 bv = _mm512_loadu_ps(b + 16 * q);                                             \
-            for (int p = 0; p < (P); p++) acc[p][q] = bv;                                              \
-        }                                                                                              \
-        int k = 0;                                                                                     \
-        do { /* C >= 1: no zero-trip path that would keep the accumulators in memory */               \
-            __m512 wv[MB];                                                                             \
-            for (int q = 0; q < (MB); q++) wv[q] = _mm512_loadu_ps(w + 16 * q);                        \
-            for (int p = 0; p < (P); p++) {                                                            \
-                const __m512 xv = _mm512_set1_ps(xp[p][k]);                                            \
-                for (int q = 0; q < (MB); q++) acc[p][q] = _mm512_fmadd_ps(xv, wv[q], acc[p][q]);      \
-            }                                                                                          \
-            w += M;                                                                                    \
-        } while (++k < C);                                                                             \
-        for (int p = 0; p < (P); p++)                                                                  \
-            for (int q = 0; q < (MB); q++)                                                             \
-                _mm512_storeu_ps(y + (size_t)p * M + 16 * q, _mm512_max_ps(acc[p][q], lo));            \
-    }
-PW_TILE(1, 10)
-PW_TILE(2, 10)
-PW_TILE(3, 8)
-PW_TILE(4, 6)
-PW_TILE(1, 1)
-PW_TILE(2, 1)
-PW_TILE(3, 1)
-PW_TILE(4, 1)
-
-typedef void (*pw_fn)(const float *, int, const float *, int, const float *, float *, __m512);
-
-/* A row of OW pixels: whole tiles, the last one moved back to end at the row's end (it
- * recomputes a few pixels, which is cheaper than single-pixel steps); rows narrower than a tile
- * go pixel by pixel. */
-__attribute__((target("avx512f"))) static void pw_row(const nn_x86_conv *j, const float *x, float *y)
-{
-    static const pw_fn tile[5] = {NULL, pw_1_10, pw_2_10, pw_3_8, pw_4_6};
-    static const pw_fn one[5] = {NULL, pw_1_1, pw_2_1, pw_3_1, pw_4_1};
-    static const int tile_px[5] = {0, 10, 10, 8, 6};
-    const int C = j->C, M = j->M, OW = j->OW;
-    const __m512 lo = _mm512_set1_ps(j->lo);
-    for (int m0 = 0; m0 < M; m0 += 64) {
-        const int mb = (M - m0) / 16 < 4 ? (M - m0) / 16 : 4, P = tile_px[mb];
-        const float *w = j->w + m0, *b = j->b + m0;
-        if (OW < P) {
-            for (int ox = 0; ox < OW; ox++) one[mb](x + (size_t)ox * C, C, w, M, b, y + (size_t)ox * M + m0, lo);
-            continue;
-        }
-        for (int ox = 0;; ox += P) {
-            if (ox + P > OW) ox = OW - P;
-            tile[mb](x + (size_t)ox * C, C, w, M, b, y + (size_t)ox * M + m0, lo);
-            if (ox + P == OW) break;
-        }
-    }
-}
-
 static float *ring_row(const chain *c, float *scr, int i, int r)
 {
     const stage *g = &c->st[i];
@@ -152,7 +86,7 @@ static void produce(const chain *c, float *scr, int *next, int i, int upto)
                 rows[ky] = i == 0 ? c->x + (size_t)iy * j->W * j->C : ring_row(c, scr, i - 1, iy);
             }
             if (g->kind == NN_X86_DW) nn_x86_dw_row(j, rows, y);
-            else pw_row(j, rows[0], y);
+            else nn_x86_pw_pixels(j, rows[0], y, j->OW);
         }
         next[i]++;
     }
@@ -192,14 +126,17 @@ static int run_chain(nn_session *s, nn_step *st)
 /* The stage kind a planned step can be, or -1. */
 static int stage_kind(const nn_session *s, const nn_step *st, int head)
 {
-    if (st->op != NN_OP_CONV || !st->kernel || (st->act != NN_ACT_NONE && st->act != NN_ACT_RELU)) return -1;
+    if (st->op != NN_OP_CONV || !st->kernel) return -1;
     if (!strcmp(st->kernel, "avx512")) {
         if (T(0)->layout == NN_NCHW) return head && nn_x86_conv_first_ok(s, st) ? NN_X86_FIRST : -1;
-        return nn_x86_conv_dw_ok(s, st) ? NN_X86_DW : -1;
+        if (nn_x86_conv_dw_ok(s, st)) return NN_X86_DW;
+        return nn_x86_conv_pw_ok(s, st) ? NN_X86_PW : -1;
     }
-    if (!strcmp(st->kernel, "xnnpack") && T(0)->layout == NN_NHWC && st->aux[0] == 1 && st->aux[1] == 1 &&
-        st->aux[2] == 1 && st->aux[3] == 1 && !(st->aux[6] | st->aux[7] | st->aux[8] | st->aux[9]) &&
-        st->aux[10] == 1 && T(1)->shape.d[0] % 16 == 0 && T(0)->shape.d[0] == 1)
+    /* pointwise steps left to XNNPACK (FACET_NN_OWN_PW=0) get our kernel inside a chain */
+    if (!strcmp(st->kernel, "xnnpack") && (st->act == NN_ACT_NONE || st->act == NN_ACT_RELU) &&
+        T(0)->layout == NN_NHWC && st->aux[0] == 1 && st->aux[1] == 1 && st->aux[2] == 1 && st->aux[3] == 1 &&
+        !(st->aux[6] | st->aux[7] | st->aux[8] | st->aux[9]) && st->aux[10] == 1 && T(1)->shape.d[0] % 16 == 0 &&
+        T(0)->shape.d[0] == 1)
         return NN_X86_PW;
     return -1;
 }
@@ -217,7 +154,7 @@ static int make_chain(nn_session *s, int a, int b)
         nn_step *st = &s->steps[a + i];
         stage *g = &c->st[i];
         g->kind = stage_kind(s, st, i == 0);
-        if (g->kind == NN_X86_PW) {
+        if (strcmp(st->kernel, "avx512")) { /* an XNNPACK pointwise step */
             int rc = nn_x86_conv_job(s, st, NN_X86_PW, &g->j);
             if (rc) return rc;
             if (st->be && st->be_free) st->be_free(st->be);
@@ -262,7 +199,8 @@ static int make_chain(nn_session *s, int a, int b)
 
 int nn_x86_fuse_rows(nn_session *s)
 {
-    if (!facet_env_long("FACET_NN_ROWS", 1) || !(facet_cpu_flags() & FACET_CPU_AVX512F)) return 0;
+    const long mode = facet_env_long("FACET_NN_ROWS", 1); /* 0 off, 1 large maps, 2 every chain (tests) */
+    if (!mode || !(facet_cpu_flags() & FACET_CPU_AVX512F)) return 0;
     for (int a = 0; a < s->nsteps; a++) {
         if (stage_kind(s, &s->steps[a], 1) < 0) continue;
         int b = a + 1;
@@ -281,7 +219,7 @@ int nn_x86_fuse_rows(nn_session *s)
             int64_t bytes = nn_shape_count(&Y->shape) * 4;
             if (bytes > largest) largest = bytes;
         }
-        if (largest < ROWS_MIN_BYTES) continue;
+        if (largest < ROWS_MIN_BYTES && mode != 2) continue;
         int rc = make_chain(s, a, b);
         if (rc) return rc == FACET_E_NO_MEMORY ? facet_seterr(&s->err, rc, "no memory for a convolution chain") : rc;
     }

@@ -19,7 +19,7 @@ typedef struct nn_x86_conv {
     const float *slope; /* first layer, depthwise, global: the activation's negative-side slope
                          * per output channel [Mp]: 1 none, 0 Relu, else a fused PRelu's */
     int C, H, W, M, OH, OW, kh, kw, sh, sw, pt, pl;
-    int Mp;            /* packed output-channel stride: M rounded up to 16 (M for pointwise) */
+    int Mp;            /* packed output-channel stride: M rounded up to 16 */
     float lo;
 } nn_x86_conv;
 
@@ -27,6 +27,8 @@ typedef struct nn_x86_conv {
 void nn_x86_first_row(const nn_x86_conv *j, int oy, float *yrow);
 /* One output row of a depthwise 3x3 from its three input rows (NULL: a padding row). */
 void nn_x86_dw_row(const nn_x86_conv *j, const float *const rows[3], float *yrow);
+/* A pointwise 1x1 convolution of n consecutive pixels (NHWC) from x into y. */
+void nn_x86_pw_pixels(const nn_x86_conv *j, const float *x, float *y, int n);
 /* Weights as [Cg][kh][kw][Mp] and bias [Mp], zero beyond M, owned by the session. */
 int nn_x86_pack_conv(nn_session *s, const nn_step *st, int Mp, float **w, float **b);
 /* Fills a kernel job for a planned step (shapes, packed weights, zero row); kind: NN_X86_*. */

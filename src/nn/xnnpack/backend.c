@@ -600,6 +600,7 @@ int nn_xnn_assign(nn_session *s)
             case NN_OP_CONV:
                 rc = nn_x86_conv_dw_ok(s, st)   ? nn_x86_conv_make(s, st, NN_X86_DW)
                      : nn_x86_conv_gd_ok(s, st) ? nn_x86_conv_make(s, st, NN_X86_GD)
+                     : nn_x86_conv_pw_ok(s, st) ? nn_x86_conv_make(s, st, NN_X86_PW)
                                                 : make_conv(s, st);
                 break;
             case NN_OP_MAXPOOL: case NN_OP_AVGPOOL: rc = make_pool(s, st); break;
