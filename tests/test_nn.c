@@ -380,6 +380,48 @@ static void t_avx512_chain_random(void)
     unsetenv("FACET_NN_ROWS");
 }
 
+/* Conv then Mul by a constant (scalar, [M,1,1], [1,M,1,1]) is folded into the weights at plan
+ * time, on every backend; the same graph with an Identity between the two is not folded, and
+ * both must agree. */
+static void t_fold_conv_mul(void)
+{
+    for (int it = 0; it < 6; it++) {
+        uint8_t *bytes[2];
+        size_t size[2];
+        int M = 8 + it;
+        for (int v = 0; v < 2; v++) {
+            ob_graph g;
+            ob_init(&g, 9, 990u + (uint32_t)it);
+            ob_input(&g, "x", 4, (int64_t[]){1, 3, 9, 11});
+            ob_weight(&g, "w", 4, (int64_t[]){M, 3, 3, 3}, -1, 1);
+            ob_weight(&g, "b", 1, (int64_t[]){M}, -1, 1);
+            Onnx__NodeProto *n = ob_node(&g, "Conv", "x w b", "c");
+            ob_attr_ints(&g, n, "pads", 4, (int64_t[]){1, 1, 1, 1});
+            if (it % 3 == 0) ob_weight(&g, "k", 1, (int64_t[]){1}, -2, 2);
+            else if (it % 3 == 1) ob_weight(&g, "k", 3, (int64_t[]){M, 1, 1}, -2, 2);
+            else ob_weight(&g, "k", 4, (int64_t[]){1, M, 1, 1}, -2, 2);
+            if (v) ob_node(&g, "Identity", "c", "c2");
+            ob_node(&g, "Mul", v ? (it % 2 ? "c2 k" : "k c2") : (it % 2 ? "c k" : "k c"), "y");
+            ob_output(&g, "y");
+            bytes[v] = ob_pack(&g, &size[v]);
+        }
+        run_out a = {0}, b = {0};
+        CHECK_EQ(run_bytes(bytes[0], size[0], FACET_NN_BACKEND_REF, 1, 7, &a), 0);
+        CHECK_EQ(run_bytes(bytes[1], size[1], FACET_NN_BACKEND_REF, 1, 7, &b), 0);
+        double maxd = 0, maxv = 1e-6;
+        for (int64_t k = 0; k < a.count[0] && a.count[0] == b.count[0]; k++) {
+            maxd = fmax(maxd, fabs((double)a.data[0][k] - b.data[0][k]));
+            maxv = fmax(maxv, fabs((double)b.data[0][k]));
+        }
+        CHECK_EQ(a.count[0], b.count[0]);
+        CHECK_MSG(maxd / maxv <= 1e-5, "fold %d: normalised error %.3g", it, maxd / maxv);
+        free_out(&a);
+        free_out(&b);
+        free(bytes[0]);
+        free(bytes[1]);
+    }
+}
+
 /* Global depthwise convolutions (a kernel as large as the map, as MobileFaceNet ends with). */
 static void t_avx512_global_depthwise(void)
 {
@@ -824,6 +866,6 @@ static void t_api_arguments(void)
 
 TESTS(TEST(t_ort_ref_1thread), TEST(t_ort_xnnpack_1thread), TEST(t_ort_xnnpack_2threads),
       TEST(t_xnnpack_conv_random), TEST(t_avx512_conv_random), TEST(t_avx512_chain_random),
-      TEST(t_avx512_global_depthwise), TEST(t_xnnpack_pool_random), TEST(t_xnnpack_graph_ops_random),
+      TEST(t_avx512_global_depthwise), TEST(t_fold_conv_mul), TEST(t_xnnpack_pool_random), TEST(t_xnnpack_graph_ops_random),
       TEST(t_hostile_truncated_and_garbage), TEST(t_hostile_graphs), TEST(t_shared_model_two_threads),
       TEST(t_run_allocates_nothing), TEST(t_detector_replans_for_other_sizes), TEST(t_api_arguments))

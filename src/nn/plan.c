@@ -240,7 +240,8 @@ static void fuse_channel_shuffle(facet_nn_session *s)
     }
 }
 
-/* Pass 2: BatchNormalization into Conv, Relu into its producer, channel shuffles, no-op pads. */
+/* Pass 2: BatchNormalization and constant Mul into Conv, Relu into its producer, channel shuffles,
+ * no-op pads. */
 static int fuse(facet_nn_session *s)
 {
     fuse_channel_shuffle(s);
@@ -279,6 +280,43 @@ static int fuse(facet_nn_session *s)
         st->w = w;
         st->b = b;
         st->out[0] = bn->out[0];
+        drop_step(s, j);
+    }
+    /* Conv then Mul by a constant scalar or per-channel [M,1,1] / [1,M,1,1] (fr_detect scales
+     * its RFB branch by 0.1): folded into the weights and bias */
+    for (int i = 0; i < s->nsteps; i++) {
+        nn_step *st = &s->steps[i];
+        if (st->op != NN_OP_CONV || st->act || !s->t[st->in[1]].is_const ||
+            (st->nin > 2 && st->in[2] >= 0 && !s->t[st->in[2]].is_const))
+            continue;
+        int y = st->out[0];
+        int j = next_reader(s, i, y);
+        if (j < 0 || nn_readers(s, y) != 1 || s->steps[j].op != NN_OP_MUL) continue;
+        nn_step *mul = &s->steps[j];
+        const nn_tensor *K = &s->t[mul->in[mul->in[0] == y ? 1 : 0]];
+        const nn_tensor *W = &s->t[st->in[1]];
+        int64_t M = W->shape.d[0], per = nn_shape_count(&W->shape) / M, nk = nn_shape_count(&K->shape);
+        const nn_tensor *Y = &s->t[y], *Z = &s->t[mul->out[0]];
+        int per_channel = nk == M && ((K->shape.ndim == 3 && K->shape.d[1] == 1 && K->shape.d[2] == 1) ||
+                                      (K->shape.ndim == 4 && K->shape.d[0] == 1 && K->shape.d[2] == 1 &&
+                                       K->shape.d[3] == 1));
+        if (!K->is_const || K->dtype != NN_F32 || (nk != 1 && !per_channel) || Y->shape.ndim != 4 ||
+            memcmp(&Y->shape, &Z->shape, sizeof(nn_shape)))
+            continue;
+        float *w = nn_own(s, facet_alloc(sizeof(float) * (size_t)(M * per)));
+        float *b = nn_own(s, facet_alloc(sizeof(float) * (size_t)M));
+        if (!w || !b) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory to fold a Mul");
+        const float *w0 = st->w ? st->w : (const float *)W->data;
+        const float *b0 = st->b ? st->b : (st->nin > 2 && st->in[2] >= 0 ? (const float *)s->t[st->in[2]].data : NULL);
+        const float *k = K->data;
+        for (int64_t m = 0; m < M; m++) {
+            float a = k[nk == 1 ? 0 : m];
+            for (int64_t q = 0; q < per; q++) w[m * per + q] = w0[m * per + q] * a;
+            b[m] = (b0 ? b0[m] : 0.0f) * a;
+        }
+        st->w = w;
+        st->b = b;
+        st->out[0] = mul->out[0];
         drop_step(s, j);
     }
     for (int i = 0; i < s->nsteps; i++) {
