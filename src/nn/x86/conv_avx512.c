@@ -268,7 +268,8 @@ static void first_task(void *ctx, size_t oy)
                                                                  const float *restrict b,             \
                                                                  float *restrict y, int M,            \
                                                                  const __m512 *restrict sv,           \
-                                                                 const __mmask16 *restrict mk)        \
+                                                                 const __mmask16 *restrict mk,        \
+                                                                 const float *restrict r, __m512 rlo) \
     {                                                                                                  \
         __m512 acc[P][MB];                                                                             \
         const float *xp[P];                                                                            \
@@ -287,14 +288,21 @@ static void first_task(void *ctx, size_t oy)
             }                                                                                          \
             w += Mp;                                                                                   \
         } while (++k < C);                                                                             \
-        if (mk[(MB) - 1] == 0xffff) /* whole 16-channel groups: plain stores */                       \
+        if (r) /* a residual connection: y = act(conv) + r */                                         \
             for (int p = 0; p < (P); p++)                                                              \
                 for (int q = 0; q < (MB); q++)                                                         \
-                    _mm512_storeu_ps(y + (size_t)p * M + 16 * q, act(acc[p][q], sv[q]));               \
+                    acc[p][q] = _mm512_max_ps(_mm512_add_ps(act(acc[p][q], sv[q]),                     \
+                                              _mm512_maskz_loadu_ps(mk[q], r + (size_t)p * M + 16 * q)), rlo); \
+        else                                                                                           \
+            for (int p = 0; p < (P); p++)                                                              \
+                for (int q = 0; q < (MB); q++) acc[p][q] = act(acc[p][q], sv[q]);                      \
+        if (mk[(MB) - 1] == 0xffff) /* whole 16-channel groups: plain stores */                       \
+            for (int p = 0; p < (P); p++)                                                              \
+                for (int q = 0; q < (MB); q++) _mm512_storeu_ps(y + (size_t)p * M + 16 * q, acc[p][q]); \
         else                                                                                           \
             for (int p = 0; p < (P); p++)                                                              \
                 for (int q = 0; q < (MB); q++)                                                         \
-                    _mm512_mask_storeu_ps(y + (size_t)p * M + 16 * q, mk[q], act(acc[p][q], sv[q]));    \
+                    _mm512_mask_storeu_ps(y + (size_t)p * M + 16 * q, mk[q], acc[p][q]);               \
     }
 PW_TILE(1, 10)
 PW_TILE(2, 10)
@@ -306,22 +314,24 @@ PW_TILE(3, 1)
 PW_TILE(4, 1)
 
 typedef void (*pw_fn)(const float *, int, const float *, int, const float *, float *, int, const __m512 *,
-                      const __mmask16 *);
+                      const __mmask16 *, const float *, __m512);
 
 /* n pixels (a row, or a whole map: a 1x1 convolution is one GEMM over pixels): whole tiles,
  * the last one moved back to end at the last pixel (it recomputes a few pixels, which is
  * cheaper than single-pixel steps); fewer pixels than a tile go one by one. */
-__attribute__((target("avx512f"))) static void pw_pixels(const nn_x86_conv *j, const float *x, float *y, int n)
+__attribute__((target("avx512f"))) static void pw_pixels(const nn_x86_conv *j, const float *x, float *y,
+                                                         const float *res, int n)
 {
     static const pw_fn tile[5] = {NULL, pw_1_10, pw_2_10, pw_3_8, pw_4_6};
     static const pw_fn one[5] = {NULL, pw_1_1, pw_2_1, pw_3_1, pw_4_1};
     static const int tile_px[5] = {0, 10, 10, 8, 6};
     const int C = j->C, M = j->M, Mp = j->Mp;
+    const __m512 rlo = _mm512_set1_ps(j->res_relu ? 0.0f : -INFINITY);
     /* pixels in chunks that stay in L1 while every 64-channel block of outputs reads them */
     const int chunk = C <= 64 ? 120 : C <= 128 ? 60 : 30;
     for (int c0 = 0; c0 < n; c0 += chunk) {
         const int cn = n - c0 < chunk ? n - c0 : chunk;
-        const float *xc = x + (size_t)c0 * C;
+        const float *xc = x + (size_t)c0 * C, *rc = res ? res + (size_t)c0 * M : NULL;
         float *yc = y + (size_t)c0 * M;
         for (int m0 = 0; m0 < Mp; m0 += 64) {
             const int mb = (Mp - m0) / 16 < 4 ? (Mp - m0) / 16 : 4, P = tile_px[mb];
@@ -335,12 +345,14 @@ __attribute__((target("avx512f"))) static void pw_pixels(const nn_x86_conv *j, c
             }
             if (cn < P) {
                 for (int ox = 0; ox < cn; ox++)
-                    one[mb](xc + (size_t)ox * C, C, w, Mp, b, yc + (size_t)ox * M + m0, M, sv, mk);
+                    one[mb](xc + (size_t)ox * C, C, w, Mp, b, yc + (size_t)ox * M + m0, M, sv, mk,
+                            rc ? rc + (size_t)ox * M + m0 : NULL, rlo);
                 continue;
             }
             for (int ox = 0;; ox += P) {
                 if (ox + P > cn) ox = cn - P;
-                tile[mb](xc + (size_t)ox * C, C, w, Mp, b, yc + (size_t)ox * M + m0, M, sv, mk);
+                tile[mb](xc + (size_t)ox * C, C, w, Mp, b, yc + (size_t)ox * M + m0, M, sv, mk,
+                         rc ? rc + (size_t)ox * M + m0 : NULL, rlo);
                 if (ox + P == cn) break;
             }
         }
@@ -349,7 +361,7 @@ __attribute__((target("avx512f"))) static void pw_pixels(const nn_x86_conv *j, c
 
 void nn_x86_pw_pixels(const nn_x86_conv *j, const float *x, float *y, int n)
 {
-    pw_pixels(j, x, y, n);
+    pw_pixels(j, x, y, NULL, n);
 }
 
 /* A whole pointwise step: the map's pixels in blocks of 240 (a few per thread). */
@@ -357,7 +369,7 @@ static void pw_task(void *ctx, size_t blk)
 {
     const conv_job *j = ctx;
     const int npix = j->OH * j->OW, p0 = (int)blk * 240, n = npix - p0 < 240 ? npix - p0 : 240;
-    pw_pixels(j, j->x + (size_t)p0 * j->C, j->y + (size_t)p0 * j->M, n);
+    pw_pixels(j, j->x + (size_t)p0 * j->C, j->y + (size_t)p0 * j->M, j->res ? j->res + (size_t)p0 * j->M : NULL, n);
 }
 
 /* Global depthwise convolution (the kernel covers the whole map: MobileFaceNet's GDConv):
@@ -421,6 +433,7 @@ static int run_pw(nn_session *s, nn_step *st)
     conv_job j = *(const conv_job *)st->be;
     j.x = T(0)->data;
     j.y = O(0)->data;
+    j.res = j.res_t >= 0 ? s->t[j.res_t].data : NULL;
     pthreadpool_parallelize_1d(s->pool, pw_task, &j, (size_t)((j.OH * j.OW + 239) / 240), 0);
     return 0;
 #else
@@ -550,6 +563,8 @@ int nn_x86_conv_job(nn_session *s, const nn_step *st, int kind, nn_x86_conv *j)
     j->pl = (int)st->aux[7];
     j->lo = st->act == NN_ACT_RELU ? 0.0f : -INFINITY;
     j->Mp = (j->M + 15) & ~15;
+    j->kind = kind;
+    j->res_t = -1;
     float *w, *b;
     int rc = nn_x86_pack_conv(s, st, j->Mp, &w, &b);
     if (rc) return rc;
@@ -585,6 +600,43 @@ int nn_x86_fuse_prelu(nn_session *s, nn_step *st)
     st->alias_in = 1;
     st->kernel = "fused";
     return 1;
+}
+
+/* Takes an Add of a pointwise convolution's output and an earlier value (a residual
+ * connection) into the convolution, which then reads that value and writes the sum; the Add
+ * step becomes an alias of the convolution's output. */
+int nn_x86_fuse_add(nn_session *s, nn_step *st)
+{
+    if (st->nin != 2 || st->in[0] < 0 || st->in[1] < 0) return 0;
+    const nn_tensor *Y = O(0);
+    for (int k = 0; k < 2; k++) {
+        const nn_tensor *A = T(k), *R = T(1 - k);
+        if (A->is_const || R->is_const || A->layout != NN_NHWC || R->layout != NN_NHWC || A->is_output ||
+            A->shape.ndim != 4 || memcmp(&A->shape, &R->shape, sizeof(nn_shape)) ||
+            memcmp(&A->shape, &Y->shape, sizeof(nn_shape)) || nn_readers(s, st->in[k]) != 1)
+            continue;
+        nn_step *p = NULL, *pr = NULL;
+        for (nn_step *q = s->steps; q < st; q++) {
+            if (q->nout >= 1 && q->out[0] == st->in[k]) p = q;
+            for (int o = 0; o < q->nout; o++)
+                if (q->out[o] == st->in[1 - k]) pr = q;
+        }
+        /* the residual must exist before the convolution runs */
+        if (!p || (pr && pr > p) || !p->kernel || strcmp(p->kernel, "avx512") || !p->be) continue;
+        conv_job *j = p->be;
+        if (j->kind != NN_X86_PW || j->res_t >= 0 || p->nin > 3) continue;
+        if (p->nin < 3) p->in[2] = -1; /* no bias */
+        p->in[3] = st->in[1 - k];
+        p->nin = 4;
+        j->res_t = st->in[1 - k];
+        j->res_relu = st->act == NN_ACT_RELU;
+        st->in[0] = st->in[k];
+        st->nin = 1;
+        st->alias_in = 1;
+        st->kernel = "fused";
+        return 1;
+    }
+    return 0;
 }
 
 int nn_x86_conv_make(nn_session *s, nn_step *st, int kind)

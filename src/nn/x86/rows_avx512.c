@@ -129,8 +129,9 @@ static int stage_kind(const nn_session *s, const nn_step *st, int head)
     if (st->op != NN_OP_CONV || !st->kernel) return -1;
     if (!strcmp(st->kernel, "avx512")) {
         if (T(0)->layout == NN_NCHW) return head && nn_x86_conv_first_ok(s, st) ? NN_X86_FIRST : -1;
-        if (nn_x86_conv_dw_ok(s, st)) return NN_X86_DW;
-        return nn_x86_conv_pw_ok(s, st) ? NN_X86_PW : -1;
+        const nn_x86_conv *j = st->be;
+        if (!j || j->res_t >= 0) return -1; /* a residual is read whole, not by rows */
+        return j->kind == NN_X86_DW || j->kind == NN_X86_PW ? j->kind : -1;
     }
     /* pointwise steps left to XNNPACK (FACET_NN_OWN_PW=0) get our kernel inside a chain */
     if (!strcmp(st->kernel, "xnnpack") && (st->act == NN_ACT_NONE || st->act == NN_ACT_RELU) &&

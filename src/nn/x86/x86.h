@@ -20,6 +20,11 @@ typedef struct nn_x86_conv {
                          * per output channel [Mp]: 1 none, 0 Relu, else a fused PRelu's */
     int C, H, W, M, OH, OW, kh, kw, sh, sw, pt, pl;
     int Mp;            /* packed output-channel stride: M rounded up to 16 */
+    int kind;          /* NN_X86_* */
+    int res_t;         /* pointwise: a tensor added to the output after the activation (a
+                        * residual connection taken into the step), or -1 */
+    const float *res;  /* its data, during a run */
+    int res_relu;      /* the sum goes through a Relu (the Add's own fused activation) */
     float lo;
 } nn_x86_conv;
 
@@ -27,7 +32,7 @@ typedef struct nn_x86_conv {
 void nn_x86_first_row(const nn_x86_conv *j, int oy, float *yrow);
 /* One output row of a depthwise 3x3 from its three input rows (NULL: a padding row). */
 void nn_x86_dw_row(const nn_x86_conv *j, const float *const rows[3], float *yrow);
-/* A pointwise 1x1 convolution of n consecutive pixels (NHWC) from x into y. */
+/* A pointwise 1x1 convolution of n consecutive pixels (NHWC) from x into y (no residual). */
 void nn_x86_pw_pixels(const nn_x86_conv *j, const float *x, float *y, int n);
 /* Weights as [Cg][kh][kw][Mp] and bias [Mp], zero beyond M, owned by the session. */
 int nn_x86_pack_conv(nn_session *s, const nn_step *st, int Mp, float **w, float **b);

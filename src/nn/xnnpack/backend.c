@@ -609,7 +609,8 @@ int nn_xnn_assign(nn_session *s)
                 if (O(0)->shape.ndim != 4) O(0)->layout = NN_NCHW;
                 break;
             case NN_OP_PRELU: rc = nn_x86_fuse_prelu(s, st) ? 0 : make_prelu(s, st); break;
-            case NN_OP_ADD: case NN_OP_SUB: case NN_OP_MUL: case NN_OP_DIV: rc = make_binary(s, st); break;
+            case NN_OP_ADD: rc = nn_x86_fuse_add(s, st) ? 0 : make_binary(s, st); break;
+            case NN_OP_SUB: case NN_OP_MUL: case NN_OP_DIV: rc = make_binary(s, st); break;
             case NN_OP_CHANNEL_SHUFFLE: rc = make_shuffle(s, st); break;
             case NN_OP_PAD: rc = make_pad(s, st); break;
             case NN_OP_CONCAT: st->run = run_concat_nhwc, st->kernel = "nhwc", rc = 0; break;
