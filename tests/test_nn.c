@@ -380,52 +380,6 @@ static void t_avx512_chain_random(void)
     unsetenv("FACET_NN_ROWS");
 }
 
-/* Residual connections taken into our pointwise kernel: Add(pointwise(...), earlier value), in
- * either operand order, after no activation or Relu, with or without a Relu after the sum,
- * with 16-70 channels; and an Add of two pointwise outputs, which can only go into the later
- * one. */
-static void t_avx512_residual_add(void)
-{
-    for (int it = 0; it < 12; it++) {
-        ob_graph g;
-        ob_init(&g, 9, 1100u + (uint32_t)it);
-        int C = rnd(&g, 16, 70), E = rnd(&g, 16, 90), H = rnd(&g, 4, 20), W = rnd(&g, 4, 20);
-        ob_input(&g, "x", 4, (int64_t[]){1, 3, H, W});
-        ob_weight(&g, "w0", 4, (int64_t[]){C, 3, 1, 1}, -1, 1);
-        ob_node(&g, "Conv", "x w0", "x0"); /* channels-last from here on */
-        ob_weight(&g, "w1", 4, (int64_t[]){E, C, 1, 1}, -0.5f, 0.5f);
-        ob_weight(&g, "b1", 1, (int64_t[]){E}, -0.5f, 0.5f);
-        ob_node(&g, "Conv", "x0 w1 b1", "e");
-        ob_node(&g, "Relu", "e", "er");
-        ob_weight(&g, "w2", 4, (int64_t[]){C, E, 1, 1}, -0.5f, 0.5f);
-        ob_weight(&g, "b2", 1, (int64_t[]){C}, -0.5f, 0.5f);
-        ob_node(&g, "Conv", it % 3 == 2 ? "er w2" : "er w2 b2", "p");
-        const char *pv = "p";
-        if (it % 4 == 1) {
-            ob_node(&g, "Relu", "p", "pr");
-            pv = "pr";
-        }
-        char ins[32];
-        if (it % 5 == 4) { /* two pointwise outputs */
-            ob_weight(&g, "w3", 4, (int64_t[]){C, C, 1, 1}, -0.5f, 0.5f);
-            ob_node(&g, "Conv", "x0 w3", "q");
-            snprintf(ins, sizeof ins, it % 2 ? "q %s" : "%s q", pv);
-        } else {
-            snprintf(ins, sizeof ins, it % 2 ? "x0 %s" : "%s x0", pv);
-        }
-        if (it % 3 == 0) { /* a Relu after the sum, as fr_detect's RFB blocks have */
-            ob_node(&g, "Add", ins, "s");
-            ob_node(&g, "Relu", "s", "y");
-        } else {
-            ob_node(&g, "Add", ins, "y");
-        }
-        ob_output(&g, "y");
-        char what[96];
-        snprintf(what, sizeof what, "residual C%d E%d H%d W%d variant %d", C, E, H, W, it);
-        compare_backends(what, &g);
-    }
-}
-
 /* Conv then Mul by a constant (scalar, [M,1,1], [1,M,1,1]) is folded into the weights at plan
  * time, on every backend; the same graph with an Identity between the two is not folded, and
  * both must agree. */
@@ -912,6 +866,6 @@ static void t_api_arguments(void)
 
 TESTS(TEST(t_ort_ref_1thread), TEST(t_ort_xnnpack_1thread), TEST(t_ort_xnnpack_2threads),
       TEST(t_xnnpack_conv_random), TEST(t_avx512_conv_random), TEST(t_avx512_chain_random),
-      TEST(t_avx512_global_depthwise), TEST(t_fold_conv_mul), TEST(t_avx512_residual_add), TEST(t_xnnpack_pool_random), TEST(t_xnnpack_graph_ops_random),
+      TEST(t_avx512_global_depthwise), TEST(t_fold_conv_mul), TEST(t_xnnpack_pool_random), TEST(t_xnnpack_graph_ops_random),
       TEST(t_hostile_truncated_and_garbage), TEST(t_hostile_graphs), TEST(t_shared_model_two_threads),
       TEST(t_run_allocates_nothing), TEST(t_detector_replans_for_other_sizes), TEST(t_api_arguments))

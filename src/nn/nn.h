@@ -196,13 +196,10 @@ int nn_xnn_assign(nn_session *s);
 int nn_x86_conv_first_ok(const nn_session *s, const nn_step *st);
 int nn_x86_conv_dw_ok(const nn_session *s, const nn_step *st);
 int nn_x86_conv_gd_ok(const nn_session *s, const nn_step *st);
-int nn_x86_conv_pw_ok(const nn_session *s, const nn_step *st);
 enum { NN_X86_FIRST, NN_X86_DW, NN_X86_GD, NN_X86_PW };
 int nn_x86_conv_make(nn_session *s, nn_step *st, int kind);
 /* A PRelu after one of those convolutions: fused into it (returns 1, the step becomes an alias). */
 int nn_x86_fuse_prelu(nn_session *s, nn_step *st);
-/* An Add of such a pointwise convolution's output and an earlier value: fused likewise. */
-int nn_x86_fuse_add(nn_session *s, nn_step *st);
 /* Fuses chains of those convolutions and pointwise ones into steps that run row by row
  * (x86/rows_avx512.c); called once XNNPACK has claimed its steps. */
 int nn_x86_fuse_rows(nn_session *s);

@@ -1,17 +1,23 @@
 /*
- * conv_avx512.c - our own AVX-512 convolutions for the two shapes where XNNPACK leaves speed
- * on the table in these models (bench/nn, --profile):
+ * conv_avx512.c - our own AVX-512 convolutions for the shapes where XNNPACK leaves speed on
+ * the table in these models (bench/nn, --profile):
  *
  *  - the first layer: 1-4 input channels (an image), 16-64 output channels. XNNPACK runs it
  *    as a GEMM with K = 27, and needs the image transposed to NHWC first. Here the image is
  *    read in ONNX's NCHW directly and each output pixel keeps its 16-64 channels in 1-4 zmm
  *    registers: one broadcast and 1-4 FMAs per tap.
- *  - depthwise 3x3 with a multiple of 16 channels: 16 channels per zmm, nine FMAs per output,
- *    reading NHWC rows in order.
+ *  - depthwise 3x3 with 16 or more channels: 16 channels per zmm, nine FMAs per output,
+ *    reading NHWC rows in order; 8 or 6 pixels at once.
+ *  - global depthwise (a kernel as large as the map, MobileFaceNet's GDConv), which XNNPACK
+ *    ran at under 1 GFLOP/s.
+ *  - pointwise 1x1 on a run of pixels, for the row-by-row chains of rows_avx512.c (on whole
+ *    maps XNNPACK's GEMM measured a few percent faster, so it keeps those).
  *
- * Both write NHWC with a fused clamp (Relu), run on the session's thread pool over output
- * rows, and are selected at plan time only when the CPU has AVX-512F (FACET_CPU_MASK can turn
- * them off); tests/test_nn.c compares them with the reference kernels on random shapes.
+ * All write NHWC with the activation fused (none, Relu, or a PRelu that followed the step),
+ * handle channel counts that are not multiples of 16 with masks, run on the session's thread
+ * pool over output rows, and are selected at plan time only when the CPU has AVX-512F
+ * (FACET_CPU_MASK can turn them off); tests/test_nn.c compares them with the reference kernels
+ * on random shapes.
  */
 #include <math.h>
 #include <string.h>
@@ -77,9 +83,14 @@ typedef struct first_ctx {
                 } while (++kx < kw);                                                                   \
             } while (++ky < f->ky1);                                                                   \
         } while (++c < j->C);                                                                          \
+        if (j->ak == NN_X86_ACT_RELU)                                                                  \
+            for (int p = 0; p < (P); p++)                                                              \
+                for (int b = 0; b < (MB); b++) acc[p][b] = _mm512_max_ps(acc[p][b], _mm512_setzero_ps()); \
+        else if (j->ak == NN_X86_ACT_SLOPE)                                                            \
+            for (int p = 0; p < (P); p++)                                                              \
+                for (int b = 0; b < (MB); b++) acc[p][b] = act(acc[p][b], f->sv[b]);                   \
         for (int p = 0; p < (P); p++)                                                                  \
-            for (int b = 0; b < (MB); b++)                                                             \
-                _mm512_mask_storeu_ps(y + (size_t)p * OM + 16 * b, f->mk[b], act(acc[p][b], f->sv[b])); \
+            for (int b = 0; b < (MB); b++) _mm512_mask_storeu_ps(y + (size_t)p * OM + 16 * b, f->mk[b], acc[p][b]); \
     }
 FIRST_BLOCK(1, 8)
 FIRST_BLOCK(2, 6)
@@ -145,7 +156,7 @@ __attribute__((target("avx512f"))) static void first_row(const conv_job *j, int 
 #define DW_BLOCK(SW, P)                                                                                \
     __attribute__((target("avx512f"))) static void dw_##SW##_##P(const float *const *xr, int C, int Cp, \
                                                                  const float *w, const float *bias,   \
-                                                                 float *yp, const float *slope)       \
+                                                                 float *yp, const float *slope, int ak) \
     {                                                                                                  \
         enum { NCOL = ((P) - 1) * (SW) + 3 };                                                          \
         for (int c = 0; c < C; c += 16) {                                                              \
@@ -160,8 +171,11 @@ __attribute__((target("avx512f"))) static void first_row(const conv_job *j, int 
                     for (int kx = 0; kx < 3; kx++)                                                     \
                         acc[p] = _mm512_fmadd_ps(col[p * (SW) + kx], wv[r * 3 + kx], acc[p]);          \
             }                                                                                          \
-            const __m512 sv = _mm512_loadu_ps(slope + c);                                              \
-            for (int p = 0; p < (P); p++) _mm512_mask_storeu_ps(yp + (size_t)p * C + c, m, act(acc[p], sv)); \
+            if (ak == NN_X86_ACT_RELU)                                                                 \
+                for (int p = 0; p < (P); p++) acc[p] = _mm512_max_ps(acc[p], _mm512_setzero_ps());    \
+            else if (ak == NN_X86_ACT_SLOPE)                                                           \
+                for (int p = 0; p < (P); p++) acc[p] = act(acc[p], _mm512_loadu_ps(slope + c));        \
+            for (int p = 0; p < (P); p++) _mm512_mask_storeu_ps(yp + (size_t)p * C + c, m, acc[p]);    \
         }                                                                                              \
     }
 DW_BLOCK(1, 8)
@@ -219,10 +233,10 @@ __attribute__((target("avx512f"))) static void dw_row_from(const conv_job *j, co
             const float *xr[3] = {rows[0] + (size_t)ix0 * C, rows[1] + (size_t)ix0 * C, rows[2] + (size_t)ix0 * C};
             float *yp = y + (size_t)ox * C;
             switch (P) {
-            case 8: dw_1_8(xr, C, j->Mp, j->w, j->b, yp, j->slope); break;
-            case 4: dw_1_4(xr, C, j->Mp, j->w, j->b, yp, j->slope); break;
-            case 6: dw_2_6(xr, C, j->Mp, j->w, j->b, yp, j->slope); break;
-            default: dw_2_3(xr, C, j->Mp, j->w, j->b, yp, j->slope); break;
+            case 8: dw_1_8(xr, C, j->Mp, j->w, j->b, yp, j->slope, j->ak); break;
+            case 4: dw_1_4(xr, C, j->Mp, j->w, j->b, yp, j->slope, j->ak); break;
+            case 6: dw_2_6(xr, C, j->Mp, j->w, j->b, yp, j->slope, j->ak); break;
+            default: dw_2_3(xr, C, j->Mp, j->w, j->b, yp, j->slope, j->ak); break;
             }
             if (ox + P - 1 == hi_x) break;
         }
@@ -269,7 +283,7 @@ static void first_task(void *ctx, size_t oy)
                                                                  float *restrict y, int M,            \
                                                                  const __m512 *restrict sv,           \
                                                                  const __mmask16 *restrict mk,        \
-                                                                 const float *restrict r, __m512 rlo) \
+                                                                 int ak)                              \
     {                                                                                                  \
         __m512 acc[P][MB];                                                                             \
         const float *xp[P];                                                                            \
@@ -288,12 +302,10 @@ static void first_task(void *ctx, size_t oy)
             }                                                                                          \
             w += Mp;                                                                                   \
         } while (++k < C);                                                                             \
-        if (r) /* a residual connection: y = act(conv) + r */                                         \
+        if (ak == NN_X86_ACT_RELU)                                                                     \
             for (int p = 0; p < (P); p++)                                                              \
-                for (int q = 0; q < (MB); q++)                                                         \
-                    acc[p][q] = _mm512_max_ps(_mm512_add_ps(act(acc[p][q], sv[q]),                     \
-                                              _mm512_maskz_loadu_ps(mk[q], r + (size_t)p * M + 16 * q)), rlo); \
-        else                                                                                           \
+                for (int q = 0; q < (MB); q++) acc[p][q] = _mm512_max_ps(acc[p][q], _mm512_setzero_ps()); \
+        else if (ak == NN_X86_ACT_SLOPE)                                                               \
             for (int p = 0; p < (P); p++)                                                              \
                 for (int q = 0; q < (MB); q++) acc[p][q] = act(acc[p][q], sv[q]);                      \
         if (mk[(MB) - 1] == 0xffff) /* whole 16-channel groups: plain stores */                       \
@@ -314,24 +326,22 @@ PW_TILE(3, 1)
 PW_TILE(4, 1)
 
 typedef void (*pw_fn)(const float *, int, const float *, int, const float *, float *, int, const __m512 *,
-                      const __mmask16 *, const float *, __m512);
+                      const __mmask16 *, int);
 
 /* n pixels (a row, or a whole map: a 1x1 convolution is one GEMM over pixels): whole tiles,
  * the last one moved back to end at the last pixel (it recomputes a few pixels, which is
  * cheaper than single-pixel steps); fewer pixels than a tile go one by one. */
-__attribute__((target("avx512f"))) static void pw_pixels(const nn_x86_conv *j, const float *x, float *y,
-                                                         const float *res, int n)
+__attribute__((target("avx512f"))) static void pw_pixels(const nn_x86_conv *j, const float *x, float *y, int n)
 {
     static const pw_fn tile[5] = {NULL, pw_1_10, pw_2_10, pw_3_8, pw_4_6};
     static const pw_fn one[5] = {NULL, pw_1_1, pw_2_1, pw_3_1, pw_4_1};
     static const int tile_px[5] = {0, 10, 10, 8, 6};
     const int C = j->C, M = j->M, Mp = j->Mp;
-    const __m512 rlo = _mm512_set1_ps(j->res_relu ? 0.0f : -INFINITY);
     /* pixels in chunks that stay in L1 while every 64-channel block of outputs reads them */
     const int chunk = C <= 64 ? 120 : C <= 128 ? 60 : 30;
     for (int c0 = 0; c0 < n; c0 += chunk) {
         const int cn = n - c0 < chunk ? n - c0 : chunk;
-        const float *xc = x + (size_t)c0 * C, *rc = res ? res + (size_t)c0 * M : NULL;
+        const float *xc = x + (size_t)c0 * C;
         float *yc = y + (size_t)c0 * M;
         for (int m0 = 0; m0 < Mp; m0 += 64) {
             const int mb = (Mp - m0) / 16 < 4 ? (Mp - m0) / 16 : 4, P = tile_px[mb];
@@ -345,14 +355,12 @@ __attribute__((target("avx512f"))) static void pw_pixels(const nn_x86_conv *j, c
             }
             if (cn < P) {
                 for (int ox = 0; ox < cn; ox++)
-                    one[mb](xc + (size_t)ox * C, C, w, Mp, b, yc + (size_t)ox * M + m0, M, sv, mk,
-                            rc ? rc + (size_t)ox * M + m0 : NULL, rlo);
+                    one[mb](xc + (size_t)ox * C, C, w, Mp, b, yc + (size_t)ox * M + m0, M, sv, mk, j->ak);
                 continue;
             }
             for (int ox = 0;; ox += P) {
                 if (ox + P > cn) ox = cn - P;
-                tile[mb](xc + (size_t)ox * C, C, w, Mp, b, yc + (size_t)ox * M + m0, M, sv, mk,
-                         rc ? rc + (size_t)ox * M + m0 : NULL, rlo);
+                tile[mb](xc + (size_t)ox * C, C, w, Mp, b, yc + (size_t)ox * M + m0, M, sv, mk, j->ak);
                 if (ox + P == cn) break;
             }
         }
@@ -361,15 +369,7 @@ __attribute__((target("avx512f"))) static void pw_pixels(const nn_x86_conv *j, c
 
 void nn_x86_pw_pixels(const nn_x86_conv *j, const float *x, float *y, int n)
 {
-    pw_pixels(j, x, y, NULL, n);
-}
-
-/* A whole pointwise step: the map's pixels in blocks of 240 (a few per thread). */
-static void pw_task(void *ctx, size_t blk)
-{
-    const conv_job *j = ctx;
-    const int npix = j->OH * j->OW, p0 = (int)blk * 240, n = npix - p0 < 240 ? npix - p0 : 240;
-    pw_pixels(j, j->x + (size_t)p0 * j->C, j->y + (size_t)p0 * j->M, j->res ? j->res + (size_t)p0 * j->M : NULL, n);
+    pw_pixels(j, x, y, n);
 }
 
 /* Global depthwise convolution (the kernel covers the whole map: MobileFaceNet's GDConv):
@@ -420,21 +420,6 @@ static int run_dw(nn_session *s, nn_step *st)
     j.x = T(0)->data;
     j.y = O(0)->data;
     pthreadpool_parallelize_1d(s->pool, dw_task, &j, (size_t)j.OH, 0);
-    return 0;
-#else
-    (void)s, (void)st;
-    return FACET_E_INTERNAL;
-#endif
-}
-
-static int run_pw(nn_session *s, nn_step *st)
-{
-#ifdef HAVE_X86
-    conv_job j = *(const conv_job *)st->be;
-    j.x = T(0)->data;
-    j.y = O(0)->data;
-    j.res = j.res_t >= 0 ? s->t[j.res_t].data : NULL;
-    pthreadpool_parallelize_1d(s->pool, pw_task, &j, (size_t)((j.OH * j.OW + 239) / 240), 0);
     return 0;
 #else
     (void)s, (void)st;
@@ -501,27 +486,6 @@ int nn_x86_conv_gd_ok(const nn_session *s, const nn_step *st)
 #endif
 }
 
-int nn_x86_conv_pw_ok(const nn_session *s, const nn_step *st)
-{
-#ifdef HAVE_X86
-    if (!(facet_cpu_flags() & FACET_CPU_AVX512F) || !facet_env_long("FACET_NN_OWN_PW", 1)) return 0;
-    const nn_tensor *X = &s->t[st->in[0]], *W = &s->t[st->in[1]];
-    if (st->op != NN_OP_CONV || X->shape.ndim != 4 || X->shape.d[0] != 1 || st->aux[0] != 1 || st->aux[1] != 1 ||
-        st->aux[2] != 1 || st->aux[3] != 1 || (st->aux[6] | st->aux[7] | st->aux[8] | st->aux[9]) || st->aux[10] != 1 ||
-        W->shape.d[0] < 16)
-        return 0;
-    /* Measured per step against XNNPACK in the same process (FACET_NN_OWN_PW=0/1, --profile):
-     * ours is 2-12% faster while the output fits the L2 and, with more than 128 outputs, the
-     * map has enough pixels to fill its tiles; XNNPACK's packed GEMM wins on big maps (fr_feature's
-     * 56x56x128, 9%) and on few pixels with many outputs (7x7x512, 4x5x256: 20-45%). */
-    int64_t npix = X->shape.d[2] * X->shape.d[3], M = W->shape.d[0];
-    return npix >= 16 && npix * M < 200000 && (M <= 128 || npix >= 128);
-#else
-    (void)s, (void)st;
-    return 0;
-#endif
-}
-
 /* Packs a convolution's weights as [Cg][kh][kw][Mp] (output channels innermost, which is what
  * every kernel here reads: [kh][kw][Cp] for depthwise, [C][M] for pointwise), Mp = M rounded
  * up to 16 with zeros, and its bias (zeros when there is none, and beyond M); both belong to
@@ -564,7 +528,6 @@ int nn_x86_conv_job(nn_session *s, const nn_step *st, int kind, nn_x86_conv *j)
     j->lo = st->act == NN_ACT_RELU ? 0.0f : -INFINITY;
     j->Mp = (j->M + 15) & ~15;
     j->kind = kind;
-    j->res_t = -1;
     float *w, *b;
     int rc = nn_x86_pack_conv(s, st, j->Mp, &w, &b);
     if (rc) return rc;
@@ -574,6 +537,7 @@ int nn_x86_conv_job(nn_session *s, const nn_step *st, int kind, nn_x86_conv *j)
     if (!slope) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for a convolution");
     for (int m = 0; m < j->Mp; m++) slope[m] = st->act == NN_ACT_RELU ? 0.0f : 1.0f;
     j->slope = slope;
+    j->ak = st->act == NN_ACT_RELU ? NN_X86_ACT_RELU : NN_X86_ACT_NONE;
     if (kind == NN_X86_DW) {
         float *zero = nn_own(s, facet_alloc(sizeof(float) * ((size_t)j->W * (size_t)j->C + 16)));
         if (!zero) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for a zero row");
@@ -597,46 +561,10 @@ int nn_x86_fuse_prelu(nn_session *s, nn_step *st)
     conv_job *j = p->be;
     float *slope = (float *)j->slope; /* owned by the session, made for this step */
     for (int64_t c = 0; c < C; c++) slope[c] = ((const float *)A->data)[c];
+    j->ak = NN_X86_ACT_SLOPE;
     st->alias_in = 1;
     st->kernel = "fused";
     return 1;
-}
-
-/* Takes an Add of a pointwise convolution's output and an earlier value (a residual
- * connection) into the convolution, which then reads that value and writes the sum; the Add
- * step becomes an alias of the convolution's output. */
-int nn_x86_fuse_add(nn_session *s, nn_step *st)
-{
-    if (st->nin != 2 || st->in[0] < 0 || st->in[1] < 0) return 0;
-    const nn_tensor *Y = O(0);
-    for (int k = 0; k < 2; k++) {
-        const nn_tensor *A = T(k), *R = T(1 - k);
-        if (A->is_const || R->is_const || A->layout != NN_NHWC || R->layout != NN_NHWC || A->is_output ||
-            A->shape.ndim != 4 || memcmp(&A->shape, &R->shape, sizeof(nn_shape)) ||
-            memcmp(&A->shape, &Y->shape, sizeof(nn_shape)) || nn_readers(s, st->in[k]) != 1)
-            continue;
-        nn_step *p = NULL, *pr = NULL;
-        for (nn_step *q = s->steps; q < st; q++) {
-            if (q->nout >= 1 && q->out[0] == st->in[k]) p = q;
-            for (int o = 0; o < q->nout; o++)
-                if (q->out[o] == st->in[1 - k]) pr = q;
-        }
-        /* the residual must exist before the convolution runs */
-        if (!p || (pr && pr > p) || !p->kernel || strcmp(p->kernel, "avx512") || !p->be) continue;
-        conv_job *j = p->be;
-        if (j->kind != NN_X86_PW || j->res_t >= 0 || p->nin > 3) continue;
-        if (p->nin < 3) p->in[2] = -1; /* no bias */
-        p->in[3] = st->in[1 - k];
-        p->nin = 4;
-        j->res_t = st->in[1 - k];
-        j->res_relu = st->act == NN_ACT_RELU;
-        st->in[0] = st->in[k];
-        st->nin = 1;
-        st->alias_in = 1;
-        st->kernel = "fused";
-        return 1;
-    }
-    return 0;
 }
 
 int nn_x86_conv_make(nn_session *s, nn_step *st, int kind)
@@ -647,7 +575,7 @@ int nn_x86_conv_make(nn_session *s, nn_step *st, int kind)
     if (rc) return rc;
     st->be = j;
     st->be_free = NULL; /* the session owns the job and its packed weights */
-    st->run = kind == NN_X86_DW ? run_dw : kind == NN_X86_GD ? run_gd : kind == NN_X86_PW ? run_pw : run_first;
+    st->run = kind == NN_X86_DW ? run_dw : kind == NN_X86_GD ? run_gd : run_first;
     st->kernel = "avx512";
     return 0;
 }

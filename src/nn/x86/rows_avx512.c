@@ -19,7 +19,7 @@
  * Chains are found after XNNPACK assignment, among consecutive steps where each intermediate
  * value has one reader and is not a graph output, and are fused where a map is larger than a
  * core's L2 (1 MiB). The first layer (only at the head), depthwise and pointwise kernels are the
- * ones of conv_avx512.c (also for pointwise steps that were left to XNNPACK). FACET_NN_ROWS=0 in
+ * ones of conv_avx512.c; pointwise steps, which XNNPACK runs on whole maps, get its row kernel. FACET_NN_ROWS=0 in
  * the environment turns the pass off (for A/B measurements), =2 fuses every chain whatever its
  * size (so that tests reach it with small maps); tests/test_nn.c compares fused plans with the
  * reference backend.
@@ -130,13 +130,12 @@ static int stage_kind(const nn_session *s, const nn_step *st, int head)
     if (!strcmp(st->kernel, "avx512")) {
         if (T(0)->layout == NN_NCHW) return head && nn_x86_conv_first_ok(s, st) ? NN_X86_FIRST : -1;
         const nn_x86_conv *j = st->be;
-        if (!j || j->res_t >= 0) return -1; /* a residual is read whole, not by rows */
-        return j->kind == NN_X86_DW || j->kind == NN_X86_PW ? j->kind : -1;
+        return j && j->kind == NN_X86_DW ? NN_X86_DW : -1;
     }
-    /* pointwise steps left to XNNPACK (FACET_NN_OWN_PW=0) get our kernel inside a chain */
+    /* pointwise steps (XNNPACK's on whole maps) get our row kernel inside a chain */
     if (!strcmp(st->kernel, "xnnpack") && (st->act == NN_ACT_NONE || st->act == NN_ACT_RELU) &&
         T(0)->layout == NN_NHWC && st->aux[0] == 1 && st->aux[1] == 1 && st->aux[2] == 1 && st->aux[3] == 1 &&
-        !(st->aux[6] | st->aux[7] | st->aux[8] | st->aux[9]) && st->aux[10] == 1 && T(1)->shape.d[0] % 16 == 0 &&
+        !(st->aux[6] | st->aux[7] | st->aux[8] | st->aux[9]) && st->aux[10] == 1 && T(1)->shape.d[0] >= 16 &&
         T(0)->shape.d[0] == 1)
         return NN_X86_PW;
     return -1;
@@ -155,7 +154,7 @@ static int make_chain(nn_session *s, int a, int b)
         nn_step *st = &s->steps[a + i];
         stage *g = &c->st[i];
         g->kind = stage_kind(s, st, i == 0);
-        if (strcmp(st->kernel, "avx512")) { /* an XNNPACK pointwise step */
+        if (g->kind == NN_X86_PW) { /* an XNNPACK pointwise step */
             int rc = nn_x86_conv_job(s, st, NN_X86_PW, &g->j);
             if (rc) return rc;
             if (st->be && st->be_free) st->be_free(st->be);

@@ -10,8 +10,9 @@
 #include "nn/nn.h"
 
 /* One convolution as the kernels see it: input [C][H][W] (first layer, NCHW) or [H][W][C]
- * (NHWC), output NHWC [OH][OW][M]; w and b packed by nn_x86_pack_conv; lo is the pointwise
- * kernel's clamp below (0 for a fused Relu, -inf for none). */
+ * (NHWC), output NHWC [OH][OW][M]; w and b packed by nn_x86_pack_conv. */
+enum { NN_X86_ACT_NONE, NN_X86_ACT_RELU, NN_X86_ACT_SLOPE };
+
 typedef struct nn_x86_conv {
     const float *x, *w, *b;
     float *y;
@@ -21,10 +22,7 @@ typedef struct nn_x86_conv {
     int C, H, W, M, OH, OW, kh, kw, sh, sw, pt, pl;
     int Mp;            /* packed output-channel stride: M rounded up to 16 */
     int kind;          /* NN_X86_* */
-    int res_t;         /* pointwise: a tensor added to the output after the activation (a
-                        * residual connection taken into the step), or -1 */
-    const float *res;  /* its data, during a run */
-    int res_relu;      /* the sum goes through a Relu (the Add's own fused activation) */
+    int ak;            /* the activation: NN_X86_ACT_NONE, _RELU or _SLOPE (per-channel slopes) */
     float lo;
 } nn_x86_conv;
 
@@ -32,7 +30,7 @@ typedef struct nn_x86_conv {
 void nn_x86_first_row(const nn_x86_conv *j, int oy, float *yrow);
 /* One output row of a depthwise 3x3 from its three input rows (NULL: a padding row). */
 void nn_x86_dw_row(const nn_x86_conv *j, const float *const rows[3], float *yrow);
-/* A pointwise 1x1 convolution of n consecutive pixels (NHWC) from x into y (no residual). */
+/* A pointwise 1x1 convolution of n consecutive pixels (NHWC) from x into y. */
 void nn_x86_pw_pixels(const nn_x86_conv *j, const float *x, float *y, int n);
 /* Weights as [Cg][kh][kw][Mp] and bias [Mp], zero beyond M, owned by the session. */
 int nn_x86_pack_conv(nn_session *s, const nn_step *st, int Mp, float **w, float **b);

@@ -600,7 +600,6 @@ int nn_xnn_assign(nn_session *s)
             case NN_OP_CONV:
                 rc = nn_x86_conv_dw_ok(s, st)   ? nn_x86_conv_make(s, st, NN_X86_DW)
                      : nn_x86_conv_gd_ok(s, st) ? nn_x86_conv_make(s, st, NN_X86_GD)
-                     : nn_x86_conv_pw_ok(s, st) ? nn_x86_conv_make(s, st, NN_X86_PW)
                                                 : make_conv(s, st);
                 break;
             case NN_OP_MAXPOOL: case NN_OP_AVGPOOL: rc = make_pool(s, st); break;
@@ -609,8 +608,7 @@ int nn_xnn_assign(nn_session *s)
                 if (O(0)->shape.ndim != 4) O(0)->layout = NN_NCHW;
                 break;
             case NN_OP_PRELU: rc = nn_x86_fuse_prelu(s, st) ? 0 : make_prelu(s, st); break;
-            case NN_OP_ADD: rc = nn_x86_fuse_add(s, st) ? 0 : make_binary(s, st); break;
-            case NN_OP_SUB: case NN_OP_MUL: case NN_OP_DIV: rc = make_binary(s, st); break;
+            case NN_OP_ADD: case NN_OP_SUB: case NN_OP_MUL: case NN_OP_DIV: rc = make_binary(s, st); break;
             case NN_OP_CHANNEL_SHUFFLE: rc = make_shuffle(s, st); break;
             case NN_OP_PAD: rc = make_pad(s, st); break;
             case NN_OP_CONCAT: st->run = run_concat_nhwc, st->kernel = "nhwc", rc = 0; break;
