@@ -148,13 +148,13 @@ __attribute__((target("avx512f"))) static void first_row(const conv_job *j, int 
 
 /* Depthwise 3x3 (any stride/padding): x NHWC [H][W][C], w [3][3][Cp], y NHWC, any C; Cp is C
  * rounded up to 16 (weights and bias zero beyond C, loads and stores of the last channel group
- * masked). Interior pixels go P at a time (8 at stride 1, 6 at stride 2; 4 and 3 on narrow
- * maps): P independent FMA
+ * masked). Interior pixels go P at a time (8 at stride 1, 6 at stride 2; 4 and 3 for what
+ * is left of a row): P independent FMA
  * chains hide the FMA latency, the nine weights of a 16-channel group are loaded once for the P,
  * and each input column once for all the outputs that read it. Padding rows are read from a
  * row of zeros, so only the one or two border columns of a row take the slow path. */
 #define DW_BLOCK(SW, P)                                                                                \
-    __attribute__((target("avx512f"))) static void dw_##SW##_##P(const float *const *xr, int C, int Cp, \
+    __attribute__((target("avx512f"))) static void dw_##SW##_##P(const float *const *xr, int C, int Cp,        \
                                                                  const float *w, const float *bias,   \
                                                                  float *yp, const float *slope, int ak) \
     {                                                                                                  \
@@ -184,17 +184,17 @@ DW_BLOCK(1, 4)
 DW_BLOCK(2, 3)
 
 /* One output pixel, skipping the taps outside the image (rows outside are zero rows); up to
- * four 16-channel groups at once, so that their FMA chains overlap. */
+ * eight 16-channel groups at once, so that their FMA chains overlap. */
 __attribute__((target("avx512f"))) static void dw_one(const conv_job *j, const float *const rows[3], int ox,
                                                       float *yp)
 {
     const int C = j->C, Cp = j->Mp, ix0 = ox * j->sw - j->pl;
     const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + 3 > j->W ? j->W - ix0 : 3;
-    for (int c0 = 0; c0 < C; c0 += 64) {
-        const int ng = (C - c0 + 15) / 16 < 4 ? (C - c0 + 15) / 16 : 4;
-        __mmask16 m[4];
-        __m512 acc[4];
-        for (int g = 0; g < 4; g++) {
+    for (int c0 = 0; c0 < C; c0 += 128) {
+        const int ng = (C - c0 + 15) / 16 < 8 ? (C - c0 + 15) / 16 : 8;
+        __mmask16 m[8];
+        __m512 acc[8];
+        for (int g = 0; g < 8; g++) {
             const int left = C - c0 - 16 * g;
             m[g] = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
             acc[g] = _mm512_loadu_ps(j->b + c0 + 16 * (g < ng ? g : 0));
@@ -202,11 +202,11 @@ __attribute__((target("avx512f"))) static void dw_one(const conv_job *j, const f
         for (int ky = 0; ky < 3; ky++)
             for (int kx = kx0; kx < kx1; kx++) {
                 const float *xp = rows[ky] + (size_t)(ix0 + kx) * C + c0, *wp = j->w + (ky * 3 + kx) * Cp + c0;
-                for (int g = 0; g < 4; g++)
+                for (int g = 0; g < 8; g++)
                     if (g < ng)
                         acc[g] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m[g], xp + 16 * g), _mm512_loadu_ps(wp + 16 * g), acc[g]);
             }
-        for (int g = 0; g < 4; g++)
+        for (int g = 0; g < 8; g++)
             if (g < ng)
                 _mm512_mask_storeu_ps(yp + c0 + 16 * g, m[g], act(acc[g], _mm512_loadu_ps(j->slope + c0 + 16 * g)));
     }
@@ -218,29 +218,28 @@ __attribute__((target("avx512f"))) static void dw_row_from(const conv_job *j, co
     const int C = j->C, W = j->W, sw = j->sw, pl = j->pl, OW = j->OW;
     const float *rows[3];
     for (int r = 0; r < 3; r++) rows[r] = in[r] ? in[r] : j->zero;
-    /* interior outputs: all three taps inside the row; blocks of 8 (stride 1) or 6 (stride 2),
-     * or 4 / 3 on narrow maps */
+    /* interior outputs: all three taps inside the row. Big blocks (8 pixels at stride 1, 6 at
+     * stride 2) while they fit, then half blocks, and a last half block moved back to end at
+     * the last interior pixel: on 7-28 pixel rows a moved-back big block recomputed up to a
+     * third of the row */
     int lo_x = (pl + sw - 1) / sw, hi_x = (W - 3 + pl) / sw;
     if (hi_x > OW - 1) hi_x = OW - 1;
-    const int inner = hi_x - lo_x + 1;
-    const int P = sw == 1 ? (inner >= 8 ? 8 : 4) : (inner >= 6 ? 6 : 3);
+    const int big = sw == 1 ? 8 : 6, half = big / 2;
     int ox = 0;
-    if (sw <= 2 && inner >= P) {
+    if (sw <= 2 && hi_x - lo_x + 1 >= half) {
         for (; ox < lo_x; ox++) dw_one(j, rows, ox, y + (size_t)ox * C);
-        for (;; ox += P) {
-            if (ox + P - 1 > hi_x) ox = hi_x - P + 1; /* the last block ends at the last interior pixel */
-            const int ix0 = ox * sw - pl;
-            const float *xr[3] = {rows[0] + (size_t)ix0 * C, rows[1] + (size_t)ix0 * C, rows[2] + (size_t)ix0 * C};
+        while (ox <= hi_x) {
+            const int left = hi_x - ox + 1, P = left >= big ? big : half;
+            if (P > left) ox = hi_x - P + 1;
+            const size_t ix0 = (size_t)(ox * sw - pl) * C;
+            const float *xr[3] = {rows[0] + ix0, rows[1] + ix0, rows[2] + ix0};
             float *yp = y + (size_t)ox * C;
-            switch (P) {
-            case 8: dw_1_8(xr, C, j->Mp, j->w, j->b, yp, j->slope, j->ak); break;
-            case 4: dw_1_4(xr, C, j->Mp, j->w, j->b, yp, j->slope, j->ak); break;
-            case 6: dw_2_6(xr, C, j->Mp, j->w, j->b, yp, j->slope, j->ak); break;
-            default: dw_2_3(xr, C, j->Mp, j->w, j->b, yp, j->slope, j->ak); break;
-            }
-            if (ox + P - 1 == hi_x) break;
+            if (sw == 1 && P == 8) dw_1_8(xr, C, j->Mp, j->w, j->b, yp, j->slope, j->ak);
+            else if (sw == 1) dw_1_4(xr, C, j->Mp, j->w, j->b, yp, j->slope, j->ak);
+            else if (P == 6) dw_2_6(xr, C, j->Mp, j->w, j->b, yp, j->slope, j->ak);
+            else dw_2_3(xr, C, j->Mp, j->w, j->b, yp, j->slope, j->ak);
+            ox += P;
         }
-        ox = hi_x + 1;
     }
     for (; ox < OW; ox++) dw_one(j, rows, ox, y + (size_t)ox * C);
 }
