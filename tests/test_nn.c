@@ -274,7 +274,8 @@ static void t_xnnpack_conv_random(void)
 /* The shapes our own AVX-512 kernels take: image-like first layers (1-4 channels in, 16-64
  * out, read in NCHW) and depthwise 3x3 on 16 or more channels (whole and partial 16-channel
  * groups), at both strides, with asymmetric padding, rows wide enough for the 8-pixel blocks,
- * and no activation, Relu or PRelu; the reference must agree whatever kernel the CPU selects. */
+ * and no activation, Relu, PRelu or Tanh; the reference must agree whatever kernel the CPU
+ * selects. */
 static void t_avx512_conv_random(void)
 {
     for (int it = 0; it < 32; it++) {
@@ -305,16 +306,16 @@ static void t_avx512_conv_random(void)
         ob_attr_ints(&g, n, "kernel_shape", 2, (int64_t[]){k, k});
         ob_attr_ints(&g, n, "strides", 2, (int64_t[]){s, s});
         ob_attr_ints(&g, n, "pads", 4, pads);
-        if (it % 3 == 2) { /* a PRelu, which our kernels take into their output */
+        if (it % 4 == 2) { /* PRelu and Tanh: our kernels take them into their output */
             ob_weight(&g, "slope", 3, (int64_t[]){M, 1, 1}, -0.5f, 0.5f);
             ob_node(&g, "PRelu", "c slope", "y");
         } else {
-            ob_node(&g, it % 3 ? "Relu" : "Identity", "c", "y");
+            ob_node(&g, (const char *[]){"Identity", "Relu", "", "Tanh"}[it % 4], "c", "y");
         }
         ob_output(&g, "y");
         char what[96];
         snprintf(what, sizeof what, "%s C%d H%d W%d M%d k%d s%d act%d", first ? "first-layer" : "depthwise", C, H, W, M,
-                 k, s, it % 3);
+                 k, s, it % 4);
         compare_backends(what, &g);
     }
 }

@@ -43,6 +43,35 @@ __attribute__((target("avx512f"))) static inline __m512 act(__m512 v, __m512 slo
     return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, slope);
 }
 
+/* tanh with the 13/6 rational function of ops/ref.c (the one Eigen uses), 16 lanes at once. */
+__attribute__((target("avx512f"))) static inline __m512 tanh16(__m512 x)
+{
+    const __m512 c = _mm512_set1_ps(7.99881172180175781f);
+    const __m512 xc = _mm512_max_ps(_mm512_min_ps(x, c), _mm512_sub_ps(_mm512_setzero_ps(), c));
+    const __m512 x2 = _mm512_mul_ps(xc, xc);
+    __m512 p = _mm512_set1_ps(-2.76076847742355e-16f);
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(2.00018790482477e-13f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-8.60467152213735e-11f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(5.12229709037114e-08f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(1.48572235717979e-05f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(6.37261928875436e-04f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(4.89352455891786e-03f));
+    p = _mm512_mul_ps(p, xc);
+    __m512 q = _mm512_set1_ps(1.19825839466702e-06f);
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(1.18534705686654e-04f));
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(2.26843463243900e-03f));
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(4.89352518554385e-03f));
+    const __m512 r = _mm512_div_ps(p, q);
+    const __mmask16 tiny = _mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(0.0004f), _CMP_LT_OQ);
+    return _mm512_mask_blend_ps(tiny, r, x);
+}
+
+/* The fused activation of kind ak (NN_X86_ACT_*), for the one-pixel paths. */
+__attribute__((target("avx512f"))) static inline __m512 apply(__m512 v, int ak, __m512 slope)
+{
+    return ak == NN_X86_ACT_TANH ? tanh16(v) : act(v, slope);
+}
+
 /* First layer: x NCHW [C][H][W], w [C][kh][kw][Mp], y NHWC [OH][OW][M], Mp = 16 * MB >= M (the
  * packed weights and bias are zero beyond M, and the last group's stores are masked).
  * Interior pixels (all taps inside the row) go in blocks of P (8, 6, 4, 3 for MB = 1..4) so that
@@ -89,6 +118,9 @@ typedef struct first_ctx {
         else if (j->ak == NN_X86_ACT_SLOPE)                                                            \
             for (int p = 0; p < (P); p++)                                                              \
                 for (int b = 0; b < (MB); b++) acc[p][b] = act(acc[p][b], f->sv[b]);                   \
+        else if (j->ak == NN_X86_ACT_TANH)                                                             \
+            for (int p = 0; p < (P); p++)                                                              \
+                for (int b = 0; b < (MB); b++) acc[p][b] = tanh16(acc[p][b]);                          \
         for (int p = 0; p < (P); p++)                                                                  \
             for (int b = 0; b < (MB); b++) _mm512_mask_storeu_ps(y + (size_t)p * OM + 16 * b, f->mk[b], acc[p][b]); \
     }
@@ -113,7 +145,7 @@ __attribute__((target("avx512f"))) static void first_one(const conv_job *j, cons
                     if (b < MB) acc[b] = _mm512_fmadd_ps(v, _mm512_loadu_ps(wr + kx * M + 16 * b), acc[b]);
             }
         }
-    for (int b = 0; b < MB; b++) _mm512_mask_storeu_ps(y + 16 * b, f->mk[b], act(acc[b], f->sv[b]));
+    for (int b = 0; b < MB; b++) _mm512_mask_storeu_ps(y + 16 * b, f->mk[b], apply(acc[b], j->ak, f->sv[b]));
 }
 
 __attribute__((target("avx512f"))) static void first_row(const conv_job *j, int oy, float *y)
@@ -175,6 +207,8 @@ __attribute__((target("avx512f"))) static void first_row(const conv_job *j, int 
                 for (int p = 0; p < (P); p++) acc[p] = _mm512_max_ps(acc[p], _mm512_setzero_ps());    \
             else if (ak == NN_X86_ACT_SLOPE)                                                           \
                 for (int p = 0; p < (P); p++) acc[p] = act(acc[p], _mm512_loadu_ps(slope + c));        \
+            else if (ak == NN_X86_ACT_TANH)                                                            \
+                for (int p = 0; p < (P); p++) acc[p] = tanh16(acc[p]);                                 \
             for (int p = 0; p < (P); p++) _mm512_mask_storeu_ps(yp + (size_t)p * C + c, m, acc[p]);    \
         }                                                                                              \
     }
@@ -208,7 +242,7 @@ __attribute__((target("avx512f"))) static void dw_one(const conv_job *j, const f
             }
         for (int g = 0; g < 8; g++)
             if (g < ng)
-                _mm512_mask_storeu_ps(yp + c0 + 16 * g, m[g], act(acc[g], _mm512_loadu_ps(j->slope + c0 + 16 * g)));
+                _mm512_mask_storeu_ps(yp + c0 + 16 * g, m[g], apply(acc[g], j->ak, _mm512_loadu_ps(j->slope + c0 + 16 * g)));
     }
 }
 
@@ -563,6 +597,54 @@ int nn_x86_fuse_prelu(nn_session *s, nn_step *st)
     j->ak = NN_X86_ACT_SLOPE;
     st->alias_in = 1;
     st->kernel = "fused";
+    return 1;
+}
+
+#ifdef HAVE_X86
+__attribute__((target("avx512f"))) static void tanh_run(const float *x, float *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, tanh16(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m, tanh16(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+#endif
+
+static int run_tanh(nn_session *s, nn_step *st)
+{
+#ifdef HAVE_X86
+    tanh_run(T(0)->data, O(0)->data, nn_shape_count(&T(0)->shape));
+    return 0;
+#else
+    (void)s, (void)st;
+    return FACET_E_INTERNAL;
+#endif
+}
+
+/* Tanh: taken into the first-layer or depthwise convolution before it when that is ours and
+ * its only reader (SSR-Net's fr_age and fr_gender: conv, BatchNormalization, Tanh), else 16
+ * lanes at a time on its own (libm's tanhf, then a rational function in portable C, had made
+ * it a fifth of fr_gender's time). */
+int nn_x86_tanh_make(nn_session *s, nn_step *st)
+{
+    if (!(facet_cpu_flags() & FACET_CPU_AVX512F) || st->op != NN_OP_TANH) return 0;
+    nn_step *p = NULL;
+    for (nn_step *q = s->steps; q < st; q++)
+        if (q->nout >= 1 && q->out[0] == st->in[0]) p = q;
+    if (p && p->kernel && !strcmp(p->kernel, "avx512") && p->be && p->act == NN_ACT_NONE &&
+        !T(0)->is_output && nn_readers(s, st->in[0]) == 1) {
+        conv_job *j = p->be;
+        if ((j->kind == NN_X86_FIRST || j->kind == NN_X86_DW) && j->ak == NN_X86_ACT_NONE) {
+            j->ak = NN_X86_ACT_TANH;
+            st->alias_in = 1;
+            st->kernel = "fused";
+            return 1;
+        }
+    }
+    st->run = run_tanh;
+    st->kernel = "avx512";
     return 1;
 }
 

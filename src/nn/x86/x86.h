@@ -11,7 +11,7 @@
 
 /* One convolution as the kernels see it: input [C][H][W] (first layer, NCHW) or [H][W][C]
  * (NHWC), output NHWC [OH][OW][M]; w and b packed by nn_x86_pack_conv. */
-enum { NN_X86_ACT_NONE, NN_X86_ACT_RELU, NN_X86_ACT_SLOPE };
+enum { NN_X86_ACT_NONE, NN_X86_ACT_RELU, NN_X86_ACT_SLOPE, NN_X86_ACT_TANH };
 
 typedef struct nn_x86_conv {
     const float *x, *w, *b;
@@ -22,7 +22,7 @@ typedef struct nn_x86_conv {
     int C, H, W, M, OH, OW, kh, kw, sh, sw, pt, pl;
     int Mp;            /* packed output-channel stride: M rounded up to 16 */
     int kind;          /* NN_X86_* */
-    int ak;            /* the activation: NN_X86_ACT_NONE, _RELU or _SLOPE (per-channel slopes) */
+    int ak;            /* the activation: NN_X86_ACT_NONE, _RELU, _SLOPE (per-channel slopes), _TANH */
     float lo;
 } nn_x86_conv;
 

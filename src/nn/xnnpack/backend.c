@@ -584,7 +584,10 @@ int nn_xnn_assign(nn_session *s)
                              ? NN_NHWC : NN_NCHW;
         for (int k = 0; k < st->nout; k++) O(k)->layout = is4(O(k)) ? out_layout : NN_NCHW;
         switch (md) {
-        case M_REF: case M_FOLLOW: rc = 0; break;
+        case M_REF: case M_FOLLOW:
+            if (st->op == NN_OP_TANH && !st->alias_in) nn_x86_tanh_make(s, st);
+            rc = 0;
+            break;
         case M_FLAT:
             if (st->op == NN_OP_TRANSPOSE) {
                 st->alias_in = 1;
