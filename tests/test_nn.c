@@ -381,6 +381,32 @@ static void t_avx512_chain_random(void)
     unsetenv("FACET_NN_ROWS");
 }
 
+/* Exp, two-class Softmax and Tanh on our vector kernels against the reference, on values from
+ * -scale to scale (up to 60: large exponents, saturated tanh) and lengths that leave a partial
+ * last vector. */
+static void t_avx512_elementwise(void)
+{
+    for (int it = 0; it < 8; it++) {
+        ob_graph g;
+        ob_init(&g, 9, 1200u + (uint32_t)it);
+        int n = rnd(&g, 1, 300);
+        float scale = (float[]){0.5f, 3, 20, 60}[it % 4];
+        ob_input(&g, "x", 3, (int64_t[]){1, n, 2});
+        ob_weight(&g, "k", 1, (int64_t[]){1}, scale, scale);
+        ob_node(&g, "Mul", "x k", "xs");
+        ob_node(&g, "Exp", "xs", "e");
+        Onnx__NodeProto *sm = ob_node(&g, "Softmax", "xs", "p");
+        ob_attr_i(&g, sm, "axis", 2);
+        ob_node(&g, "Tanh", "xs", "t");
+        ob_output(&g, "e");
+        ob_output(&g, "p");
+        ob_output(&g, "t");
+        char what[64];
+        snprintf(what, sizeof what, "elementwise n%d scale %g", n, (double)scale);
+        compare_backends(what, &g);
+    }
+}
+
 /* Conv then Mul by a constant (scalar, [M,1,1], [1,M,1,1]) is folded into the weights at plan
  * time, on every backend; the same graph with an Identity between the two is not folded, and
  * both must agree. */
@@ -867,6 +893,6 @@ static void t_api_arguments(void)
 
 TESTS(TEST(t_ort_ref_1thread), TEST(t_ort_xnnpack_1thread), TEST(t_ort_xnnpack_2threads),
       TEST(t_xnnpack_conv_random), TEST(t_avx512_conv_random), TEST(t_avx512_chain_random),
-      TEST(t_avx512_global_depthwise), TEST(t_fold_conv_mul), TEST(t_xnnpack_pool_random), TEST(t_xnnpack_graph_ops_random),
+      TEST(t_avx512_global_depthwise), TEST(t_fold_conv_mul), TEST(t_avx512_elementwise), TEST(t_xnnpack_pool_random), TEST(t_xnnpack_graph_ops_random),
       TEST(t_hostile_truncated_and_garbage), TEST(t_hostile_graphs), TEST(t_shared_model_two_threads),
       TEST(t_run_allocates_nothing), TEST(t_detector_replans_for_other_sizes), TEST(t_api_arguments))

@@ -202,6 +202,8 @@ int nn_x86_conv_make(nn_session *s, nn_step *st, int kind);
 int nn_x86_fuse_prelu(nn_session *s, nn_step *st);
 /* Tanh: fused into one of those convolutions, else our vector kernel (returns 1 when taken). */
 int nn_x86_tanh_make(nn_session *s, nn_step *st);
+/* Exp and two-class Softmax on our vector kernels (returns 1 when taken). */
+int nn_x86_elementwise_make(nn_session *s, nn_step *st);
 /* Fuses chains of those convolutions and pointwise ones into steps that run row by row
  * (x86/rows_avx512.c); called once XNNPACK has claimed its steps. */
 int nn_x86_fuse_rows(nn_session *s);

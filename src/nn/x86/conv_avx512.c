@@ -66,6 +66,31 @@ __attribute__((target("avx512f"))) static inline __m512 tanh16(__m512 x)
     return _mm512_mask_blend_ps(tiny, r, x);
 }
 
+/* exp as in ops/ref.c (2^n times Cephes' polynomial, 2^n applied in two halves), 16 lanes. */
+__attribute__((target("avx512f"))) static inline __m512 exp16(__m512 x)
+{
+    const __m512 xc = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.72283f)), _mm512_set1_ps(-103.97f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+    const __m512i ni = _mm512_cvtps_epi32(n), n1 = _mm512_srai_epi32(ni, 1), n2 = _mm512_sub_epi32(ni, n1);
+    const __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, _mm512_set1_epi32(127)), 23));
+    const __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, _mm512_set1_epi32(127)), 23));
+    __m512 y = _mm512_mul_ps(_mm512_mul_ps(e, s1), s2);
+    y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(88.72284f), _CMP_GT_OQ), y,
+                             _mm512_set1_ps(INFINITY));
+    y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-103.97f), _CMP_LT_OQ), y, _mm512_setzero_ps());
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x); /* NaN stays NaN */
+}
+
 /* The fused activation of kind ak (NN_X86_ACT_*), for the one-pixel paths. */
 __attribute__((target("avx512f"))) static inline __m512 apply(__m512 v, int ak, __m512 slope)
 {
@@ -611,6 +636,72 @@ __attribute__((target("avx512f"))) static void tanh_run(const float *x, float *y
     }
 }
 #endif
+
+#ifdef HAVE_X86
+__attribute__((target("avx512f"))) static void exp_run(const float *x, float *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, exp16(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m, exp16(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+/* Softmax over pairs (a detector's two classes): y = 1 / (1 + e^(other - this)) per lane. */
+__attribute__((target("avx512f"))) static void softmax2_run(const float *x, float *y, int64_t n)
+{
+    int64_t i = 0;
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i), other = _mm512_permute_ps(v, 0xB1);
+        _mm512_storeu_ps(y + i, _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(other, v)))));
+    }
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + i), other = _mm512_permute_ps(v, 0xB1);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(other, v)))));
+    }
+}
+#endif
+
+static int run_exp(nn_session *s, nn_step *st)
+{
+#ifdef HAVE_X86
+    exp_run(T(0)->data, O(0)->data, nn_shape_count(&T(0)->shape));
+    return 0;
+#else
+    (void)s, (void)st;
+    return FACET_E_INTERNAL;
+#endif
+}
+
+static int run_softmax2(nn_session *s, nn_step *st)
+{
+#ifdef HAVE_X86
+    softmax2_run(T(0)->data, O(0)->data, nn_shape_count(&T(0)->shape));
+    return 0;
+#else
+    (void)s, (void)st;
+    return FACET_E_INTERNAL;
+#endif
+}
+
+/* Exp and two-class Softmax (fr_detect's box-decoding tail) 16 lanes at a time. */
+int nn_x86_elementwise_make(nn_session *s, nn_step *st)
+{
+    if (!(facet_cpu_flags() & FACET_CPU_AVX512F) || T(0)->dtype != NN_F32) return 0;
+    if (st->op == NN_OP_EXP) {
+        st->run = run_exp;
+    } else if (st->op == NN_OP_SOFTMAX && st->aux[0] == 2 && nn_shape_count(&T(0)->shape) % 2 == 0 &&
+               T(0)->layout == NN_NCHW) {
+        st->run = run_softmax2;
+    } else {
+        return 0;
+    }
+    st->kernel = "avx512";
+    return 1;
+}
 
 static int run_tanh(nn_session *s, nn_step *st)
 {
