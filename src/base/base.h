@@ -51,6 +51,7 @@ enum {
     FACET_CPU_AVX512BW = 1 << 6,
     FACET_CPU_AVX512VNNI = 1 << 7,
     FACET_CPU_AVX512BF16 = 1 << 8,
+    FACET_CPU_AVX512VL = 1 << 9,
 };
 /* Detected CPU flags, masked by FACET_CPU_MASK (hex) from the environment so that tests can
  * force the reference paths. */

@@ -81,6 +81,7 @@ static unsigned detect_flags(void)
         if ((b & bit_AVX2) && ymm) f |= FACET_CPU_AVX2;
         if ((b & bit_AVX512F) && zmm) f |= FACET_CPU_AVX512F;
         if ((b & bit_AVX512BW) && zmm) f |= FACET_CPU_AVX512BW;
+        if ((b & bit_AVX512VL) && zmm) f |= FACET_CPU_AVX512VL;
         if ((c & bit_AVX512VNNI) && zmm) f |= FACET_CPU_AVX512VNNI;
     }
     if (__get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5)) && zmm)
@@ -108,7 +109,7 @@ const char *facet_cpu_features(void)
         {FACET_CPU_SSE41, "sse4.1"}, {FACET_CPU_AVX, "avx"}, {FACET_CPU_AVX2, "avx2"},
         {FACET_CPU_FMA, "fma"}, {FACET_CPU_F16C, "f16c"}, {FACET_CPU_AVX512F, "avx512f"},
         {FACET_CPU_AVX512BW, "avx512bw"}, {FACET_CPU_AVX512VNNI, "avx512vnni"},
-        {FACET_CPU_AVX512BF16, "avx512bf16"},
+        {FACET_CPU_AVX512BF16, "avx512bf16"}, {FACET_CPU_AVX512VL, "avx512vl"},
     };
     unsigned f = facet_cpu_flags();
     buf[0] = 0;
