@@ -43,6 +43,12 @@ __attribute__((target("avx512f"))) static inline __m512 act(__m512 v, __m512 slo
     return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, slope);
 }
 
+/* The lanes of a 16-channel group that hold channels when `left` of them remain. */
+static inline __mmask16 lanes(int left)
+{
+    return left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+}
+
 /* tanh with the 13/6 rational function of ops/ref.c (the one Eigen uses), 16 lanes at once. */
 __attribute__((target("avx512f"))) static inline __m512 tanh16(__m512 x)
 {
@@ -228,12 +234,10 @@ __attribute__((target("avx512f"))) static void first_row(const conv_job *j, int 
         NULL, first_blk_1, first_blk_2, first_blk_3, first_blk_4};
     static const int blk_px[5] = {0, 8, 6, 4, 3};
     const int MB = j->Mp / 16, P = blk_px[MB], OM = j->M, sw = j->sw, pl = j->pl, OW = j->OW;
-    void (*const block)(const conv_job *, const first_ctx *, int, float *) =
-        OM > 16 && OM <= 24 && (facet_cpu_flags() & FACET_CPU_AVX512VL) ? first_blk_24 : blk[MB];
+    void (*const block)(const conv_job *, const first_ctx *, int, float *) = j->ymm_tail ? first_blk_24 : blk[MB];
     first_ctx f;
     for (int b = 0; b < 4; b++) {
-        const int left = OM - 16 * b;
-        f.mk[b] = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+        f.mk[b] = lanes(OM - 16 * b);
         f.sv[b] = _mm512_loadu_ps(j->slope + 16 * (b < MB ? b : 0));
     }
     f.iy0 = oy * j->sh - j->pt;
@@ -268,7 +272,7 @@ __attribute__((target("avx512f"))) static void first_row(const conv_job *j, int 
     {                                                                                                  \
         enum { NCOL = ((P) - 1) * (SW) + 3 };                                                          \
         for (int c = 0; c < C; c += 16) {                                                              \
-            const __mmask16 m = C - c >= 16 ? 0xffff : (__mmask16)((1u << (C - c)) - 1);              \
+            const __mmask16 m = lanes(C - c);                                                          \
             __m512 wv[9], acc[P];                                                                      \
             for (int k = 0; k < 9; k++) wv[k] = _mm512_loadu_ps(w + k * Cp + c);                      \
             for (int p = 0; p < (P); p++) acc[p] = _mm512_loadu_ps(bias + c);                          \
@@ -305,8 +309,7 @@ __attribute__((target("avx512f"))) static void dw_one(const conv_job *j, const f
         __mmask16 m[8];
         __m512 acc[8];
         for (int g = 0; g < 8; g++) {
-            const int left = C - c0 - 16 * g;
-            m[g] = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+            m[g] = lanes(C - c0 - 16 * g);
             acc[g] = _mm512_loadu_ps(j->b + c0 + 16 * (g < ng ? g : 0));
         }
         for (int ky = 0; ky < 3; ky++)
@@ -458,8 +461,7 @@ __attribute__((target("avx512f"))) static void pw_pixels(const nn_x86_conv *j, c
             __m512 sv[4];
             __mmask16 mk[4];
             for (int q = 0; q < 4; q++) {
-                const int left = M - m0 - 16 * q;
-                mk[q] = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+                mk[q] = lanes(M - m0 - 16 * q);
                 sv[q] = _mm512_loadu_ps(j->slope + m0 + 16 * (q < mb ? q : 0));
             }
             if (cn < P) {
@@ -487,7 +489,7 @@ __attribute__((target("avx512f"))) static void gd_run(const conv_job *j)
 {
     const int C = j->C, Cp = j->Mp, P = j->H * j->W;
     for (int c = 0; c < C; c += 16) {
-        const __mmask16 m = C - c >= 16 ? 0xffff : (__mmask16)((1u << (C - c)) - 1);
+        const __mmask16 m = lanes(C - c);
         __m512 a0 = _mm512_loadu_ps(j->b + c), a1 = _mm512_setzero_ps(), a2 = a1, a3 = a1;
         int p = 0;
         for (; p + 4 <= P; p += 4) {
@@ -637,6 +639,7 @@ int nn_x86_conv_job(nn_session *s, const nn_step *st, int kind, nn_x86_conv *j)
     j->lo = st->act == NN_ACT_RELU ? 0.0f : -INFINITY;
     j->Mp = (j->M + 15) & ~15;
     j->kind = kind;
+    j->ymm_tail = kind == NN_X86_FIRST && j->M > 16 && j->M <= 24 && (facet_cpu_flags() & FACET_CPU_AVX512VL);
     float *w, *b;
     int rc = nn_x86_pack_conv(s, st, j->Mp, &w, &b);
     if (rc) return rc;
@@ -676,61 +679,33 @@ int nn_x86_fuse_prelu(nn_session *s, nn_step *st)
     return 1;
 }
 
-#ifdef HAVE_X86
-__attribute__((target("avx512f"))) static void tanh_run(const float *x, float *y, int64_t n)
-{
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, tanh16(_mm512_loadu_ps(x + i)));
-    if (i < n) {
-        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(y + i, m, tanh16(_mm512_maskz_loadu_ps(m, x + i)));
-    }
-}
-#endif
 
 #ifdef HAVE_X86
-__attribute__((target("avx512f"))) static void exp_run(const float *x, float *y, int64_t n)
+/* Exp, Tanh, or Softmax over pairs (a detector's two classes: y = 1 / (1 + e^(other - this))
+ * in every lane), 16 lanes at a time. */
+__attribute__((target("avx512f"))) static inline __m512 lane_op(int op, __m512 v)
 {
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, exp16(_mm512_loadu_ps(x + i)));
-    if (i < n) {
-        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(y + i, m, exp16(_mm512_maskz_loadu_ps(m, x + i)));
-    }
-}
-
-/* Softmax over pairs (a detector's two classes): y = 1 / (1 + e^(other - this)) per lane. */
-__attribute__((target("avx512f"))) static void softmax2_run(const float *x, float *y, int64_t n)
-{
-    int64_t i = 0;
+    if (op == NN_OP_EXP) return exp16(v);
+    if (op == NN_OP_TANH) return tanh16(v);
     const __m512 one = _mm512_set1_ps(1.0f);
-    for (; i + 16 <= n; i += 16) {
-        const __m512 v = _mm512_loadu_ps(x + i), other = _mm512_permute_ps(v, 0xB1);
-        _mm512_storeu_ps(y + i, _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(other, v)))));
-    }
-    if (i < n) {
+    return _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_permute_ps(v, 0xB1), v))));
+}
+
+__attribute__((target("avx512f"))) static void lanes_run(int op, const float *x, float *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, lane_op(op, _mm512_loadu_ps(x + i)));
+    if (i < n) { /* for Softmax n is even: the mask keeps pairs whole */
         const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        const __m512 v = _mm512_maskz_loadu_ps(m, x + i), other = _mm512_permute_ps(v, 0xB1);
-        _mm512_mask_storeu_ps(y + i, m, _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(other, v)))));
+        _mm512_mask_storeu_ps(y + i, m, lane_op(op, _mm512_maskz_loadu_ps(m, x + i)));
     }
 }
 #endif
 
-static int run_exp(nn_session *s, nn_step *st)
+static int run_lanes(nn_session *s, nn_step *st)
 {
 #ifdef HAVE_X86
-    exp_run(T(0)->data, O(0)->data, nn_shape_count(&T(0)->shape));
-    return 0;
-#else
-    (void)s, (void)st;
-    return FACET_E_INTERNAL;
-#endif
-}
-
-static int run_softmax2(nn_session *s, nn_step *st)
-{
-#ifdef HAVE_X86
-    softmax2_run(T(0)->data, O(0)->data, nn_shape_count(&T(0)->shape));
+    lanes_run(st->op, T(0)->data, O(0)->data, nn_shape_count(&T(0)->shape));
     return 0;
 #else
     (void)s, (void)st;
@@ -742,27 +717,12 @@ static int run_softmax2(nn_session *s, nn_step *st)
 int nn_x86_elementwise_make(nn_session *s, nn_step *st)
 {
     if (!(facet_cpu_flags() & FACET_CPU_AVX512F) || T(0)->dtype != NN_F32) return 0;
-    if (st->op == NN_OP_EXP) {
-        st->run = run_exp;
-    } else if (st->op == NN_OP_SOFTMAX && st->aux[0] == 2 && nn_shape_count(&T(0)->shape) % 2 == 0 &&
-               T(0)->layout == NN_NCHW) {
-        st->run = run_softmax2;
-    } else {
+    if (st->op != NN_OP_EXP && (st->op != NN_OP_SOFTMAX || st->aux[0] != 2 ||
+                                nn_shape_count(&T(0)->shape) % 2 || T(0)->layout != NN_NCHW))
         return 0;
-    }
+    st->run = run_lanes;
     st->kernel = "avx512";
     return 1;
-}
-
-static int run_tanh(nn_session *s, nn_step *st)
-{
-#ifdef HAVE_X86
-    tanh_run(T(0)->data, O(0)->data, nn_shape_count(&T(0)->shape));
-    return 0;
-#else
-    (void)s, (void)st;
-    return FACET_E_INTERNAL;
-#endif
 }
 
 /* Tanh: taken into the first-layer or depthwise convolution before it when that is ours and
@@ -785,7 +745,7 @@ int nn_x86_tanh_make(nn_session *s, nn_step *st)
             return 1;
         }
     }
-    st->run = run_tanh;
+    st->run = run_lanes;
     st->kernel = "avx512";
     return 1;
 }

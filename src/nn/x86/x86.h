@@ -22,6 +22,7 @@ typedef struct nn_x86_conv {
     int C, H, W, M, OH, OW, kh, kw, sh, sw, pt, pl;
     int Mp;            /* packed output-channel stride: M rounded up to 16 */
     int kind;          /* NN_X86_* */
+    int ymm_tail;      /* first layer with 17-24 outputs: channels 16.. in a ymm (AVX-512VL) */
     int ak;            /* the activation: NN_X86_ACT_NONE, _RELU, _SLOPE (per-channel slopes), _TANH */
     float lo;
 } nn_x86_conv;
