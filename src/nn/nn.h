@@ -200,9 +200,8 @@ enum { NN_X86_FIRST, NN_X86_DW, NN_X86_GD, NN_X86_PW };
 int nn_x86_conv_make(nn_session *s, nn_step *st, int kind);
 /* A PRelu after one of those convolutions: fused into it (returns 1, the step becomes an alias). */
 int nn_x86_fuse_prelu(nn_session *s, nn_step *st);
-/* Tanh: fused into one of those convolutions, else our vector kernel (returns 1 when taken). */
-int nn_x86_tanh_make(nn_session *s, nn_step *st);
-/* Exp and two-class Softmax on our vector kernels (returns 1 when taken). */
+/* Exp, two-class Softmax and Tanh on our vector kernels, a Tanh fused into one of those
+ * convolutions when it follows one (returns 1 when taken). */
 int nn_x86_elementwise_make(nn_session *s, nn_step *st);
 /* Fuses chains of those convolutions and pointwise ones into steps that run row by row
  * (x86/rows_avx512.c); called once XNNPACK has claimed its steps. */

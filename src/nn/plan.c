@@ -240,6 +240,26 @@ static void fuse_channel_shuffle(facet_nn_session *s)
     }
 }
 
+/* Folds y' = y * a[m] + c[m] (per output channel; c may be NULL) into a convolution's weights
+ * and bias. */
+static int fold_affine(facet_nn_session *s, nn_step *st, const float *a, const float *c)
+{
+    const nn_tensor *W = &s->t[st->in[1]];
+    int64_t M = W->shape.d[0], per = nn_shape_count(&W->shape) / M;
+    float *w = nn_own(s, facet_alloc(sizeof(float) * (size_t)(M * per)));
+    float *b = nn_own(s, facet_alloc(sizeof(float) * (size_t)M));
+    if (!w || !b) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory to fold into a convolution");
+    const float *w0 = st->w ? st->w : (const float *)W->data;
+    const float *b0 = st->b ? st->b : (st->nin > 2 && st->in[2] >= 0 ? (const float *)s->t[st->in[2]].data : NULL);
+    for (int64_t m = 0; m < M; m++) {
+        for (int64_t k = 0; k < per; k++) w[m * per + k] = w0[m * per + k] * a[m];
+        b[m] = (b0 ? b0[m] : 0.0f) * a[m] + (c ? c[m] : 0.0f);
+    }
+    st->w = w;
+    st->b = b;
+    return 0;
+}
+
 /* Pass 2: BatchNormalization and constant Mul into Conv, Relu into its producer, channel shuffles,
  * no-op pads. */
 static int fuse(facet_nn_session *s)
@@ -263,22 +283,18 @@ static int fuse(facet_nn_session *s)
         for (int k = 1; k < 5; k++) ok &= s->t[bn->in[k]].is_const;
         if (!ok || !s->t[st->in[1]].is_const || (st->nin > 2 && st->in[2] >= 0 && !s->t[st->in[2]].is_const))
             continue;
-        const nn_tensor *W = &s->t[st->in[1]];
-        int64_t M = W->shape.d[0], per = nn_shape_count(&W->shape) / M;
-        float *w = nn_own(s, facet_alloc(sizeof(float) * (size_t)(M * per)));
-        float *b = nn_own(s, facet_alloc(sizeof(float) * (size_t)M));
-        if (!w || !b) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory to fold BatchNormalization");
-        const float *w0 = st->w ? st->w : (const float *)W->data;
-        const float *b0 = st->b ? st->b : (st->nin > 2 && st->in[2] >= 0 ? (const float *)s->t[st->in[2]].data : NULL);
+        int64_t M = s->t[st->in[1]].shape.d[0];
+        float *a = malloc(sizeof(float) * (size_t)M * 2);
+        if (!a) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory to fold BatchNormalization");
         const float *sc = s->t[bn->in[1]].data, *bb = s->t[bn->in[2]].data;
         const float *mean = s->t[bn->in[3]].data, *var = s->t[bn->in[4]].data;
         for (int64_t m = 0; m < M; m++) {
-            float a = sc[m] / sqrtf(var[m] + bn->faux[0]);
-            for (int64_t k = 0; k < per; k++) w[m * per + k] = w0[m * per + k] * a;
-            b[m] = ((b0 ? b0[m] : 0.0f) - mean[m]) * a + bb[m];
+            a[m] = sc[m] / sqrtf(var[m] + bn->faux[0]);
+            a[M + m] = bb[m] - mean[m] * a[m];
         }
-        st->w = w;
-        st->b = b;
+        int rc = fold_affine(s, st, a, a + M);
+        free(a);
+        if (rc) return rc;
         st->out[0] = bn->out[0];
         drop_step(s, j);
     }
@@ -295,7 +311,7 @@ static int fuse(facet_nn_session *s)
         nn_step *mul = &s->steps[j];
         const nn_tensor *K = &s->t[mul->in[mul->in[0] == y ? 1 : 0]];
         const nn_tensor *W = &s->t[st->in[1]];
-        int64_t M = W->shape.d[0], per = nn_shape_count(&W->shape) / M, nk = nn_shape_count(&K->shape);
+        int64_t M = W->shape.d[0], nk = nn_shape_count(&K->shape);
         const nn_tensor *Y = &s->t[y], *Z = &s->t[mul->out[0]];
         int per_channel = nk == M && ((K->shape.ndim == 3 && K->shape.d[1] == 1 && K->shape.d[2] == 1) ||
                                       (K->shape.ndim == 4 && K->shape.d[0] == 1 && K->shape.d[2] == 1 &&
@@ -303,19 +319,12 @@ static int fuse(facet_nn_session *s)
         if (!K->is_const || K->dtype != NN_F32 || (nk != 1 && !per_channel) || Y->shape.ndim != 4 ||
             memcmp(&Y->shape, &Z->shape, sizeof(nn_shape)))
             continue;
-        float *w = nn_own(s, facet_alloc(sizeof(float) * (size_t)(M * per)));
-        float *b = nn_own(s, facet_alloc(sizeof(float) * (size_t)M));
-        if (!w || !b) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory to fold a Mul");
-        const float *w0 = st->w ? st->w : (const float *)W->data;
-        const float *b0 = st->b ? st->b : (st->nin > 2 && st->in[2] >= 0 ? (const float *)s->t[st->in[2]].data : NULL);
-        const float *k = K->data;
-        for (int64_t m = 0; m < M; m++) {
-            float a = k[nk == 1 ? 0 : m];
-            for (int64_t q = 0; q < per; q++) w[m * per + q] = w0[m * per + q] * a;
-            b[m] = (b0 ? b0[m] : 0.0f) * a;
-        }
-        st->w = w;
-        st->b = b;
+        float *a = malloc(sizeof(float) * (size_t)M);
+        if (!a) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory to fold a Mul");
+        for (int64_t m = 0; m < M; m++) a[m] = ((const float *)K->data)[nk == 1 ? 0 : m];
+        int rc = fold_affine(s, st, a, NULL);
+        free(a);
+        if (rc) return rc;
         st->out[0] = mul->out[0];
         drop_step(s, j);
     }

@@ -659,18 +659,29 @@ int nn_x86_conv_job(nn_session *s, const nn_step *st, int kind, nn_x86_conv *j)
     return 0;
 }
 
-/* Takes a PRelu into the convolution before it when that is one of ours, its output has no
- * other reader, and the slopes are per channel: the PRelu step then aliases its input. */
+/* Our convolution that produces the input of `st` when the activation `st` computes can go
+ * into its output: the convolution has none of its own, and `st` is its output's only reader. */
+static conv_job *fusable_producer(nn_session *s, const nn_step *st)
+{
+    nn_step *p = NULL;
+    for (nn_step *q = s->steps; q < st; q++)
+        if (q->nout >= 1 && q->out[0] == st->in[0]) p = q;
+    if (!p || !p->kernel || strcmp(p->kernel, "avx512") || !p->be || p->act != NN_ACT_NONE ||
+        T(0)->is_output || nn_readers(s, st->in[0]) != 1)
+        return NULL;
+    conv_job *j = p->be;
+    return j->ak == NN_X86_ACT_NONE ? j : NULL;
+}
+
+/* Takes a PRelu into the convolution before it when that is one of ours (see above) and the
+ * slopes are per channel: the PRelu step then aliases its input. */
 int nn_x86_fuse_prelu(nn_session *s, nn_step *st)
 {
     const nn_tensor *X = T(0), *A = T(1);
     int64_t C = X->shape.ndim == 4 ? X->shape.d[1] : 0;
-    if (!A->is_const || nn_shape_count(&A->shape) != C || X->is_output || X->layout != NN_NHWC) return 0;
-    nn_step *p = NULL;
-    for (nn_step *q = s->steps; q < st; q++)
-        if (q->nout >= 1 && q->out[0] == st->in[0]) p = q;
-    if (!p || nn_readers(s, st->in[0]) != 1 || !p->kernel || strcmp(p->kernel, "avx512") || p->act != NN_ACT_NONE || !p->be) return 0;
-    conv_job *j = p->be;
+    if (!A->is_const || nn_shape_count(&A->shape) != C || X->layout != NN_NHWC) return 0;
+    conv_job *j = fusable_producer(s, st);
+    if (!j) return 0;
     float *slope = (float *)j->slope; /* owned by the session, made for this step */
     for (int64_t c = 0; c < C; c++) slope[c] = ((const float *)A->data)[c];
     j->ak = NN_X86_ACT_SLOPE;
@@ -713,37 +724,24 @@ static int run_lanes(nn_session *s, nn_step *st)
 #endif
 }
 
-/* Exp and two-class Softmax (fr_detect's box-decoding tail) 16 lanes at a time. */
+/* Exp, Tanh and two-class Softmax (fr_detect's box-decoding tail) 16 lanes at a time. A Tanh
+ * goes into the first-layer or depthwise convolution before it when it can (SSR-Net's fr_age and
+ * fr_gender: conv, BatchNormalization, Tanh; libm's tanhf, then a rational function in portable
+ * C, had made it a fifth of their time). */
 int nn_x86_elementwise_make(nn_session *s, nn_step *st)
 {
     if (!(facet_cpu_flags() & FACET_CPU_AVX512F) || T(0)->dtype != NN_F32) return 0;
-    if (st->op != NN_OP_EXP && (st->op != NN_OP_SOFTMAX || st->aux[0] != 2 ||
-                                nn_shape_count(&T(0)->shape) % 2 || T(0)->layout != NN_NCHW))
-        return 0;
-    st->run = run_lanes;
-    st->kernel = "avx512";
-    return 1;
-}
-
-/* Tanh: taken into the first-layer or depthwise convolution before it when that is ours and
- * its only reader (SSR-Net's fr_age and fr_gender: conv, BatchNormalization, Tanh), else 16
- * lanes at a time on its own (libm's tanhf, then a rational function in portable C, had made
- * it a fifth of fr_gender's time). */
-int nn_x86_tanh_make(nn_session *s, nn_step *st)
-{
-    if (!(facet_cpu_flags() & FACET_CPU_AVX512F) || st->op != NN_OP_TANH) return 0;
-    nn_step *p = NULL;
-    for (nn_step *q = s->steps; q < st; q++)
-        if (q->nout >= 1 && q->out[0] == st->in[0]) p = q;
-    if (p && p->kernel && !strcmp(p->kernel, "avx512") && p->be && p->act == NN_ACT_NONE &&
-        !T(0)->is_output && nn_readers(s, st->in[0]) == 1) {
-        conv_job *j = p->be;
-        if ((j->kind == NN_X86_FIRST || j->kind == NN_X86_DW) && j->ak == NN_X86_ACT_NONE) {
+    if (st->op == NN_OP_TANH) {
+        conv_job *j = fusable_producer(s, st);
+        if (j && (j->kind == NN_X86_FIRST || j->kind == NN_X86_DW)) {
             j->ak = NN_X86_ACT_TANH;
             st->alias_in = 1;
             st->kernel = "fused";
             return 1;
         }
+    } else if (st->op != NN_OP_EXP && (st->op != NN_OP_SOFTMAX || st->aux[0] != 2 ||
+                                       nn_shape_count(&T(0)->shape) % 2 || T(0)->layout != NN_NCHW)) {
+        return 0;
     }
     st->run = run_lanes;
     st->kernel = "avx512";

@@ -585,8 +585,7 @@ int nn_xnn_assign(nn_session *s)
         for (int k = 0; k < st->nout; k++) O(k)->layout = is4(O(k)) ? out_layout : NN_NCHW;
         switch (md) {
         case M_REF: case M_FOLLOW:
-            if (st->op == NN_OP_TANH && !st->alias_in) nn_x86_tanh_make(s, st);
-            else if (!st->alias_in) nn_x86_elementwise_make(s, st);
+            if (!st->alias_in) nn_x86_elementwise_make(s, st);
             rc = 0;
             break;
         case M_FLAT:
