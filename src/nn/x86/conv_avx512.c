@@ -601,7 +601,7 @@ int nn_x86_conv_gd_ok(const nn_session *s, const nn_step *st)
  * every kernel here reads: [kh][kw][Cp] for depthwise, [C][M] for pointwise), Mp = M rounded
  * up to 16 with zeros, and its bias (zeros when there is none, and beyond M); both belong to
  * the session. */
-int nn_x86_pack_conv(nn_session *s, const nn_step *st, int Mp, float **w, float **b)
+static int pack_conv(nn_session *s, const nn_step *st, int Mp, float **w, float **b)
 {
     const nn_tensor *W = T(1);
     int64_t M = W->shape.d[0], Cg = W->shape.d[1], kh = W->shape.d[2], kw = W->shape.d[3];
@@ -636,12 +636,11 @@ int nn_x86_conv_job(nn_session *s, const nn_step *st, int kind, nn_x86_conv *j)
     j->sw = (int)st->aux[3];
     j->pt = (int)st->aux[6];
     j->pl = (int)st->aux[7];
-    j->lo = st->act == NN_ACT_RELU ? 0.0f : -INFINITY;
     j->Mp = (j->M + 15) & ~15;
     j->kind = kind;
     j->ymm_tail = kind == NN_X86_FIRST && j->M > 16 && j->M <= 24 && (facet_cpu_flags() & FACET_CPU_AVX512VL);
-    float *w, *b;
-    int rc = nn_x86_pack_conv(s, st, j->Mp, &w, &b);
+    float *w = NULL, *b = NULL;
+    int rc = pack_conv(s, st, j->Mp, &w, &b);
     if (rc) return rc;
     j->w = w;
     j->b = b;

@@ -9,10 +9,11 @@
 
 #include "nn/nn.h"
 
-/* One convolution as the kernels see it: input [C][H][W] (first layer, NCHW) or [H][W][C]
- * (NHWC), output NHWC [OH][OW][M]; w and b packed by nn_x86_pack_conv. */
+/* The activation a kernel applies to its output. */
 enum { NN_X86_ACT_NONE, NN_X86_ACT_RELU, NN_X86_ACT_SLOPE, NN_X86_ACT_TANH };
 
+/* One convolution as the kernels see it: input [C][H][W] (first layer, NCHW) or [H][W][C]
+ * (NHWC), output NHWC [OH][OW][M]; w packed as [Cg][kh][kw][Mp] and b as [Mp], zero beyond M. */
 typedef struct nn_x86_conv {
     const float *x, *w, *b;
     float *y;
@@ -24,7 +25,6 @@ typedef struct nn_x86_conv {
     int kind;          /* NN_X86_* */
     int ymm_tail;      /* first layer with 17-24 outputs: channels 16.. in a ymm (AVX-512VL) */
     int ak;            /* the activation: NN_X86_ACT_NONE, _RELU, _SLOPE (per-channel slopes), _TANH */
-    float lo;
 } nn_x86_conv;
 
 /* Output row `oy` of a first-layer convolution (reads j->x) into yrow. */
@@ -33,8 +33,6 @@ void nn_x86_first_row(const nn_x86_conv *j, int oy, float *yrow);
 void nn_x86_dw_row(const nn_x86_conv *j, const float *const rows[3], float *yrow);
 /* A pointwise 1x1 convolution of n consecutive pixels (NHWC) from x into y. */
 void nn_x86_pw_pixels(const nn_x86_conv *j, const float *x, float *y, int n);
-/* Weights as [Cg][kh][kw][Mp] and bias [Mp], zero beyond M, owned by the session. */
-int nn_x86_pack_conv(nn_session *s, const nn_step *st, int Mp, float **w, float **b);
 /* Fills a kernel job for a planned step (shapes, packed weights, zero row); kind: NN_X86_*. */
 int nn_x86_conv_job(nn_session *s, const nn_step *st, int kind, nn_x86_conv *j);
 
