@@ -808,6 +808,26 @@ static void t_resize(void)
         facet_image_destroy(o);
     }
     facet_image_destroy(cb);
+    /* Exact halving (its own integer path) is the rounded mean of each 2x2 block, as the
+     * bilinear weights of 1/2 give, for both channel counts. */
+    for (int ch = 1; ch <= 3; ch += 2) {
+        facet_image *r = NULL, *h = NULL;
+        facet_image_create(66, 38, ch, &r);
+        uint32_t st = 12345u;
+        for (int y = 0; y < 38; y++)
+            for (int x = 0; x < 66 * ch; x++) r->data[y * r->stride + x] = (uint8_t)((st = st * 1664525u + 1013904223u) >> 24);
+        CHECK_EQ(facet_image_resize(r, 33, 19, &h), 0);
+        int bad = 0;
+        for (int y = 0; h && y < 19; y++)
+            for (int x = 0; x < 33; x++)
+                for (int k = 0; k < ch; k++) {
+                    const uint8_t *a = r->data + (2 * y) * r->stride + 2 * x * ch + k, *b = a + r->stride;
+                    bad += h->data[y * h->stride + x * ch + k] != (a[0] + a[ch] + b[0] + b[ch] + 2) / 4;
+                }
+        CHECK_MSG(h && bad == 0, "halving, %d channels: %d values off", ch, bad);
+        facet_image_destroy(h);
+        facet_image_destroy(r);
+    }
     /* Bilinear upscale, hand-worked: [0, 100] to 4 wide samples at -0.25, 0.25, 0.75, 1.25. */
     facet_image *two = NULL, *o = NULL;
     facet_image_create(2, 1, 1, &two);
