@@ -322,6 +322,20 @@ int facet_image_to_tensor(const facet_image *img, float *dst, const float mean[3
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "dst, mean and scale must not be NULL");
     int c = img->channels, w = img->width;
     size_t plane = (size_t)w * (size_t)img->height;
+    if (c == 3) { /* one pass over the pixels, writing the three planes */
+        const int s0 = bgr_order ? 2 : 0, s2 = 2 - s0;
+        const float m0 = mean[0], m1 = mean[1], m2 = mean[2], k0 = scale[0], k1 = scale[1], k2 = scale[2];
+        for (int y = 0; y < img->height; y++) {
+            const uint8_t *p = img->data + (size_t)y * (size_t)img->stride;
+            float *d0 = dst + (size_t)y * (size_t)w, *d1 = d0 + plane, *d2 = d1 + plane;
+            for (int x = 0; x < w; x++) {
+                d0[x] = ((float)p[3 * x + s0] - m0) * k0;
+                d1[x] = ((float)p[3 * x + 1] - m1) * k1;
+                d2[x] = ((float)p[3 * x + s2] - m2) * k2;
+            }
+        }
+        return FACET_OK;
+    }
     for (int k = 0; k < c; k++) {
         /* Output plane k reads source channel k, or 2 - k for BGR order. */
         int sc = (c == 3 && bgr_order) ? 2 - k : k;
