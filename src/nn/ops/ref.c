@@ -67,19 +67,6 @@ static int run_relu(nn_session *s, nn_step *st)
 #define VECTORISABLE_SELECTS
 #endif
 
-/* y[i] = EXPR(v = x[i]) in blocks through a local buffer: y may be x itself (in-place steps),
- * and GCC falls back to scalar code when it cannot rule out a partial overlap */
-#define MAP_UNARY(EXPR)                                                                                \
-    for (int64_t i0 = 0; i0 < n; i0 += 64) {                                                          \
-        float t_[64];                                                                                  \
-        const int64_t m_ = n - i0 < 64 ? n - i0 : 64;                                                  \
-        for (int64_t i = 0; i < m_; i++) {                                                             \
-            const float v = x[i0 + i];                                                                 \
-            t_[i] = (EXPR);                                                                            \
-        }                                                                                              \
-        memcpy(y + i0, t_, sizeof(float) * (size_t)m_);                                                \
-    }
-
 /* (no-trapping-math lets GCC turn the selects into blends; the result is the same) */
 VECTORISABLE_SELECTS static inline float fast_tanh(float x)
 {
@@ -107,7 +94,7 @@ VECTORISABLE_SELECTS static int run_tanh(nn_session *s, nn_step *st)
     const float *x = F(T(0));
     float *y = F(O(0));
     int64_t n = count_of(O(0));
-    MAP_UNARY(fast_tanh(v));
+    for (int64_t i = 0; i < n; i++) y[i] = fast_tanh(x[i]);
     return 0;
 }
 
@@ -140,7 +127,7 @@ VECTORISABLE_SELECTS static int run_exp(nn_session *s, nn_step *st)
     const float *x = F(T(0));
     float *y = F(O(0));
     int64_t n = count_of(O(0));
-    MAP_UNARY(fast_exp(v));
+    for (int64_t i = 0; i < n; i++) y[i] = fast_exp(x[i]);
     return 0;
 }
 
@@ -149,7 +136,7 @@ VECTORISABLE_SELECTS static int run_sigmoid(nn_session *s, nn_step *st)
     const float *x = F(T(0));
     float *y = F(O(0));
     int64_t n = count_of(O(0));
-    MAP_UNARY(1.0f / (1.0f + fast_exp(-v)));
+    for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + fast_exp(-x[i]));
     return 0;
 }
 

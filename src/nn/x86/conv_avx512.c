@@ -97,10 +97,17 @@ __attribute__((target("avx512f"))) static inline __m512 exp16(__m512 x)
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x); /* NaN stays NaN */
 }
 
-/* The fused activation of kind ak (NN_X86_ACT_*), for the one-pixel paths. */
-__attribute__((target("avx512f"))) static inline __m512 apply(__m512 v, int ak, __m512 slope)
+/* The fused activation of kind ak (NN_X86_ACT_*) on n accumulators laid out as [n / mb][mb],
+ * where accumulator i takes the slopes sv[i % mb]. Inlined with constant n and mb, and with ak
+ * the same for a whole block, so the kind is chosen once per block. */
+__attribute__((target("avx512f"))) static inline void activate(__m512 *acc, int n, int mb, int ak, const __m512 *sv)
 {
-    return ak == NN_X86_ACT_TANH ? tanh16(v) : act(v, slope);
+    if (ak == NN_X86_ACT_RELU)
+        for (int i = 0; i < n; i++) acc[i] = _mm512_max_ps(acc[i], _mm512_setzero_ps());
+    else if (ak == NN_X86_ACT_SLOPE)
+        for (int i = 0; i < n; i++) acc[i] = act(acc[i], sv[i % mb]);
+    else if (ak == NN_X86_ACT_TANH)
+        for (int i = 0; i < n; i++) acc[i] = tanh16(acc[i]);
 }
 
 /* First layer: x NCHW [C][H][W], w [C][kh][kw][Mp], y NHWC [OH][OW][M], Mp = 16 * MB >= M (the
@@ -143,15 +150,7 @@ typedef struct first_ctx {
                 } while (++kx < kw);                                                                   \
             } while (++ky < f->ky1);                                                                   \
         } while (++c < j->C);                                                                          \
-        if (j->ak == NN_X86_ACT_RELU)                                                                  \
-            for (int p = 0; p < (P); p++)                                                              \
-                for (int b = 0; b < (MB); b++) acc[p][b] = _mm512_max_ps(acc[p][b], _mm512_setzero_ps()); \
-        else if (j->ak == NN_X86_ACT_SLOPE)                                                            \
-            for (int p = 0; p < (P); p++)                                                              \
-                for (int b = 0; b < (MB); b++) acc[p][b] = act(acc[p][b], f->sv[b]);                   \
-        else if (j->ak == NN_X86_ACT_TANH)                                                             \
-            for (int p = 0; p < (P); p++)                                                              \
-                for (int b = 0; b < (MB); b++) acc[p][b] = tanh16(acc[p][b]);                          \
+        activate(&acc[0][0], (P) * (MB), (MB), j->ak, f->sv);                                          \
         for (int p = 0; p < (P); p++)                                                                  \
             for (int b = 0; b < (MB); b++) _mm512_mask_storeu_ps(y + (size_t)p * OM + 16 * b, f->mk[b], acc[p][b]); \
     }
@@ -197,13 +196,11 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void first_blk_24(const c
     for (int p = 0; p < P; p++) {
         __m512 va = a[p];
         __m256 vb = b[p];
-        if (j->ak == NN_X86_ACT_TANH) {
-            va = tanh16(va);
+        activate(&va, 1, 1, j->ak, f->sv);
+        if (j->ak == NN_X86_ACT_TANH)
             vb = _mm512_castps512_ps256(tanh16(_mm512_castps256_ps512(vb)));
-        } else if (j->ak != NN_X86_ACT_NONE) {
-            va = act(va, f->sv[0]);
+        else if (j->ak != NN_X86_ACT_NONE) /* Relu's slopes are 0 */
             vb = _mm256_mask_mul_ps(vb, _mm256_cmp_ps_mask(vb, _mm256_setzero_ps(), _CMP_LT_OQ), vb, s1);
-        }
         _mm512_storeu_ps(y + (size_t)p * OM, va);
         _mm256_mask_storeu_ps(y + (size_t)p * OM + 16, m1, vb);
     }
@@ -225,7 +222,8 @@ __attribute__((target("avx512f"))) static void first_one(const conv_job *j, cons
                     if (b < MB) acc[b] = _mm512_fmadd_ps(v, _mm512_loadu_ps(wr + kx * M + 16 * b), acc[b]);
             }
         }
-    for (int b = 0; b < MB; b++) _mm512_mask_storeu_ps(y + 16 * b, f->mk[b], apply(acc[b], j->ak, f->sv[b]));
+    activate(acc, 4, 4, j->ak, f->sv);
+    for (int b = 0; b < MB; b++) _mm512_mask_storeu_ps(y + 16 * b, f->mk[b], acc[b]);
 }
 
 __attribute__((target("avx512f"))) static void first_row(const conv_job *j, int oy, float *y)
@@ -283,12 +281,8 @@ __attribute__((target("avx512f"))) static void first_row(const conv_job *j, int 
                     for (int kx = 0; kx < 3; kx++)                                                     \
                         acc[p] = _mm512_fmadd_ps(col[p * (SW) + kx], wv[r * 3 + kx], acc[p]);          \
             }                                                                                          \
-            if (ak == NN_X86_ACT_RELU)                                                                 \
-                for (int p = 0; p < (P); p++) acc[p] = _mm512_max_ps(acc[p], _mm512_setzero_ps());    \
-            else if (ak == NN_X86_ACT_SLOPE)                                                           \
-                for (int p = 0; p < (P); p++) acc[p] = act(acc[p], _mm512_loadu_ps(slope + c));        \
-            else if (ak == NN_X86_ACT_TANH)                                                            \
-                for (int p = 0; p < (P); p++) acc[p] = tanh16(acc[p]);                                 \
+            const __m512 sv = _mm512_loadu_ps(slope + c);                                              \
+            activate(acc, (P), 1, ak, &sv);                                                            \
             for (int p = 0; p < (P); p++) _mm512_mask_storeu_ps(yp + (size_t)p * C + c, m, acc[p]);    \
         }                                                                                              \
     }
@@ -319,9 +313,10 @@ __attribute__((target("avx512f"))) static void dw_one(const conv_job *j, const f
                     if (g < ng)
                         acc[g] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m[g], xp + 16 * g), _mm512_loadu_ps(wp + 16 * g), acc[g]);
             }
-        for (int g = 0; g < 8; g++)
-            if (g < ng)
-                _mm512_mask_storeu_ps(yp + c0 + 16 * g, m[g], apply(acc[g], j->ak, _mm512_loadu_ps(j->slope + c0 + 16 * g)));
+        __m512 sv[8];
+        for (int g = 0; g < 8; g++) sv[g] = _mm512_loadu_ps(j->slope + c0 + 16 * (g < ng ? g : 0));
+        activate(acc, 8, 8, j->ak, sv);
+        for (int g = 0; g < ng; g++) _mm512_mask_storeu_ps(yp + c0 + 16 * g, m[g], acc[g]);
     }
 }
 
@@ -414,12 +409,7 @@ static void first_task(void *ctx, size_t oy)
             }                                                                                          \
             w += Mp;                                                                                   \
         } while (++k < C);                                                                             \
-        if (ak == NN_X86_ACT_RELU)                                                                     \
-            for (int p = 0; p < (P); p++)                                                              \
-                for (int q = 0; q < (MB); q++) acc[p][q] = _mm512_max_ps(acc[p][q], _mm512_setzero_ps()); \
-        else if (ak == NN_X86_ACT_SLOPE)                                                               \
-            for (int p = 0; p < (P); p++)                                                              \
-                for (int q = 0; q < (MB); q++) acc[p][q] = act(acc[p][q], sv[q]);                      \
+        activate(&acc[0][0], (P) * (MB), (MB), ak, sv);                                                \
         if (mk[(MB) - 1] == 0xffff) /* whole 16-channel groups: plain stores */                       \
             for (int p = 0; p < (P); p++)                                                              \
                 for (int q = 0; q < (MB); q++) _mm512_storeu_ps(y + (size_t)p * M + 16 * q, acc[p][q]); \
@@ -500,8 +490,10 @@ __attribute__((target("avx512f"))) static void gd_run(const conv_job *j)
         }
         for (; p < P; p++)
             a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, j->x + (size_t)p * C + c), _mm512_loadu_ps(j->w + (size_t)p * Cp + c), a0);
-        const __m512 sum = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
-        _mm512_mask_storeu_ps(j->y + c, m, act(sum, _mm512_loadu_ps(j->slope + c)));
+        __m512 v = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+        const __m512 sv = _mm512_loadu_ps(j->slope + c);
+        activate(&v, 1, 1, j->ak, &sv);
+        _mm512_mask_storeu_ps(j->y + c, m, v);
     }
 }
 
@@ -510,41 +502,15 @@ __attribute__((target("avx512f"))) static void gd_run(const conv_job *j)
 #define T(i) (&s->t[st->in[i]])
 #define O(i) (&s->t[st->out[i]])
 
-static int run_first(nn_session *s, nn_step *st)
+/* A first-layer, depthwise or global depthwise step: its job with this run's tensors. */
+static int run_conv(nn_session *s, nn_step *st)
 {
 #ifdef HAVE_X86
     conv_job j = *(const conv_job *)st->be;
     j.x = T(0)->data;
     j.y = O(0)->data;
-    pthreadpool_parallelize_1d(s->pool, first_task, &j, (size_t)j.OH, 0);
-    return 0;
-#else
-    (void)s, (void)st;
-    return FACET_E_INTERNAL;
-#endif
-}
-
-static int run_dw(nn_session *s, nn_step *st)
-{
-#ifdef HAVE_X86
-    conv_job j = *(const conv_job *)st->be;
-    j.x = T(0)->data;
-    j.y = O(0)->data;
-    pthreadpool_parallelize_1d(s->pool, dw_task, &j, (size_t)j.OH, 0);
-    return 0;
-#else
-    (void)s, (void)st;
-    return FACET_E_INTERNAL;
-#endif
-}
-
-static int run_gd(nn_session *s, nn_step *st)
-{
-#ifdef HAVE_X86
-    conv_job j = *(const conv_job *)st->be;
-    j.x = T(0)->data;
-    j.y = O(0)->data;
-    gd_run(&j);
+    if (j.kind == NN_X86_GD) gd_run(&j);
+    else pthreadpool_parallelize_1d(s->pool, j.kind == NN_X86_DW ? dw_task : first_task, &j, (size_t)j.OH, 0);
     return 0;
 #else
     (void)s, (void)st;
@@ -706,7 +672,7 @@ __attribute__((target("avx512f"))) static void lanes_run(int op, const float *x,
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, lane_op(op, _mm512_loadu_ps(x + i)));
     if (i < n) { /* for Softmax n is even: the mask keeps pairs whole */
-        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        const __mmask16 m = lanes((int)(n - i));
         _mm512_mask_storeu_ps(y + i, m, lane_op(op, _mm512_maskz_loadu_ps(m, x + i)));
     }
 }
@@ -755,7 +721,7 @@ int nn_x86_conv_make(nn_session *s, nn_step *st, int kind)
     if (rc) return rc;
     st->be = j;
     st->be_free = NULL; /* the session owns the job and its packed weights */
-    st->run = kind == NN_X86_DW ? run_dw : kind == NN_X86_GD ? run_gd : run_first;
+    st->run = run_conv;
     st->kernel = "avx512";
     return 0;
 }
