@@ -696,7 +696,126 @@ static void t_concurrent_search_and_enrol(void)
     facet_gallery_destroy(g);
 }
 
+/* Listing, reading, renaming one enrolment at a time (what a server managing examples needs),
+ * and that a rename survives reopening the store. */
+static void single_enrolments(const char *url, facet_dtype dt)
+{
+    facet_gallery *g = open_store(url);
+    if (!g) return;
+    facet_collection_settings cs;
+    facet_collection_defaults(&cs);
+    cs.model_id = MODEL;
+    cs.dim = 512;
+    cs.dtype = dt;
+    cs.keep_payload = 1;
+    facet_collection_drop(g, "one");
+    CHECK_EQ(facet_collection_create(g, "one", &cs), 0);
+    static float v[7][512];
+    char uuid[7][FACET_UUID_SIZE];
+    const char *who[7] = {"bob", "ann", "bob", "cid", "ann", "bob", "dan"};
+    for (int i = 0; i < 7; i++) {
+        unit_vec(v[i], 512);
+        char pay[16];
+        snprintf(pay, sizeof pay, "image-%d", i);
+        CHECK_EQ(facet_gallery_enroll(g, "one", MODEL, v[i], 512, who[i], pay,
+                                      i == 6 ? 0 : strlen(pay), uuid[i]), 0);
+    }
+    /* pages: sorted by identity, then UUID; every enrolment exactly once */
+    facet_face_ref *f = NULL;
+    size_t n = 0, total = 0, seen = 0;
+    char last[FACET_IDENTITY_MAX + 1] = "";
+    for (size_t off = 0; off < 10; off += 3) {
+        CHECK_EQ(facet_gallery_faces(g, "one", NULL, off, 3, &f, &n, &total), 0);
+        CHECK_EQ(total, 7);
+        CHECK_EQ(n, off < 7 ? (7 - off < 3 ? 7 - off : 3) : 0);
+        for (size_t i = 0; i < n; i++) {
+            CHECK(strcmp(last, f[i].identity) <= 0);
+            snprintf(last, sizeof last, "%s", f[i].identity);
+            for (int j = 0; j < 7; j++)
+                seen += strcmp(uuid[j], f[i].uuid) == 0 && strcmp(who[j], f[i].identity) == 0;
+        }
+        free(f);
+    }
+    CHECK_EQ(seen, 7);
+    CHECK_EQ(facet_gallery_faces(g, "one", "bob", 0, 100, &f, &n, &total), 0);
+    CHECK(n == 3 && total == 3 && strcmp(f[0].identity, "bob") == 0);
+    free(f);
+    CHECK_EQ(facet_gallery_faces(g, "one", "nobody", 0, 100, &f, &n, &total), 0);
+    CHECK(n == 0 && total == 0);
+    free(f);
+    CHECK_EQ(facet_gallery_faces(g, "absent", NULL, 0, 100, &f, &n, &total), FACET_E_NOT_FOUND);
+
+    /* one faceprint back, as loaded */
+    float back[512];
+    char id[FACET_IDENTITY_MAX + 1];
+    CHECK_EQ(facet_gallery_face(g, "one", uuid[3], back, 512, id), 0);
+    CHECK(strcmp(id, "cid") == 0);
+    double dot = 0;
+    for (int d = 0; d < 512; d++) dot += (double)back[d] * v[3][d];
+    CHECK_NEAR(dot, 1.0, dt == FACET_DTYPE_F16 ? 1e-3 : 1e-6);
+    CHECK_EQ(facet_gallery_face(g, "one", uuid[3], back, 256, id), FACET_E_MODEL);
+    CHECK_EQ(facet_gallery_face(g, "one", "0b0e8f6e-1c1a-4b5e-9d5f-2f1e8d3c4b5a", back, 512, id),
+             FACET_E_NOT_FOUND);
+    CHECK_EQ(facet_gallery_face(g, "one", "NOT-A-UUID", back, 512, id), FACET_E_INVALID_ARG);
+
+    /* payloads one at a time: the bytes given, an empty one, none for an unknown UUID */
+    void *data = NULL;
+    size_t size = 0;
+    CHECK_EQ(facet_gallery_payload(g, "one", uuid[4], &data, &size), 0);
+    CHECK(data && size == 7 && memcmp(data, "image-4", 7) == 0);
+    free(data);
+    CHECK_EQ(facet_gallery_payload(g, "one", uuid[6], &data, &size), 0);
+    CHECK(size == 0);
+    free(data);
+    CHECK_EQ(facet_gallery_payload(g, "one", "0b0e8f6e-1c1a-4b5e-9d5f-2f1e8d3c4b5a", &data, &size),
+             FACET_E_NOT_FOUND);
+    CHECK(data == NULL);
+
+    /* rename: a plain one, then a merge into an identity that exists */
+    size_t k = 0;
+    CHECK_EQ(facet_gallery_rename_identity(g, "one", "cid", "carl", &k), 0);
+    CHECK_EQ(k, 1);
+    CHECK_EQ(facet_gallery_rename_identity(g, "one", "bob", "ann", &k), 0);
+    CHECK_EQ(k, 3);
+    CHECK_EQ(facet_gallery_rename_identity(g, "one", "nobody", "ann", &k), 0);
+    CHECK_EQ(k, 0);
+    CHECK_EQ(facet_gallery_rename_identity(g, "one", "", "ann", &k), FACET_E_INVALID_ARG);
+    facet_match m;
+    int found = 0;
+    CHECK_EQ(facet_gallery_identify(g, "one", MODEL, v[2], 512, 0.9f, &m, &found), 0);
+    CHECK(found && strcmp(m.identity, "ann") == 0 && strcmp(m.uuid, uuid[2]) == 0);
+    facet_gallery_destroy(g);
+
+    /* the store holds the same after reopening */
+    if (strncmp(url, "memory:", 7) == 0) return;
+    g = open_store(url);
+    if (!g) return;
+    CHECK_EQ(facet_collection_load(g, "one", NULL), 0);
+    facet_identity_count *ids = NULL;
+    size_t nid = 0;
+    CHECK_EQ(facet_gallery_identities(g, "one", &ids, &nid), 0);
+    CHECK_EQ(nid, 3);
+    if (nid == 3) {
+        CHECK(strcmp(ids[0].identity, "ann") == 0 && ids[0].count == 5);
+        CHECK(strcmp(ids[1].identity, "carl") == 0 && ids[1].count == 1);
+        CHECK(strcmp(ids[2].identity, "dan") == 0 && ids[2].count == 1);
+    }
+    free(ids);
+    CHECK_EQ(facet_gallery_face(g, "one", uuid[0], back, 512, id), 0);
+    CHECK(strcmp(id, "ann") == 0);
+    facet_gallery_destroy(g);
+}
+
+static void t_single_enrolments(void)
+{
+    char p[300], url[320];
+    single_enrolments("memory:", FACET_DTYPE_F32);
+    snprintf(url, sizeof url, "sqlite:%s", tmp_path(p, sizeof p, "single.db"));
+    single_enrolments(url, FACET_DTYPE_F16);
+}
+
 TESTS(TEST(t_f16_conversion), TEST(t_kernels_match_reference), TEST(t_screen_bounds),
       TEST(t_search_screened_exact), TEST(t_search_topk_brute_force),
       TEST(t_memory_store_f32), TEST(t_memory_store_f16), TEST(t_sqlite_store),
-      TEST(t_bad_args), TEST(t_sqlite_corrupt_rows), TEST(t_concurrent_search_and_enrol))
+      TEST(t_bad_args), TEST(t_sqlite_corrupt_rows), TEST(t_concurrent_search_and_enrol),
+      TEST(t_single_enrolments))

@@ -167,6 +167,36 @@ typedef int (*facet_payload_fn)(void *user, const char *uuid, const char *identi
 FACET_API facet_status facet_collection_foreach_payload(facet_gallery *g, const char *collection,
                                                         facet_payload_fn fn, void *user);
 
+/* ---- single enrolments (for servers that manage examples one by one) ---- */
+
+typedef struct facet_face_ref {
+    char uuid[FACET_UUID_SIZE];
+    char identity[FACET_IDENTITY_MAX + 1];
+} facet_face_ref;
+
+/* One page of a loaded collection's enrolments (only `identity`'s when it is not NULL), in a
+ * stable order (identity, then UUID): entries offset .. offset + limit - 1 into *out (free()),
+ * their number into *n and the number of all matching enrolments into *total (may be NULL). */
+FACET_API facet_status facet_gallery_faces(facet_gallery *g, const char *collection,
+                                           const char *identity, size_t offset, size_t limit,
+                                           facet_face_ref **out, size_t *n, size_t *total);
+/* The faceprint (dim floats into v, as loaded: fp16 collections give the rounded values) and
+ * identity (may be NULL) of one enrolment of a loaded collection; FACET_E_NOT_FOUND if none. */
+FACET_API facet_status facet_gallery_face(facet_gallery *g, const char *collection,
+                                          const char *uuid, float *v, int dim,
+                                          char identity[FACET_IDENTITY_MAX + 1]);
+/* The stored payload of one enrolment, read from the store: *data (malloc'd, free()) and
+ * *size; *data is NULL when the enrolment has none (the collection does not keep payloads).
+ * FACET_E_NOT_FOUND when the collection has no such enrolment. */
+FACET_API facet_status facet_gallery_payload(facet_gallery *g, const char *collection,
+                                             const char *uuid, void **data, size_t *size);
+/* Gives every faceprint of identity `from` the identity `to` (merging them when `to` has
+ * faceprints already), keeping their UUIDs; durable when it returns. *renamed (may be NULL)
+ * gets how many; renaming an identity that has none is not an error (*renamed = 0). */
+FACET_API facet_status facet_gallery_rename_identity(facet_gallery *g, const char *collection,
+                                                     const char *from, const char *to,
+                                                     size_t *renamed);
+
 /* ---- search (exact) ---- */
 
 typedef struct facet_match {

@@ -1008,6 +1008,175 @@ facet_status facet_collection_foreach_payload(facet_gallery *g, const char *coll
     return (facet_status)st;
 }
 
+/* ---- single enrolments ---- */
+
+typedef struct face_key {
+    const char *identity;
+    const uint8_t *uuid;
+} face_key;
+
+static int face_key_cmp(const void *a, const void *b)
+{
+    const face_key *x = a, *y = b;
+    int c = strcmp(x->identity, y->identity);
+    return c ? c : memcmp(x->uuid, y->uuid, 16);
+}
+
+facet_status facet_gallery_faces(facet_gallery *g, const char *collection, const char *identity,
+                                 size_t offset, size_t limit, facet_face_ref **out, size_t *n,
+                                 size_t *total)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    if (!out || !n) return (facet_status)gfail(g, FACET_E_INVALID_ARG, "out or n is NULL");
+    *out = NULL;
+    *n = 0;
+    if (total) *total = 0;
+    coll *c = NULL;
+    int st = acquire(g, collection, &c);
+    if (st) return (facet_status)st;
+    pthread_rwlock_rdlock(&c->lock);
+    int64_t id = identity ? id_find(c, identity) : -1;
+    size_t cnt = identity ? (id >= 0 ? c->id_cnt[id] : 0) : c->n;
+    face_key *keys = malloc((cnt ? cnt : 1) * sizeof *keys);
+    size_t take = offset < cnt ? cnt - offset : 0;
+    if (take > limit) take = limit;
+    facet_face_ref *v = malloc((take ? take : 1) * sizeof *v);
+    if (!keys || !v) {
+        st = gfail(g, FACET_E_NO_MEMORY, "no memory to list %zu faceprints", cnt);
+        free(v);
+    } else {
+        size_t k = 0;
+        for (size_t r = 0; r < c->n && k < cnt; r++)
+            if (!identity || c->ident[r] == (uint32_t)id)
+                keys[k++] = (face_key){c->id_str[c->ident[r]], c->uuid[r]};
+        qsort(keys, k, sizeof *keys, face_key_cmp);
+        for (size_t i = 0; i < take; i++) {
+            format_uuid(keys[offset + i].uuid, v[i].uuid);
+            snprintf(v[i].identity, sizeof v[i].identity, "%s", keys[offset + i].identity);
+        }
+        *out = v;
+        *n = take;
+        if (total) *total = cnt;
+    }
+    pthread_rwlock_unlock(&c->lock);
+    pthread_rwlock_unlock(&g->lock);
+    free(keys);
+    return (facet_status)st;
+}
+
+facet_status facet_gallery_face(facet_gallery *g, const char *collection, const char *uuid,
+                                float *v, int dim, char identity[FACET_IDENTITY_MAX + 1])
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    uint8_t u[16];
+    if (!uuid || parse_uuid(uuid, u))
+        return (facet_status)gfail(g, FACET_E_INVALID_ARG, "uuid is not a lower-case UUID");
+    if (!v) return (facet_status)gfail(g, FACET_E_INVALID_ARG, "v is NULL");
+    coll *c = NULL;
+    int st = acquire(g, collection, &c);
+    if (st) return (facet_status)st;
+    pthread_rwlock_rdlock(&c->lock);
+    int64_t slot = row_find(c, u);
+    if (dim != c->info.dim) {
+        st = gfail(g, FACET_E_MODEL, "collection '%s' holds faceprints of dim %d, not %d",
+                   c->info.name, c->info.dim, dim);
+    } else if (slot < 0) {
+        st = gfail(g, FACET_E_NOT_FOUND, "collection '%s' has no faceprint %s", c->info.name,
+                   uuid);
+    } else {
+        uint32_t r = c->row_tab[slot] - 1;
+        const uint8_t *src = c->mat + r * c->stride;
+        if (c->info.dtype == FACET_DTYPE_F16) {
+            const uint16_t *h = (const uint16_t *)src;
+            for (int d = 0; d < dim; d++) v[d] = facet_f16_to_f32(h[d]);
+        } else {
+            memcpy(v, src, (size_t)dim * sizeof *v);
+        }
+        if (identity) snprintf(identity, FACET_IDENTITY_MAX + 1, "%s", c->id_str[c->ident[r]]);
+    }
+    pthread_rwlock_unlock(&c->lock);
+    pthread_rwlock_unlock(&g->lock);
+    return (facet_status)st;
+}
+
+typedef struct copy_ctx {
+    void *data;
+    size_t size;
+    int no_memory;
+} copy_ctx;
+
+static int copy_payload(void *user, const facet_store_row *r)
+{
+    copy_ctx *x = user;
+    if (!r->payload) return 1;
+    x->data = malloc(r->payload_size ? r->payload_size : 1);
+    if (!x->data) x->no_memory = 1;
+    else if (r->payload_size) memcpy(x->data, r->payload, r->payload_size);
+    x->size = r->payload_size;
+    return 1;
+}
+
+facet_status facet_gallery_payload(facet_gallery *g, const char *collection, const char *uuid,
+                                   void **data, size_t *size)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    if (!data || !size) return (facet_status)gfail(g, FACET_E_INVALID_ARG, "data or size is NULL");
+    *data = NULL;
+    *size = 0;
+    if (!collection) return (facet_status)gfail(g, FACET_E_INVALID_ARG, "collection is NULL");
+    if (!uuid || !facet_uuid_valid(uuid))
+        return (facet_status)gfail(g, FACET_E_INVALID_ARG, "uuid is not a lower-case UUID");
+    copy_ctx x = {NULL, 0, 0};
+    pthread_mutex_lock(&g->store_mu);
+    int st = g->store->ops->get(g->store, collection, uuid, copy_payload, &x);
+    if (st) sfail(g, st);
+    pthread_mutex_unlock(&g->store_mu);
+    if (!st && x.no_memory) st = gfail(g, FACET_E_NO_MEMORY, "no memory for a payload of %zu bytes", x.size);
+    if (!st && x.data) {
+        *data = x.data;
+        *size = x.size;
+    }
+    return (facet_status)st;
+}
+
+facet_status facet_gallery_rename_identity(facet_gallery *g, const char *collection,
+                                           const char *from, const char *to, size_t *renamed)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    if (renamed) *renamed = 0;
+    if (!from || !valid_identity(from) || !to || !valid_identity(to))
+        return (facet_status)gfail(g, FACET_E_INVALID_ARG, "identities must be 1..%d bytes",
+                                   FACET_IDENTITY_MAX);
+    coll *c = NULL;
+    int st = acquire(g, collection, &c);
+    if (st) return (facet_status)st;
+    pthread_rwlock_wrlock(&c->lock);
+    int64_t a = id_find(c, from), b = -1;
+    size_t k = a >= 0 ? c->id_cnt[a] : 0;
+    if (strcmp(from, to) != 0 && k > 0) {
+        /* the target's identity number exists before the durable write, so nothing fails after */
+        if ((st = coll_reserve(c, 1)) || (b = coll_identity(c, to)) < 0) {
+            st = gfail(g, FACET_E_NO_MEMORY, "no memory");
+        } else {
+            size_t n = 0;
+            pthread_mutex_lock(&g->store_mu);
+            st = g->store->ops->rename(g->store, c->info.name, from, to, &n);
+            if (st) sfail(g, st);
+            pthread_mutex_unlock(&g->store_mu);
+            if (!st) {
+                for (size_t r = 0; r < c->n; r++)
+                    if (c->ident[r] == (uint32_t)a) c->ident[r] = (uint32_t)b;
+                c->id_cnt[b] += c->id_cnt[a];
+                c->id_cnt[a] = 0;
+            }
+        }
+    }
+    pthread_rwlock_unlock(&c->lock);
+    pthread_rwlock_unlock(&g->lock);
+    if (!st && renamed) *renamed = k;
+    return (facet_status)st;
+}
+
 /* ---- search ---- */
 
 static int search(facet_gallery *g, const char *collection, const char *model_id, const float *v,

@@ -209,6 +209,50 @@ static int m_scan(facet_store *s, const char *collection, int with_payload, face
     return FACET_OK;
 }
 
+static int m_get_row(facet_store *s, const char *collection, const char *uuid,
+                     facet_store_row_fn fn, void *user)
+{
+    mem_store *m = (mem_store *)s;
+    for (size_t r = 0; r < m->nrows; r++) {
+        mrow *x = &m->rows[r];
+        if (strcmp(x->collection, collection) != 0 || strcmp(x->uuid, uuid) != 0) continue;
+        facet_store_row row = {x->uuid, x->identity, x->vector, x->vector_size, x->payload,
+                               x->payload_size};
+        fn(user, &row);
+        return FACET_OK;
+    }
+    return facet_seterr(&s->err, FACET_E_NOT_FOUND, "no faceprint %s", uuid);
+}
+
+static int m_rename(facet_store *s, const char *collection, const char *from, const char *to,
+                    size_t *renamed)
+{
+    mem_store *m = (mem_store *)s;
+    size_t k = 0;
+    /* all copies first, so a failure changes nothing */
+    for (size_t r = 0; r < m->nrows; r++)
+        k += strcmp(m->rows[r].collection, collection) == 0 && strcmp(m->rows[r].identity, from) == 0;
+    char **names = malloc((k ? k : 1) * sizeof *names);
+    if (!names) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
+    for (size_t i = 0; i < k; i++) {
+        if (!(names[i] = facet_strdup(to))) {
+            while (i--) free(names[i]);
+            free(names);
+            return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
+        }
+    }
+    size_t j = 0;
+    for (size_t r = 0; r < m->nrows; r++) {
+        mrow *x = &m->rows[r];
+        if (strcmp(x->collection, collection) != 0 || strcmp(x->identity, from) != 0) continue;
+        free(x->identity);
+        x->identity = names[j++];
+    }
+    free(names);
+    *renamed = k;
+    return FACET_OK;
+}
+
 static void m_close(facet_store *s)
 {
     mem_store *m = (mem_store *)s;
@@ -220,7 +264,8 @@ static void m_close(facet_store *s)
 }
 
 static const facet_store_ops mem_ops = {"memory", m_create, m_drop, m_get, m_list,
-                                        m_insert, m_remove, m_scan, m_close};
+                                        m_insert, m_remove, m_scan, m_close,
+                                        .get = m_get_row, .rename = m_rename};
 
 int facet_store_open_memory(facet_store **out, facet_err *e)
 {

@@ -35,6 +35,9 @@ static const struct {
     {"f_scan", "SELECT uuid, identity, vector FROM faceprints WHERE collection = $1", 1},
     {"f_scan_payload", "SELECT uuid, identity, vector, payload FROM faceprints "
                        "WHERE collection = $1 AND payload IS NOT NULL", 1},
+    {"f_get_row", "SELECT uuid, identity, vector, payload FROM faceprints "
+                  "WHERE collection = $1 AND uuid = $2", 2},
+    {"f_rename", "UPDATE faceprints SET identity = $3 WHERE collection = $1 AND identity = $2", 3},
 };
 
 static const char schema[] =
@@ -247,6 +250,43 @@ static int p_scan(facet_store *b, const char *collection, int with_payload, face
     return st;
 }
 
+static int p_get_row(facet_store *b, const char *collection, const char *uuid,
+                     facet_store_row_fn fn, void *user)
+{
+    pg_store *s = (pg_store *)b;
+    const char *v[2] = {collection, uuid};
+    PGresult *r = run(s, "f_get_row", 2, v, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) return pfail(s, r, "get faceprint");
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return facet_seterr(&b->err, FACET_E_NOT_FOUND, "no faceprint %s", uuid);
+    }
+    facet_store_row row = {0};
+    row.uuid = PQgetvalue(r, 0, 0);
+    row.identity = PQgetvalue(r, 0, 1);
+    row.vector = PQgetvalue(r, 0, 2);
+    row.vector_size = (size_t)PQgetlength(r, 0, 2);
+    if (!PQgetisnull(r, 0, 3)) {
+        row.payload = PQgetvalue(r, 0, 3);
+        row.payload_size = (size_t)PQgetlength(r, 0, 3);
+    }
+    fn(user, &row);
+    PQclear(r);
+    return FACET_OK;
+}
+
+static int p_rename(facet_store *b, const char *collection, const char *from, const char *to,
+                    size_t *renamed)
+{
+    pg_store *s = (pg_store *)b;
+    const char *v[3] = {collection, from, to};
+    PGresult *r = run(s, "f_rename", 3, v, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) return pfail(s, r, "rename identity");
+    *renamed = (size_t)strtoull(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return FACET_OK;
+}
+
 static void p_close(facet_store *b)
 {
     pg_store *s = (pg_store *)b;
@@ -255,7 +295,8 @@ static void p_close(facet_store *b)
 }
 
 static const facet_store_ops pg_ops = {"postgres", p_create, p_drop, p_get, p_list,
-                                       p_insert, p_remove, p_scan, p_close};
+                                       p_insert, p_remove, p_scan, p_close,
+                                       .get = p_get_row, .rename = p_rename};
 
 int facet_store_open_postgres(const char *conninfo, facet_store **out, facet_err *e)
 {

@@ -14,7 +14,7 @@
 
 enum {
     Q_CREATE, Q_GET, Q_LIST, Q_DROP_ROWS, Q_DROP_COLL, Q_INSERT, Q_DEL_UUID, Q_DEL_ID,
-    Q_SCAN, Q_SCAN_PAYLOAD, Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_COUNT
+    Q_SCAN, Q_SCAN_PAYLOAD, Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_GET_ROW, Q_RENAME, Q_COUNT
 };
 
 static const char *const sql_text[Q_COUNT] = {
@@ -35,6 +35,8 @@ static const char *const sql_text[Q_COUNT] = {
     "BEGIN IMMEDIATE",
     "COMMIT",
     "ROLLBACK",
+    "SELECT uuid, identity, vector, payload FROM faceprints WHERE collection = ?1 AND uuid = ?2",
+    "UPDATE faceprints SET identity = ?3 WHERE collection = ?1 AND identity = ?2",
 };
 
 static const char schema[] =
@@ -248,6 +250,49 @@ static int q_scan(facet_store *b, const char *collection, int with_payload, face
     return rc == SQLITE_DONE ? FACET_OK : fail(s, FACET_E_STORE, "scan faceprints");
 }
 
+static int q_get_row(facet_store *b, const char *collection, const char *uuid,
+                     facet_store_row_fn fn, void *user)
+{
+    sql_store *s = (sql_store *)b;
+    sqlite3_stmt *st = stmt(s, Q_GET_ROW);
+    sqlite3_bind_text(st, 1, collection, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, uuid, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        facet_store_row row = {0};
+        row.uuid = (const char *)sqlite3_column_text(st, 0);
+        row.identity = (const char *)sqlite3_column_text(st, 1);
+        row.vector = sqlite3_column_blob(st, 2);
+        row.vector_size = (size_t)sqlite3_column_bytes(st, 2);
+        if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
+            row.payload = sqlite3_column_blob(st, 3);
+            row.payload_size = (size_t)sqlite3_column_bytes(st, 3);
+            if (!row.payload) row.payload = ""; /* an empty blob */
+        }
+        fn(user, &row);
+        sqlite3_reset(st);
+        return FACET_OK;
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) return facet_seterr(&b->err, FACET_E_NOT_FOUND, "no faceprint %s", uuid);
+    return fail(s, FACET_E_STORE, "get faceprint");
+}
+
+static int q_rename(facet_store *b, const char *collection, const char *from, const char *to,
+                    size_t *renamed)
+{
+    sql_store *s = (sql_store *)b;
+    sqlite3_stmt *st = stmt(s, Q_RENAME);
+    sqlite3_bind_text(st, 1, collection, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return fail(s, FACET_E_STORE, "rename identity");
+    *renamed = (size_t)sqlite3_changes(s->db);
+    return FACET_OK;
+}
+
 static void q_close(facet_store *b)
 {
     sql_store *s = (sql_store *)b;
@@ -257,7 +302,8 @@ static void q_close(facet_store *b)
 }
 
 static const facet_store_ops sqlite_ops = {"sqlite", q_create, q_drop, q_get, q_list,
-                                           q_insert, q_remove, q_scan, q_close};
+                                           q_insert, q_remove, q_scan, q_close,
+                                           .get = q_get_row, .rename = q_rename};
 
 int facet_store_open_sqlite(const char *path, facet_store **out, facet_err *e)
 {

@@ -54,6 +54,12 @@ typedef struct facet_store_ops {
     int (*scan)(facet_store *s, const char *collection, int with_payload, facet_store_row_fn fn,
                 void *user);
     void (*close)(facet_store *s);
+    /* one row by uuid, with its payload (NULL: none); FACET_E_NOT_FOUND when absent */
+    int (*get)(facet_store *s, const char *collection, const char *uuid, facet_store_row_fn fn,
+               void *user);
+    /* every row of identity `from` gets identity `to` (one statement); *renamed: how many */
+    int (*rename)(facet_store *s, const char *collection, const char *from, const char *to,
+                  size_t *renamed);
 } facet_store_ops;
 
 struct facet_store {
