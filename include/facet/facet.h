@@ -10,5 +10,6 @@
 #include "facet/nn.h"
 #include "facet/face.h"
 #include "facet/gallery.h"
+#include "facet/keys.h"
 
 #endif

@@ -22,6 +22,7 @@
 
 #include "base/base.h"
 #include "facet/gallery.h"
+#include "gallery_priv.h"
 #include "kernels.h"
 #include "store/store.h"
 
@@ -1265,4 +1266,19 @@ facet_status facet_gallery_batch_identify(facet_gallery *g, const char *collecti
                                           int dim, int k, facet_match *out, int *n_out)
 {
     return (facet_status)search(g, collection, model_id, v, n, dim, k, out, n_out);
+}
+
+/* ---- the store for keys.c (gallery_priv.h) ---- */
+
+facet_store *facet_gallery_store_lock(facet_gallery *g)
+{
+    pthread_mutex_lock(&g->store_mu);
+    return g->store;
+}
+
+int facet_gallery_store_unlock(facet_gallery *g, int status)
+{
+    if (status) sfail(g, status);
+    pthread_mutex_unlock(&g->store_mu);
+    return status;
 }

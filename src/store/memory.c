@@ -22,6 +22,8 @@ typedef struct mem_store {
     size_t nrows, cap;
     uint32_t *tab; /* UUID hash set: row + 1, 0 = empty; rebuilt when rows move */
     size_t tab_cap;
+    facet_key_row *keys;
+    size_t nkeys;
 } mem_store;
 
 static uint64_t hash_s(const char *s)
@@ -260,6 +262,7 @@ static void m_close(facet_store *s)
     free(m->rows);
     free(m->tab);
     free(m->colls);
+    free(m->keys);
     free(m);
 }
 
@@ -267,11 +270,62 @@ static const facet_store_ops mem_ops = {"memory", m_create, m_drop, m_get, m_lis
                                         m_insert, m_remove, m_scan, m_close,
                                         .get = m_get_row, .rename = m_rename};
 
+/* ---- API keys ---- */
+
+static int mk_put(facet_store *s, const facet_key_row *row)
+{
+    mem_store *m = (mem_store *)s;
+    for (size_t i = 0; i < m->nkeys; i++)
+        if (!strcmp(m->keys[i].hash, row->hash) || !strcmp(m->keys[i].id, row->id))
+            return facet_seterr(&s->err, FACET_E_EXISTS, "key exists");
+    facet_key_row *nk = realloc(m->keys, (m->nkeys + 1) * sizeof *nk);
+    if (!nk) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for a key");
+    m->keys = nk;
+    m->keys[m->nkeys++] = *row;
+    return FACET_OK;
+}
+
+static int mk_get(facet_store *s, const char *hash, facet_key_row *out)
+{
+    mem_store *m = (mem_store *)s;
+    for (size_t i = 0; i < m->nkeys; i++)
+        if (!strcmp(m->keys[i].hash, hash)) {
+            *out = m->keys[i];
+            return FACET_OK;
+        }
+    return facet_seterr(&s->err, FACET_E_NOT_FOUND, "no such key");
+}
+
+static int mk_list(facet_store *s, facet_key_row **out, size_t *n)
+{
+    mem_store *m = (mem_store *)s;
+    *out = malloc((m->nkeys ? m->nkeys : 1) * sizeof **out);
+    if (!*out) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
+    if (m->nkeys) memcpy(*out, m->keys, m->nkeys * sizeof **out);
+    *n = m->nkeys;
+    return FACET_OK;
+}
+
+static int mk_del(facet_store *s, const char *id)
+{
+    mem_store *m = (mem_store *)s;
+    for (size_t i = 0; i < m->nkeys; i++)
+        if (!strcmp(m->keys[i].id, id)) {
+            memmove(&m->keys[i], &m->keys[i + 1], (m->nkeys - i - 1) * sizeof *m->keys);
+            m->nkeys--;
+            return FACET_OK;
+        }
+    return facet_seterr(&s->err, FACET_E_NOT_FOUND, "no key with id '%s'", id);
+}
+
+static const facet_store_key_ops mem_key_ops = {mk_put, mk_get, mk_list, mk_del};
+
 int facet_store_open_memory(facet_store **out, facet_err *e)
 {
     mem_store *m = calloc(1, sizeof *m);
     if (!m) return facet_seterr(e, FACET_E_NO_MEMORY, "no memory for the store");
     m->base.ops = &mem_ops;
+    m->base.keys = &mem_key_ops;
     *out = &m->base;
     return FACET_OK;
 }

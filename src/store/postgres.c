@@ -294,6 +294,86 @@ static void p_close(facet_store *b)
     free(s);
 }
 
+/* ---- API keys: rare calls, so plain parameterised statements (no prepared names) ---- */
+
+static const char key_schema[] =
+    "SELECT pg_advisory_xact_lock(7123400);"
+    "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE,"
+    " role TEXT NOT NULL, collection TEXT NOT NULL, created BIGINT NOT NULL);";
+
+static PGresult *key_exec(pg_store *s, const char *sql, int n, const char *const *v)
+{
+    return PQexecParams(s->conn, sql, n, NULL, v, NULL, NULL, 0);
+}
+
+static void res_to_key(PGresult *r, int i, facet_key_row *k)
+{
+    memset(k, 0, sizeof *k);
+    snprintf(k->id, sizeof k->id, "%s", PQgetvalue(r, i, 0));
+    snprintf(k->hash, sizeof k->hash, "%s", PQgetvalue(r, i, 1));
+    snprintf(k->role, sizeof k->role, "%s", PQgetvalue(r, i, 2));
+    snprintf(k->collection, sizeof k->collection, "%s", PQgetvalue(r, i, 3));
+    k->created = strtoll(PQgetvalue(r, i, 4), NULL, 10);
+}
+
+static int pk_put(facet_store *b, const facet_key_row *k)
+{
+    pg_store *s = (pg_store *)b;
+    char created[24];
+    snprintf(created, sizeof created, "%lld", (long long)k->created);
+    const char *v[5] = {k->id, k->hash, k->role, k->collection, created};
+    PGresult *r = key_exec(s, "INSERT INTO api_keys(id, hash, role, collection, created) "
+                              "VALUES($1, $2, $3, $4, $5::bigint)", 5, v);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) return pfail(s, r, "insert key");
+    PQclear(r);
+    return FACET_OK;
+}
+
+static int pk_get(facet_store *b, const char *hash, facet_key_row *out)
+{
+    pg_store *s = (pg_store *)b;
+    const char *v[1] = {hash};
+    PGresult *r = key_exec(s, "SELECT id, hash, role, collection, created FROM api_keys "
+                              "WHERE hash = $1", 1, v);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) return pfail(s, r, "look up key");
+    int found = PQntuples(r) == 1;
+    if (found) res_to_key(r, 0, out);
+    PQclear(r);
+    return found ? FACET_OK : facet_seterr(&b->err, FACET_E_NOT_FOUND, "no such key");
+}
+
+static int pk_list(facet_store *b, facet_key_row **out, size_t *n)
+{
+    pg_store *s = (pg_store *)b;
+    PGresult *r = key_exec(s, "SELECT id, hash, role, collection, created FROM api_keys "
+                              "ORDER BY created, id", 0, NULL);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) return pfail(s, r, "list keys");
+    int k = PQntuples(r);
+    facet_key_row *rows = malloc((size_t)(k ? k : 1) * sizeof *rows);
+    if (!rows) {
+        PQclear(r);
+        return facet_seterr(&b->err, FACET_E_NO_MEMORY, "no memory for the key list");
+    }
+    for (int i = 0; i < k; i++) res_to_key(r, i, &rows[i]);
+    PQclear(r);
+    *out = rows;
+    *n = (size_t)k;
+    return FACET_OK;
+}
+
+static int pk_del(facet_store *b, const char *id)
+{
+    pg_store *s = (pg_store *)b;
+    const char *v[1] = {id};
+    PGresult *r = key_exec(s, "DELETE FROM api_keys WHERE id = $1", 1, v);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) return pfail(s, r, "delete key");
+    int gone = strcmp(PQcmdTuples(r), "0") != 0;
+    PQclear(r);
+    return gone ? FACET_OK : facet_seterr(&b->err, FACET_E_NOT_FOUND, "no key with id '%s'", id);
+}
+
+static const facet_store_key_ops pg_key_ops = {pk_put, pk_get, pk_list, pk_del};
+
 static const facet_store_ops pg_ops = {"postgres", p_create, p_drop, p_get, p_list,
                                        p_insert, p_remove, p_scan, p_close,
                                        .get = p_get_row, .rename = p_rename};
@@ -304,6 +384,7 @@ int facet_store_open_postgres(const char *conninfo, facet_store **out, facet_err
     pg_store *s = calloc(1, sizeof *s);
     if (!s) return facet_seterr(e, FACET_E_NO_MEMORY, "no memory for the store");
     s->base.ops = &pg_ops;
+    s->base.keys = &pg_key_ops;
     s->conn = PQconnectdb(conninfo);
     if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
         st = facet_seterr(e, FACET_E_STORE, "postgres: cannot connect: %s",
@@ -311,7 +392,7 @@ int facet_store_open_postgres(const char *conninfo, facet_store **out, facet_err
         goto fail;
     }
     PQclear(PQexec(s->conn, "SET client_min_messages = warning"));
-    if ((st = simple(s, schema)) != FACET_OK) {
+    if ((st = simple(s, schema)) != FACET_OK || (st = simple(s, key_schema)) != FACET_OK) {
         facet_seterr(e, st, "%s", s->base.err.msg);
         goto fail;
     }

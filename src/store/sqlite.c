@@ -301,6 +301,116 @@ static void q_close(facet_store *b)
     free(s);
 }
 
+/* ---- API keys: rare calls, so statements are prepared per call ---- */
+
+static const char key_schema[] =
+    "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE,"
+    " role TEXT NOT NULL, collection TEXT NOT NULL, created BIGINT NOT NULL);";
+
+static int key_stmt(sql_store *s, const char *sql, sqlite3_stmt **st)
+{
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+        return fail(s, FACET_E_STORE, "prepare a key statement");
+    return FACET_OK;
+}
+
+static void row_to_key(sqlite3_stmt *st, facet_key_row *k)
+{
+    memset(k, 0, sizeof *k);
+    const char *c[4];
+    for (int i = 0; i < 4; i++) c[i] = (const char *)sqlite3_column_text(st, i);
+    snprintf(k->id, sizeof k->id, "%s", c[0] ? c[0] : "");
+    snprintf(k->hash, sizeof k->hash, "%s", c[1] ? c[1] : "");
+    snprintf(k->role, sizeof k->role, "%s", c[2] ? c[2] : "");
+    snprintf(k->collection, sizeof k->collection, "%s", c[3] ? c[3] : "");
+    k->created = sqlite3_column_int64(st, 4);
+}
+
+static int qk_put(facet_store *b, const facet_key_row *k)
+{
+    sql_store *s = (sql_store *)b;
+    sqlite3_stmt *st;
+    int rc = key_stmt(s, "INSERT INTO api_keys(id, hash, role, collection, created) "
+                         "VALUES(?1, ?2, ?3, ?4, ?5)", &st);
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, k->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, k->hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, k->role, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, k->collection, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, k->created);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r == SQLITE_CONSTRAINT) return facet_seterr(&b->err, FACET_E_EXISTS, "key exists");
+    return r == SQLITE_DONE ? FACET_OK : fail(s, FACET_E_STORE, "insert key");
+}
+
+static int qk_get(facet_store *b, const char *hash, facet_key_row *out)
+{
+    sql_store *s = (sql_store *)b;
+    sqlite3_stmt *st;
+    int rc = key_stmt(s, "SELECT id, hash, role, collection, created FROM api_keys "
+                         "WHERE hash = ?1", &st);
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) row_to_key(st, out);
+    sqlite3_finalize(st);
+    if (r == SQLITE_ROW) return FACET_OK;
+    if (r == SQLITE_DONE) return facet_seterr(&b->err, FACET_E_NOT_FOUND, "no such key");
+    return fail(s, FACET_E_STORE, "look up key");
+}
+
+static int qk_list(facet_store *b, facet_key_row **out, size_t *n)
+{
+    sql_store *s = (sql_store *)b;
+    sqlite3_stmt *st;
+    int rc = key_stmt(s, "SELECT id, hash, role, collection, created FROM api_keys "
+                         "ORDER BY created, id", &st);
+    if (rc) return rc;
+    size_t cap = 16, k = 0;
+    facet_key_row *rows = malloc(cap * sizeof *rows);
+    int r = SQLITE_DONE;
+    while (rows && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (k == cap) {
+            facet_key_row *nr = realloc(rows, 2 * cap * sizeof *rows);
+            if (!nr) break;
+            rows = nr;
+            cap *= 2;
+        }
+        row_to_key(st, &rows[k++]);
+    }
+    if (!rows || r == SQLITE_ROW) {
+        sqlite3_finalize(st);
+        free(rows);
+        return facet_seterr(&b->err, FACET_E_NO_MEMORY, "no memory for the key list");
+    }
+    sqlite3_finalize(st);
+    if (r != SQLITE_DONE) {
+        free(rows);
+        return fail(s, FACET_E_STORE, "list keys");
+    }
+    *out = rows;
+    *n = k;
+    return FACET_OK;
+}
+
+static int qk_del(facet_store *b, const char *id)
+{
+    sql_store *s = (sql_store *)b;
+    sqlite3_stmt *st;
+    int rc = key_stmt(s, "DELETE FROM api_keys WHERE id = ?1", &st);
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r != SQLITE_DONE) return fail(s, FACET_E_STORE, "delete key");
+    if (sqlite3_changes(s->db) == 0)
+        return facet_seterr(&b->err, FACET_E_NOT_FOUND, "no key with id '%s'", id);
+    return FACET_OK;
+}
+
+static const facet_store_key_ops sqlite_key_ops = {qk_put, qk_get, qk_list, qk_del};
+
 static const facet_store_ops sqlite_ops = {"sqlite", q_create, q_drop, q_get, q_list,
                                            q_insert, q_remove, q_scan, q_close,
                                            .get = q_get_row, .rename = q_rename};
@@ -311,6 +421,7 @@ int facet_store_open_sqlite(const char *path, facet_store **out, facet_err *e)
     sql_store *s = calloc(1, sizeof *s);
     if (!s) return facet_seterr(e, FACET_E_NO_MEMORY, "no memory for the store");
     s->base.ops = &sqlite_ops;
+    s->base.keys = &sqlite_key_ops;
     int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                                SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -323,6 +434,7 @@ int facet_store_open_sqlite(const char *path, facet_store **out, facet_err *e)
     rc = sqlite3_exec(s->db,
                       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &msg);
     if (rc == SQLITE_OK) rc = sqlite3_exec(s->db, schema, NULL, NULL, &msg);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(s->db, key_schema, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
         status = facet_seterr(e, rc == SQLITE_NOTADB ? FACET_E_FORMAT : FACET_E_STORE,
                      "sqlite: cannot set up '%s': %s", path, msg ? msg : sqlite3_errstr(rc));

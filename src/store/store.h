@@ -62,8 +62,27 @@ typedef struct facet_store_ops {
                   size_t *renamed);
 } facet_store_ops;
 
+/* API keys (facet/keys.h): one table api_keys(id PK, hash UNIQUE, role, collection, created),
+ * created by each back end's open. `hash` is the key's SHA-256 in hex; the secret is never
+ * stored. */
+typedef struct facet_key_row {
+    char id[FACET_UUID_SIZE];
+    char hash[65];
+    char role[16];
+    char collection[FACET_NAME_MAX + 1];
+    int64_t created;
+} facet_key_row;
+
+typedef struct facet_store_key_ops {
+    int (*put)(facet_store *s, const facet_key_row *row);
+    int (*get)(facet_store *s, const char *hash, facet_key_row *out); /* FACET_E_NOT_FOUND */
+    int (*list)(facet_store *s, facet_key_row **out, size_t *n);      /* oldest first */
+    int (*del)(facet_store *s, const char *id);                       /* FACET_E_NOT_FOUND */
+} facet_store_key_ops;
+
 struct facet_store {
     const facet_store_ops *ops;
+    const facet_store_key_ops *keys;
     facet_err err;
 };
 
