@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <pthreadpool.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -814,8 +815,70 @@ static void t_single_enrolments(void)
     single_enrolments(url, FACET_DTYPE_F16);
 }
 
+/* Searches never wait for an enrolment's durable write: another SQLite connection holds the
+ * database's write lock, so an enrolment blocks inside its store write (busy timeout); a search
+ * of the same collection meanwhile must answer at once, before the enrolment finishes. */
+typedef struct enrol_arg {
+    facet_gallery *g;
+    float v[64];
+    int rc;
+    atomic_int done;
+} enrol_arg;
+
+static void *enrol_blocked(void *p)
+{
+    enrol_arg *a = p;
+    char uuid[FACET_UUID_SIZE];
+    a->rc = facet_gallery_enroll(a->g, "rw", MODEL, a->v, 64, "late", NULL, 0, uuid);
+    atomic_store(&a->done, 1);
+    return NULL;
+}
+
+static void t_search_not_blocked_by_enrol(void)
+{
+    char p[300], url[320];
+    tmp_path(p, sizeof p, "rw.db");
+    snprintf(url, sizeof url, "sqlite:%s", p);
+    facet_gallery *g = NULL;
+    CHECK_EQ(facet_gallery_open(url, NULL, &g), 0);
+    if (!g) return;
+    facet_collection_settings cs;
+    facet_collection_defaults(&cs);
+    cs.model_id = MODEL;
+    cs.dim = 64;
+    CHECK_EQ(facet_collection_create(g, "rw", &cs), 0);
+    float v[64];
+    char uuid[FACET_UUID_SIZE];
+    unit_vec(v, 64);
+    CHECK_EQ(facet_gallery_enroll(g, "rw", MODEL, v, 64, "first", NULL, 0, uuid), 0);
+    sqlite3 *other = NULL;
+    CHECK_EQ(sqlite3_open(p, &other), SQLITE_OK);
+    CHECK_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    enrol_arg a = {.g = g};
+    unit_vec(a.v, 64);
+    atomic_init(&a.done, 0);
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, enrol_blocked, &a), 0);
+    usleep(300 * 1000); /* the enrolment is now waiting for the write lock */
+    facet_match m;
+    int found = 0;
+    size_t count = 0;
+    CHECK_EQ(facet_gallery_identify(g, "rw", MODEL, v, 64, 0.5f, &m, &found), 0);
+    CHECK(found && strcmp(m.identity, "first") == 0);
+    CHECK_EQ(facet_gallery_count(g, "rw", &count), 0);
+    CHECK_EQ(count, 1);
+    CHECK_MSG(!atomic_load(&a.done), "the search waited for the enrolment");
+    CHECK_EQ(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    pthread_join(t, NULL);
+    CHECK_EQ(a.rc, 0);
+    CHECK_EQ(facet_gallery_count(g, "rw", &count), 0);
+    CHECK_EQ(count, 2);
+    facet_gallery_destroy(g);
+}
+
 TESTS(TEST(t_f16_conversion), TEST(t_kernels_match_reference), TEST(t_screen_bounds),
       TEST(t_search_screened_exact), TEST(t_search_topk_brute_force),
       TEST(t_memory_store_f32), TEST(t_memory_store_f16), TEST(t_sqlite_store),
       TEST(t_bad_args), TEST(t_sqlite_corrupt_rows), TEST(t_concurrent_search_and_enrol),
-      TEST(t_single_enrolments))
+      TEST(t_single_enrolments), TEST(t_search_not_blocked_by_enrol))

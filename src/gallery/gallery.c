@@ -7,10 +7,14 @@
  * contiguous and a search is one linear pass.
  *
  * Locks, always taken in this order: the gallery's rwlock (the list of loaded collections;
- * written only to link or unlink one), a collection's rwlock (read: search, list; write: enrol,
- * remove), then the store mutex (the store connection is used by one thread at a time).
- * Enrolment reserves memory first, then writes the store (durable), then fills the reserved
- * row, so nothing can fail between the durable write and the in-memory update.
+ * written only to link or unlink one), a collection's writer mutex (enrol, remove, rename: one
+ * writer at a time, held across the durable write), the collection's rwlock (read: search,
+ * list; write: only the in-memory changes), then the store mutex (the store connection is used
+ * by one thread at a time). Enrolment reserves memory under the write lock, releases it for the
+ * durable write (an fsync: milliseconds), then takes it again to fill the reserved row; so
+ * searches wait for an enrolment only while memory is reserved and a row filled in, never for
+ * the disk, and nothing can fail between the durable write and the in-memory update (the
+ * writer mutex keeps other writers off the reservation meanwhile).
  */
 #include <math.h>
 #include <pthread.h>
@@ -30,6 +34,7 @@ typedef struct coll {
     facet_collection_info info;
     uint32_t model_hash;
     pthread_rwlock_t lock;
+    pthread_mutex_t wmu; /* writers: see the lock order above */
     facet_dot_fn dot;
     int dpad;
     size_t stride;
@@ -148,6 +153,7 @@ static void coll_free(coll *c)
 {
     if (!c) return;
     pthread_rwlock_destroy(&c->lock);
+    pthread_mutex_destroy(&c->wmu);
     facet_free_aligned(c->mat);
     free(c->uuid);
     free(c->ident);
@@ -164,6 +170,11 @@ static coll *coll_new(const facet_collection_info *info)
     coll *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     if (pthread_rwlock_init(&c->lock, NULL) != 0) {
+        free(c);
+        return NULL;
+    }
+    if (pthread_mutex_init(&c->wmu, NULL) != 0) {
+        pthread_rwlock_destroy(&c->lock);
         free(c);
         return NULL;
     }
@@ -808,32 +819,32 @@ static int enroll_rows(facet_gallery *g, const char *collection, const char *mod
             rows[i].payload_size = payload_size;
         }
     }
+    pthread_mutex_lock(&c->wmu);
     pthread_rwlock_wrlock(&c->lock);
     /* everything that can fail happens before the durable write */
-    if ((st = coll_reserve(c, n))) {
-        st = gfail(g, st, "no memory to enrol %zu faceprints", n);
-        goto unlock_c;
-    }
-    for (size_t i = 0; i < n; i++) {
+    if ((st = coll_reserve(c, n))) st = gfail(g, st, "no memory to enrol %zu faceprints", n);
+    for (size_t i = 0; i < n && !st; i++) {
         idn[i] = coll_identity(c, identities[i]);
-        if (idn[i] < 0) {
-            st = gfail(g, FACET_E_NO_MEMORY, "no memory");
-            goto unlock_c;
-        }
+        if (idn[i] < 0) st = gfail(g, FACET_E_NO_MEMORY, "no memory");
     }
-    pthread_mutex_lock(&g->store_mu);
-    st = g->store->ops->insert(g->store, c->info.name, rows, n);
-    if (st) sfail(g, st);
-    pthread_mutex_unlock(&g->store_mu);
+    pthread_rwlock_unlock(&c->lock);
     if (!st) {
+        /* searches go on during the durable write; the reservation is ours (writer mutex) */
+        pthread_mutex_lock(&g->store_mu);
+        st = g->store->ops->insert(g->store, c->info.name, rows, n);
+        if (st) sfail(g, st);
+        pthread_mutex_unlock(&g->store_mu);
+    }
+    if (!st) {
+        pthread_rwlock_wrlock(&c->lock);
         for (size_t i = 0; i < n; i++) {
             coll_set_row(c, c->n, v + i * (size_t)dim); /* checked above: cannot fail */
             coll_commit_row(c, u[i], (uint32_t)idn[i]);
         }
+        pthread_rwlock_unlock(&c->lock);
         if (uuids) memcpy(uuids, ids, n * sizeof *ids);
     }
-unlock_c:
-    pthread_rwlock_unlock(&c->lock);
+    pthread_mutex_unlock(&c->wmu);
 unlock_g:
     pthread_rwlock_unlock(&g->lock);
 out:
@@ -880,7 +891,8 @@ facet_status facet_gallery_remove(facet_gallery *g, const char *collection, cons
     coll *c = NULL;
     int st = acquire(g, collection, &c);
     if (st) return (facet_status)st;
-    pthread_rwlock_wrlock(&c->lock);
+    /* rows change only under the writer mutex: reading them needs no other lock here */
+    pthread_mutex_lock(&c->wmu);
     int64_t slot = row_find(c, u);
     if (slot < 0) {
         st = gfail(g, FACET_E_NOT_FOUND, "collection '%s' has no faceprint %s", c->info.name,
@@ -891,9 +903,13 @@ facet_status facet_gallery_remove(facet_gallery *g, const char *collection, cons
         st = g->store->ops->remove(g->store, c->info.name, uuid, NULL, &removed);
         if (st) sfail(g, st);
         pthread_mutex_unlock(&g->store_mu);
-        if (!st) coll_remove_slot(c, (size_t)slot);
+        if (!st) {
+            pthread_rwlock_wrlock(&c->lock);
+            coll_remove_slot(c, (size_t)slot);
+            pthread_rwlock_unlock(&c->lock);
+        }
     }
-    pthread_rwlock_unlock(&c->lock);
+    pthread_mutex_unlock(&c->wmu);
     pthread_rwlock_unlock(&g->lock);
     return (facet_status)st;
 }
@@ -909,7 +925,7 @@ facet_status facet_gallery_remove_identity(facet_gallery *g, const char *collect
     coll *c = NULL;
     int st = acquire(g, collection, &c);
     if (st) return (facet_status)st;
-    pthread_rwlock_wrlock(&c->lock);
+    pthread_mutex_lock(&c->wmu);
     size_t k = 0;
     pthread_mutex_lock(&g->store_mu);
     st = g->store->ops->remove(g->store, c->info.name, NULL, identity, &k);
@@ -918,13 +934,15 @@ facet_status facet_gallery_remove_identity(facet_gallery *g, const char *collect
     int64_t id = st ? -1 : id_find(c, identity);
     size_t mem = 0;
     if (id >= 0) {
+        pthread_rwlock_wrlock(&c->lock);
         for (size_t r = c->n; r-- > 0;) {
             if (c->ident[r] != (uint32_t)id) continue;
             coll_remove_slot(c, (size_t)row_find(c, c->uuid[r]));
             mem++;
         }
+        pthread_rwlock_unlock(&c->lock);
     }
-    pthread_rwlock_unlock(&c->lock);
+    pthread_mutex_unlock(&c->wmu);
     pthread_rwlock_unlock(&g->lock);
     if (removed) *removed = mem;
     return (facet_status)st;
@@ -1151,28 +1169,32 @@ facet_status facet_gallery_rename_identity(facet_gallery *g, const char *collect
     coll *c = NULL;
     int st = acquire(g, collection, &c);
     if (st) return (facet_status)st;
-    pthread_rwlock_wrlock(&c->lock);
+    pthread_mutex_lock(&c->wmu);
     int64_t a = id_find(c, from), b = -1;
     size_t k = a >= 0 ? c->id_cnt[a] : 0;
     if (strcmp(from, to) != 0 && k > 0) {
         /* the target's identity number exists before the durable write, so nothing fails after */
-        if ((st = coll_reserve(c, 1)) || (b = coll_identity(c, to)) < 0) {
+        pthread_rwlock_wrlock(&c->lock);
+        if ((st = coll_reserve(c, 1)) || (b = coll_identity(c, to)) < 0)
             st = gfail(g, FACET_E_NO_MEMORY, "no memory");
-        } else {
+        pthread_rwlock_unlock(&c->lock);
+        if (!st) {
             size_t n = 0;
             pthread_mutex_lock(&g->store_mu);
             st = g->store->ops->rename(g->store, c->info.name, from, to, &n);
             if (st) sfail(g, st);
             pthread_mutex_unlock(&g->store_mu);
-            if (!st) {
-                for (size_t r = 0; r < c->n; r++)
-                    if (c->ident[r] == (uint32_t)a) c->ident[r] = (uint32_t)b;
-                c->id_cnt[b] += c->id_cnt[a];
-                c->id_cnt[a] = 0;
-            }
+        }
+        if (!st) {
+            pthread_rwlock_wrlock(&c->lock);
+            for (size_t r = 0; r < c->n; r++)
+                if (c->ident[r] == (uint32_t)a) c->ident[r] = (uint32_t)b;
+            c->id_cnt[b] += c->id_cnt[a];
+            c->id_cnt[a] = 0;
+            pthread_rwlock_unlock(&c->lock);
         }
     }
-    pthread_rwlock_unlock(&c->lock);
+    pthread_mutex_unlock(&c->wmu);
     pthread_rwlock_unlock(&g->lock);
     if (!st && renamed) *renamed = k;
     return (facet_status)st;
