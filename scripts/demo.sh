@@ -1,7 +1,8 @@
 #!/bin/sh
 # The main job (README's first command): show the models, detect faces in a photo, then enrol
 # a gallery of people into the embedded default store (SQLite) and identify who is in each
-# probe photo. Any folders can be given: scripts/demo.sh BUILD [ENROLL_DIR] [PROBE_DIR].
+# probe photo; then start facetd on that store and make three HTTP calls (enrol, identify,
+# metrics). Any folders can be given: scripts/demo.sh BUILD [ENROLL_DIR] [PROBE_DIR].
 set -eu
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,3 +25,38 @@ echo "== enrolling $enroll into $db, collection 'people' (one folder per person)
 echo
 echo "== who is in each photo of $probe"
 "$facet" identify --collection people --db "$db" "$probe"/*
+
+echo
+echo "== facetd: the same collection over HTTP (started in the background, stopped at the end)"
+facetd="$build/tools/facetd"
+FACET_ADMIN_KEY=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+export FACET_ADMIN_KEY
+log=$(mktemp)
+"$facetd" --listen 127.0.0.1:0 --db "$db" --log-file "$log" &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null; rm -f "$log"' EXIT
+port=""
+for _ in $(seq 1 300); do
+    port=$(sed -n 's/.*listening on .*(port \([0-9]*\),.*/\1/p' "$log")
+    [ -n "$port" ] && break
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.1
+done
+[ -n "$port" ] || { cat "$log"; echo "facetd did not start"; exit 1; }
+url="http://127.0.0.1:$port"
+auth="Authorization: Bearer $FACET_ADMIN_KEY"
+echo "   facetd --listen 127.0.0.1:0 --db $db  (port $port, admin key in \$FACET_ADMIN_KEY)"
+echo
+echo "\$ curl -H \"Authorization: Bearer \$FACET_ADMIN_KEY\" --data-binary @biden.jpg -H 'Content-Type: image/jpeg' '$url/v1/collections/people/faces?identity=biden'"
+curl -sS -H "$auth" -H 'Content-Type: image/jpeg' --data-binary @"$data/images/biden.jpg" \
+    "$url/v1/collections/people/faces?identity=biden"
+echo
+echo "\$ curl -H \"Authorization: Bearer \$FACET_ADMIN_KEY\" --data-binary @obama_and_biden.jpg -H 'Content-Type: image/jpeg' '$url/v1/collections/people/identify'"
+curl -sS -H "$auth" -H 'Content-Type: image/jpeg' --data-binary @"$data/images/obama_and_biden.jpg" \
+    "$url/v1/collections/people/identify"
+echo
+echo "\$ curl -H \"Authorization: Bearer \$FACET_ADMIN_KEY\" '$url/metrics' | grep -E 'requests_total|faceprints'"
+curl -sS -H "$auth" "$url/metrics" | grep -E '^facetd_(requests_total|faceprints)'
+kill -TERM $pid
+if wait $pid; then echo "   facetd stopped (SIGTERM, exit 0)"; else echo "facetd exited with $?"; exit 1; fi
+trap 'rm -f "$log"' EXIT

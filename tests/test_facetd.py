@@ -345,6 +345,32 @@ def main_server_checks():
         st, _, j, _ = s.req("DELETE", "/v1/collections/people/identities/biden")
         check("remove it again: 404", st == 404, j)
 
+        # --- parallel readers and writers over HTTP ---
+        import threading
+        results = []
+
+        def reader():
+            for _ in range(10):
+                results.append(s.req("POST", "/v1/collections/people/recognize", {"faceprint": fp}, key=rec_key)[0])
+
+        def writer():
+            for i in range(4):
+                results.append(s.req("POST", "/v1/collections/people/faces?identity=w%d" % i, {"faceprint": fp})[0])
+        threads = [threading.Thread(target=reader) for _ in range(4)] + [threading.Thread(target=writer)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        st, _, j, _ = s.req("GET", "/v1/collections/people")
+        check("40 recognize calls in parallel with 4 enrolments: all answered, all enrolled",
+              sorted(set(results)) == [200, 201] and len(results) == 44 and j["faceprints"] == 6, (results, j))
+        for i in range(4):
+            s.req("DELETE", "/v1/collections/people/identities/w%d" % i)
+        body, ct = multipart([("faceprint", None, "application/json", json.dumps(fp).encode())])
+        st, _, j, _ = s.req("POST", "/v1/collections/people/identify", body, ct)
+        check("identify a faceprint sent as a multipart field", st == 200 and
+              j["faces"][0]["candidates"][0]["identity"] == "astronaut", j)
+
         # --- routing ---
         st, _, j, _ = s.req("GET", "/v1/nothing")
         check("unknown route: 404 JSON", st == 404 and err_code(j) == "no_route", j)

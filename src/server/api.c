@@ -656,25 +656,11 @@ static json_t *chip_json(srv *s, const facet_image *img, const facet_face *f, sr
         srv_facet_error(s, out, rc, "chip");
         return NULL;
     }
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *txt = malloc((n + 2) / 3 * 4 + 1);
-    if (!txt) {
-        free(png);
-        srv_error(out, 503, "no_memory", "out of memory");
-        return NULL;
-    }
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)png[i] << 16 | (i + 1 < n ? (uint32_t)png[i + 1] << 8 : 0) | (i + 2 < n ? png[i + 2] : 0);
-        txt[o++] = b64[v >> 18 & 63];
-        txt[o++] = b64[v >> 12 & 63];
-        txt[o++] = i + 1 < n ? b64[v >> 6 & 63] : '=';
-        txt[o++] = i + 2 < n ? b64[v & 63] : '=';
-    }
-    txt[o] = 0;
+    char *txt = srv_base64_encode(png, n);
     free(png);
-    json_t *j = json_string(txt);
+    json_t *j = txt ? json_string(txt) : NULL;
     free(txt);
+    if (!j) srv_error(out, 503, "no_memory", "out of memory");
     return j;
 }
 

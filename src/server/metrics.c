@@ -64,41 +64,6 @@ void srv_metrics_store_error(srv_metrics *m)
     atomic_fetch_add_explicit(&m->store_errors, 1, memory_order_relaxed);
 }
 
-/* A growing text buffer; on allocation failure it stops growing and render returns NULL. */
-typedef struct buf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} buf;
-
-static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(buf *b, const char *fmt, ...)
-{
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->oom = 1;
-            return;
-        }
-        if ((size_t)k < b->cap - b->n) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)k;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-}
-
 static void route_label(srv *s, int i, char *out, size_t size)
 {
     const srv_route *rt = srv_route_at(s, (size_t)i);
@@ -108,13 +73,14 @@ static void route_label(srv *s, int i, char *out, size_t size)
 
 char *srv_metrics_render(srv *s, srv_metrics *m, size_t *size)
 {
-    buf b = {malloc(16384), 0, 16384, 0};
-    if (!b.p) return NULL;
-    b.p[0] = 0;
+    char *text = NULL;
+    size_t text_size = 0;
+    FILE *b = open_memstream(&text, &text_size);
+    if (!b) return NULL;
     int nr = (int)srv_route_count(s);
     char label[256];
 
-    put(&b, "# HELP facetd_requests_total Requests answered, by route and status code.\n"
+    fprintf(b, "# HELP facetd_requests_total Requests answered, by route and status code.\n"
             "# TYPE facetd_requests_total counter\n");
     for (int i = 0; i < M_ROUTES; i++) {
         if (i >= nr && i != M_ROUTES - 1) continue;
@@ -123,11 +89,11 @@ char *srv_metrics_render(srv *s, srv_metrics *m, size_t *size)
         for (int c = 0; c <= N_CODES; c++) {
             unsigned long long v = atomic_load_explicit(&r->count[c], memory_order_relaxed);
             if (!v) continue;
-            if (c < N_CODES) put(&b, "facetd_requests_total{%s,code=\"%d\"} %llu\n", label, codes[c], v);
-            else put(&b, "facetd_requests_total{%s,code=\"other\"} %llu\n", label, v);
+            if (c < N_CODES) fprintf(b, "facetd_requests_total{%s,code=\"%d\"} %llu\n", label, codes[c], v);
+            else fprintf(b, "facetd_requests_total{%s,code=\"other\"} %llu\n", label, v);
         }
     }
-    put(&b, "# HELP facetd_errors_total Requests answered with a 4xx or 5xx status, by route.\n"
+    fprintf(b, "# HELP facetd_errors_total Requests answered with a 4xx or 5xx status, by route.\n"
             "# TYPE facetd_errors_total counter\n");
     for (int i = 0; i < nr; i++) {
         unsigned long long e = 0;
@@ -135,9 +101,9 @@ char *srv_metrics_render(srv *s, srv_metrics *m, size_t *size)
             if (codes[c] >= 400) e += atomic_load_explicit(&m->r[i].count[c], memory_order_relaxed);
         e += atomic_load_explicit(&m->r[i].count[N_CODES], memory_order_relaxed);
         route_label(s, i, label, sizeof label);
-        put(&b, "facetd_errors_total{%s} %llu\n", label, e);
+        fprintf(b, "facetd_errors_total{%s} %llu\n", label, e);
     }
-    put(&b, "# HELP facetd_request_duration_seconds Time from the request's headers to its answer.\n"
+    fprintf(b, "# HELP facetd_request_duration_seconds Time from the request's headers to its answer.\n"
             "# TYPE facetd_request_duration_seconds histogram\n");
     for (int i = 0; i < nr; i++) {
         route_metrics *r = &m->r[i];
@@ -145,23 +111,23 @@ char *srv_metrics_render(srv *s, srv_metrics *m, size_t *size)
         unsigned long long cum = 0;
         for (int k = 0; k < N_BUCKETS; k++) {
             cum += atomic_load_explicit(&r->bucket[k], memory_order_relaxed);
-            put(&b, "facetd_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n", label, buckets[k], cum);
+            fprintf(b, "facetd_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n", label, buckets[k], cum);
         }
         unsigned long long total = atomic_load_explicit(&r->total, memory_order_relaxed);
-        put(&b, "facetd_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n", label, total);
-        put(&b, "facetd_request_duration_seconds_sum{%s} %.6f\n", label,
+        fprintf(b, "facetd_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n", label, total);
+        fprintf(b, "facetd_request_duration_seconds_sum{%s} %.6f\n", label,
             atomic_load_explicit(&r->sum_us, memory_order_relaxed) / 1e6);
-        put(&b, "facetd_request_duration_seconds_count{%s} %llu\n", label, total);
+        fprintf(b, "facetd_request_duration_seconds_count{%s} %llu\n", label, total);
     }
-    put(&b, "# HELP facetd_requests_in_flight Requests being read, queued or processed.\n"
+    fprintf(b, "# HELP facetd_requests_in_flight Requests being read, queued or processed.\n"
             "# TYPE facetd_requests_in_flight gauge\nfacetd_requests_in_flight %d\n",
         srv_in_flight(s));
-    put(&b, "# HELP facetd_rejected_total Requests refused by a limit, by reason.\n"
+    fprintf(b, "# HELP facetd_rejected_total Requests refused by a limit, by reason.\n"
             "# TYPE facetd_rejected_total counter\n");
     for (int i = 0; i < N_REASONS; i++)
-        put(&b, "facetd_rejected_total{reason=\"%s\"} %llu\n", reasons[i],
+        fprintf(b, "facetd_rejected_total{reason=\"%s\"} %llu\n", reasons[i],
             atomic_load_explicit(&m->rejected[i], memory_order_relaxed));
-    put(&b, "# HELP facetd_store_errors_total Failures of the store (database) seen by requests.\n"
+    fprintf(b, "# HELP facetd_store_errors_total Failures of the store (database) seen by requests.\n"
             "# TYPE facetd_store_errors_total counter\nfacetd_store_errors_total %llu\n",
         atomic_load_explicit(&m->store_errors, memory_order_relaxed));
 
@@ -169,13 +135,13 @@ char *srv_metrics_render(srv *s, srv_metrics *m, size_t *size)
     facet_collection_info *colls = NULL;
     size_t nc = 0;
     if (g && facet_collection_list(g, &colls, &nc) == FACET_OK) {
-        put(&b, "# HELP facetd_faceprints Faceprints loaded, by collection.\n"
+        fprintf(b, "# HELP facetd_faceprints Faceprints loaded, by collection.\n"
                 "# TYPE facetd_faceprints gauge\n");
         for (size_t i = 0; i < nc; i++) {
             size_t n = 0;
             /* names are [A-Za-z0-9_.-]: nothing to escape in the label */
             if (facet_gallery_count(g, colls[i].name, &n) == FACET_OK)
-                put(&b, "facetd_faceprints{collection=\"%s\"} %zu\n", colls[i].name, n);
+                fprintf(b, "facetd_faceprints{collection=\"%s\"} %zu\n", colls[i].name, n);
         }
         free(colls);
     } else if (g) {
@@ -185,7 +151,7 @@ char *srv_metrics_render(srv *s, srv_metrics *m, size_t *size)
     getrusage(RUSAGE_SELF, &ru);
     double cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
                  ru.ru_stime.tv_usec / 1e6;
-    put(&b, "# HELP process_cpu_seconds_total User and system CPU time.\n"
+    fprintf(b, "# HELP process_cpu_seconds_total User and system CPU time.\n"
             "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.3f\n", cpu);
     long pages = 0;
     FILE *f = fopen("/proc/self/statm", "r");
@@ -194,13 +160,14 @@ char *srv_metrics_render(srv *s, srv_metrics *m, size_t *size)
         if (fscanf(f, "%ld %ld", &size_pages, &pages) != 2) pages = 0;
         fclose(f);
     }
-    put(&b, "# HELP process_resident_memory_bytes Resident set size.\n"
+    fprintf(b, "# HELP process_resident_memory_bytes Resident set size.\n"
             "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %lld\n",
         (long long)pages * sysconf(_SC_PAGESIZE));
-    if (b.oom) {
-        free(b.p);
+    int bad = ferror(b);
+    if (fclose(b) || bad) {
+        free(text);
         return NULL;
     }
-    *size = b.n;
-    return b.p;
+    *size = text_size;
+    return text;
 }

@@ -45,6 +45,7 @@ typedef struct conn_ctx {
     int counted;          /* counted in in_flight */
     int too_large;
     int early;            /* an answer was decided before the body: discard the body */
+    int queued;           /* the answer is with libmicrohttpd */
     double body_start;
     uint8_t *body;
     size_t size, cap;
@@ -248,6 +249,7 @@ static enum MHD_Result send_resp(conn_ctx *x)
     enum MHD_Result ok = MHD_queue_response(x->conn, (unsigned)r->status, m);
     MHD_destroy_response(m);
     x->state = ST_DONE;
+    x->queued = 1;
     return ok;
 }
 
@@ -393,7 +395,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         enqueue(s, x);
         return MHD_YES;
     case ST_DONE:
-        if (x->resp.status) return send_resp(x);
+        if (!x->queued) return send_resp(x);
+        *upload_size = 0; /* the rest of a body refused early */
         return MHD_YES;
     default:
         return MHD_YES;
@@ -636,8 +639,6 @@ int srv_stop(srv *s)
     }
     int left = atomic_load(&s->in_flight);
     if (left > 0) return left;
-    /* a request counted in flight may still be between its answer and the completion
-     * callback; one more moment lets libmicrohttpd finish writing it */
     MHD_stop_daemon(s->d);
     s->d = NULL;
     return 0;
