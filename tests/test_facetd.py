@@ -203,9 +203,9 @@ def main_server_checks():
         st, _, j, _ = s.req("POST", "/v1/collections/people/faces?identity=obama", OBAMA, "image/jpeg", key=enrol_key)
         check("enrol key enrols a raw JPEG body: 201 with a uuid", st == 201 and len(j["uuid"]) == 36, j)
         obama_uuid = (j or {}).get("uuid")
-        body, ct = multipart([("image", "biden.jpg", "image/jpeg", BIDEN)])
-        st, _, j, _ = s.req("POST", "/v1/collections/people/faces?identity=biden", body, ct)
-        check("enrol a multipart form field", st == 201, j)
+        body, ct = multipart([("image", "biden.jpg", "image/jpeg", BIDEN), ("identity", None, "text/plain", b"biden")])
+        st, _, j, _ = s.req("POST", "/v1/collections/people/faces", body, ct)
+        check("enrol a multipart image field with the identity as a form field", st == 201 and j["identity"] == "biden", j)
         st, _, j, _ = s.req("POST", "/v1/collections/people/faces",
                             {"identity": "obama", "image": base64.b64encode(PROBE).decode()})
         check("enrol base64 JSON with the identity in the body", st == 201, j)
@@ -532,8 +532,11 @@ def config_checks():
 
 
 def signal_checks():
-    s = Server("--shutdown-timeout", "5")
+    s = Server("--shutdown-timeout", "5", "--access-log")
     try:
+        s.req("GET", "/healthz", key=None)
+        time.sleep(0.2)
+        check("--access-log: one line per request", "GET /healthz 200 " in open(s.log).read())
         os.rename(s.log, s.log + ".1")
         s.proc.send_signal(signal.SIGHUP)
         time.sleep(0.5)

@@ -52,6 +52,7 @@ static const opt opts[] = {
     {"body-timeout", "FACET_BODY_TIMEOUT", T_INT, S(body_timeout_s), 1, 3600, 0, "seconds a request body may take to arrive"},
     {"shutdown-timeout", "FACET_SHUTDOWN_TIMEOUT", T_INT, S(shutdown_timeout_s), 0, 3600, 0, "seconds SIGTERM waits for requests in flight"},
     {"key-cache", "FACET_KEY_CACHE", T_INT, S(key_cache_s), 0, 3600, 0, "seconds a key lookup is cached (revocation delay)"},
+    {"access-log", "FACET_ACCESS_LOG", T_BOOL, S(access_log), 0, 1, 0, "log one line per request (method, path, status, ms)"},
     {"preload", "FACET_PRELOAD", T_BOOL, S(preload), 0, 1, 0, "load every model at start (quality, attributes)"},
 };
 #undef S

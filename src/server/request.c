@@ -429,6 +429,15 @@ static int parse_multipart(srv_req *r, srv_resp *out)
         part->data = data;
         part->size = (size_t)(dend - data);
         part->is_json = !strncmp(name, "faceprint", 9);
+        if (strncmp(name, "image", 5) && !part->is_json) {
+            /* a plain form field (identity, top_k, ...): kept as text for the srv_arg_* calls */
+            if (memchr(data, 0, part->size) || !(part->owned = (uint8_t *)strndup((const char *)data, part->size))) {
+                srv_error(out, 400, "bad_field", "form field '%s' is not text", name);
+                return -1;
+            }
+            part->data = part->owned;
+            part->is_text = 1;
+        }
         p = dend + 2 + dl;
     }
 bad:
@@ -518,10 +527,17 @@ int srv_body_parse(srv_req *r, srv_resp *out)
 
 /* ---- arguments --------------------------------------------------------------------------- */
 
+/* A multipart form field's text, or NULL. */
+static const char *form_field(const srv_req *r, const char *name)
+{
+    const srv_part *p = srv_body_part(r, name);
+    return p && p->is_text ? (const char *)p->owned : NULL;
+}
+
 const char *srv_arg_str(srv_req *r, const char *name)
 {
     const char *q = srv_query(r, name);
-    if (q) return q;
+    if (q || (q = form_field(r, name))) return q;
     if (r->parsed.json) {
         json_t *v = json_object_get(r->parsed.json, name);
         if (json_is_string(v)) return json_string_value(v);
@@ -532,7 +548,7 @@ const char *srv_arg_str(srv_req *r, const char *name)
 /* The argument as text (query) or JSON value; 0 absent, 1 text in *txt, 2 JSON in *jv. */
 static int arg_lookup(srv_req *r, const char *name, const char **txt, json_t **jv)
 {
-    if ((*txt = srv_query(r, name))) return 1;
+    if ((*txt = srv_query(r, name)) || (*txt = form_field(r, name))) return 1;
     if (r->parsed.json && (*jv = json_object_get(r->parsed.json, name))) return 2;
     return 0;
 }

@@ -407,12 +407,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)c;
-    (void)toe;
     srv *s = cls;
     conn_ctx *x = *con_cls;
     if (!x) return;
     double dt = srv_now() - (x->req.t_start > 0 ? x->req.t_start : srv_now());
     if (x->resp.status) srv_metrics_observe(s->metrics, x->route, x->resp.status, dt);
+    if (s->cfg.access_log && x->req.method)
+        srv_log(s, "info", "%s %s %d %.1f ms%s", x->req.method, x->req.path, x->resp.status, dt * 1000,
+                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection lost)");
     if (x->counted) atomic_fetch_sub(&s->in_flight, 1);
     srv_req_free(&x->req);
     srv_resp_free(&x->resp);

@@ -66,6 +66,7 @@ typedef struct srv_config {
     int body_timeout_s;       /* whole body upload */
     int shutdown_timeout_s;   /* SIGTERM: wait this long for requests in flight */
     int key_cache_s;          /* how long a key lookup is trusted (revocation delay) */
+    int access_log;           /* log one line per request */
     int preload;              /* load every model at start (1) or lazily (0) */
 } srv_config;
 
@@ -88,8 +89,10 @@ typedef struct srv_part {
     char content_type[128];
     const uint8_t *data; /* into the request body or `owned` */
     size_t size;
-    uint8_t *owned;      /* decoded base64 / serialised JSON, freed with the body */
+    uint8_t *owned;      /* decoded base64 / serialised JSON / form field text, freed with the body */
     int is_json;
+    int is_text;         /* a multipart form field other than image* and faceprint*: `owned`
+                            is its NUL-terminated text */
 } srv_part;
 
 typedef struct srv_body {
@@ -176,13 +179,13 @@ char *srv_base64_encode(const uint8_t *in, size_t n);
 /* 1 when s[0..n) is valid UTF-8 without control characters. */
 int srv_utf8_ok(const char *s, size_t n);
 
-/* Parameters read from the query string, else from the JSON body. Each returns 0 with *out
+/* Parameters read from the query string, else a multipart form field, else the JSON body. Each returns 0 with *out
  * set (default when absent) or -1 after filling `out` with a 400 naming the parameter. */
 int srv_arg_int(srv_req *r, const char *name, long def, long lo, long hi, long *v, srv_resp *out);
 int srv_arg_float(srv_req *r, const char *name, double def, double lo, double hi, double *v,
                   srv_resp *out);
 int srv_arg_bool(srv_req *r, const char *name, int def, int *v, srv_resp *out);
-/* A string argument (query, else JSON string); NULL when absent. */
+/* A string argument (query, form field, else JSON string); NULL when absent. */
 const char *srv_arg_str(srv_req *r, const char *name);
 
 /* Responses. srv_error formats {"error": {"code": CODE, "message": ...}}. */
