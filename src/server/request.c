@@ -632,6 +632,8 @@ int srv_arg_bool(srv_req *r, const char *name, int def, int *v, srv_resp *out)
 
 void srv_resp_free(srv_resp *r)
 {
+    srv_stream_free(r->stream);
+    r->stream = NULL;
     free(r->body);
     r->body = NULL;
     r->body_size = 0;

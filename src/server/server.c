@@ -64,6 +64,7 @@ struct srv {
     srv_route routes[MAX_ROUTES];
     size_t n_routes;
     srv_metrics *metrics;
+    srv_events *events;
     struct MHD_Daemon *d;
     atomic_int in_flight;
     atomic_int stopping;
@@ -85,6 +86,7 @@ facet_gallery *srv_gallery(srv *s) { return s->gallery; }
 const srv_config *srv_cfg(const srv *s) { return &s->cfg; }
 const char *srv_model_id(const srv *s) { return s->model_id; }
 srv_metrics *srv_metrics_of(srv *s) { return s->metrics; }
+srv_events *srv_events_of(srv *s) { return s->events; }
 int srv_in_flight(const srv *s) { return atomic_load(&((srv *)s)->in_flight); }
 size_t srv_route_count(const srv *s) { return s->n_routes; }
 const srv_route *srv_route_at(const srv *s, size_t i) { return i < s->n_routes ? &s->routes[i] : NULL; }
@@ -233,10 +235,15 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c)
 static enum MHD_Result send_resp(conn_ctx *x)
 {
     srv_resp *r = &x->resp;
-    struct MHD_Response *m =
-        MHD_create_response_from_buffer(r->body_size, r->body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *m;
+    if (r->stream) {
+        m = srv_stream_response(r->stream, x->conn);
+        r->stream = NULL; /* now the response's */
+    } else {
+        m = MHD_create_response_from_buffer(r->body_size, r->body, MHD_RESPMEM_MUST_FREE);
+        if (m) r->body = NULL; /* now MHD's */
+    }
     if (!m) return MHD_NO;
-    r->body = NULL; /* now MHD's */
     MHD_add_response_header(m, MHD_HTTP_HEADER_CONTENT_TYPE,
                             r->content_type ? r->content_type : "application/json");
     if (r->retry_after > 0) {
@@ -267,6 +274,10 @@ static int admit(srv *s, conn_ctx *x, const char *method)
     r->path = x->uri;
     const char *ct = MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     r->content_type = ct ? ct : "";
+    const char *ac = MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    r->accept = ac ? ac : "";
+    const char *le = MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "Last-Event-ID");
+    r->last_event_id = le ? le : "";
     int status = 404;
     x->route = srv_route_match(s, method, r->path, r, &status);
     if (x->route < 0) {
@@ -471,11 +482,14 @@ int srv_create(const srv_config *cfg, int sdk_and_store, srv **out, char *err, s
     pthread_mutex_init(&s->q_mu, NULL);
     pthread_cond_init(&s->q_cv, NULL);
     s->metrics = srv_metrics_create();
-    if (!s->metrics) {
+    s->events = srv_events_create();
+    if (!s->metrics || !s->events) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
     srv_api_routes(s);
+    srv_events_routes(s);
+    srv_web_routes(s);
     if (!sdk_and_store) {
         *out = s;
         return 0;
@@ -625,6 +639,10 @@ int srv_start(srv *s, int *port, char *err, size_t errlen)
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     if (port) *port = di ? di->port : 0;
+    if (srv_events_start(s->events)) {
+        snprintf(err, errlen, "cannot start the event heartbeat thread");
+        return -1;
+    }
     return 0;
 }
 
@@ -641,6 +659,8 @@ int srv_stop(srv *s)
     }
     int left = atomic_load(&s->in_flight);
     if (left > 0) return left;
+    /* event streams are not in flight (they last as long as a page is open): end them */
+    srv_events_shutdown(s->events);
     MHD_stop_daemon(s->d);
     s->d = NULL;
     return 0;
@@ -649,6 +669,7 @@ int srv_stop(srv *s)
 void srv_destroy(srv *s)
 {
     if (!s) return;
+    srv_events_shutdown(s->events);
     if (s->d) MHD_stop_daemon(s->d);
     if (s->workers) {
         pthread_mutex_lock(&s->q_mu);
@@ -662,6 +683,7 @@ void srv_destroy(srv *s)
     facet_gallery_destroy(s->gallery);
     facet_sdk_destroy(s->sdk);
     srv_metrics_destroy(s->metrics);
+    srv_events_destroy(s->events);
     free(s->tls_cert_pem);
     free(s->tls_key_pem);
     if (s->log) fclose(s->log);

@@ -111,6 +111,8 @@ typedef struct srv_req {
     srv_kv *query;            /* decoded query pairs */
     int n_query;
     const char *content_type; /* "" when absent */
+    const char *accept;       /* the Accept header, "" when absent */
+    const char *last_event_id; /* the Last-Event-ID header (event streams), "" when absent */
     const uint8_t *body;
     size_t body_size;
     srv_body parsed;
@@ -120,12 +122,16 @@ typedef struct srv_req {
     double deadline;          /* monotonic seconds */
 } srv_req;
 
+/* A streamed answer (server-sent events, events.c): opaque to the rest of the server. */
+typedef struct srv_stream srv_stream;
+
 typedef struct srv_resp {
     int status;
     char *body;               /* malloc'd */
     size_t body_size;
     const char *content_type; /* static string */
     int retry_after;          /* seconds; 0: no header */
+    srv_stream *stream;       /* set: the body is this stream, not `body` (events.c) */
 } srv_resp;
 
 typedef void (*srv_handler)(srv *s, srv_req *r, srv_resp *out);
@@ -243,6 +249,21 @@ int srv_reopen_log(srv *s);
 
 /* Route registration functions, one per file that has routes. */
 void srv_api_routes(srv *s);
+void srv_events_routes(srv *s);
+void srv_web_routes(srv *s);
+
+/* Live events (events.c): the hub every feed posts to and every dashboard follows. */
+typedef struct srv_events srv_events;
+srv_events *srv_events_create(void);
+int srv_events_start(srv_events *h);
+/* Ends every event stream (before the daemon stops: no connection may stay suspended). */
+void srv_events_shutdown(srv_events *h);
+void srv_events_destroy(srv_events *h);
+srv_events *srv_events_of(srv *s);
+/* The libmicrohttpd response (struct MHD_Response *) for a stream on connection `conn`
+ * (struct MHD_Connection *); takes `st` in every case; NULL when out of memory. */
+void *srv_stream_response(srv_stream *st, void *conn);
+void srv_stream_free(srv_stream *st);
 
 /* Metrics (metrics.c). */
 typedef struct srv_metrics srv_metrics;
