@@ -159,10 +159,16 @@ try {
     await shot('06-compare');
   });
 
+  const hasWatch = spawnSync(facet, ['watch', '--help'], { encoding: 'utf8' }).stderr.includes('usage: facet watch');
   await step('live events from facet watch', async () => {
     await page.click('nav >> text=Live');
     await page.waitForFunction(() => /Connected/.test(document.querySelector('#live-status').textContent));
     ok(true, 'the live page follows the event stream');
+    if (!hasWatch) {
+      n++;
+      console.log(`ok ${n} - # SKIP this build has no facet watch`);
+      return;
+    }
     // facet watch on a real video, recognising through this facetd and posting its events
     // (chips included) back to it; the performer is not enrolled, so he is a stranger
     const watch = spawnSync(facet, ['watch', path.join(data, 'video/hamilton_clip.mp4'), '--server', base,
