@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (facet_faceprint_serialize(&fp, 0, &bin, &n) == 0) {
             if (facet_faceprint_deserialize(bin, n, &back) != 0 || memcmp(back.v, fp.v, sizeof(float) * (size_t)fp.dim))
                 abort();
-            free(bin);
+            facet_free(bin);
         }
         float s;
         facet_compare(&fp, &fp, &s, NULL);
@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *json;
         if (facet_faceprint_to_json(&fp, 0, &json) == 0) {
             if (facet_faceprint_from_json(json, &back) != 0) abort();
-            free(json);
+            facet_free(json);
         }
     }
     free(text);

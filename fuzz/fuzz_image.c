@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *png = NULL;
     size_t n = 0;
     if ((int64_t)img->width * img->height <= 1 << 16 && facet_image_encode_png(img, &png, &n) == 0)
-        free(png);
+        facet_free(png);
     facet_image_destroy(img);
     return 0;
 }

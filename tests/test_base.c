@@ -22,6 +22,37 @@ static void t_error_message_on_handle_and_thread(void)
     CHECK(strcmp(facet_last_error(), "bad byte at 7") == 0);
 }
 
+/* The common pattern "context: <the inner failure's message>" passes this thread's own buffer as
+ * an argument; the result must be the inner message exactly once, not a garbled overlap. */
+static void t_error_message_wraps_its_own_buffer(void)
+{
+    facet_seterr(NULL, FACET_E_IO, "cannot open '%s': %s", "/nonexistent/models/m.onnx",
+                 "No such file or directory");
+    facet_err e = {{0}};
+    CHECK_EQ(facet_seterr(&e, FACET_E_MODEL, "model m: %s", facet_thread_errmsg()), FACET_E_MODEL);
+    const char *want = "model m: cannot open '/nonexistent/models/m.onnx': No such file or directory";
+    CHECK_MSG(strcmp(facet_last_error(), want) == 0, "got '%s'", facet_last_error());
+    CHECK_MSG(strcmp(e.msg, want) == 0, "got '%s'", e.msg);
+    /* a message longer than the buffer is cut, never overrun */
+    char big[3 * FACET_ERRMSG_MAX];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    facet_seterr(&e, FACET_E_FORMAT, "%s", big);
+    CHECK_EQ(strlen(facet_last_error()), FACET_ERRMSG_MAX - 1);
+    facet_seterr(&e, FACET_E_FORMAT, "again: %s", facet_thread_errmsg());
+    CHECK(strncmp(facet_last_error(), "again: xxxx", 11) == 0);
+    CHECK_EQ(strlen(e.msg), FACET_ERRMSG_MAX - 1);
+}
+
+/* What the library hands out is released with facet_free; NULL is a no-op. */
+static void t_facet_free(void)
+{
+    facet_free(NULL);
+    char *s = facet_strdup("abc");
+    CHECK(s && strcmp(s, "abc") == 0);
+    facet_free(s);
+}
+
 static void t_read_file_limits(void)
 {
     uint8_t *d;
@@ -55,4 +86,5 @@ static void t_cpu(void)
 }
 
 TESTS(TEST(t_version), TEST(t_status_strings), TEST(t_error_message_on_handle_and_thread),
+      TEST(t_error_message_wraps_its_own_buffer), TEST(t_facet_free),
       TEST(t_read_file_limits), TEST(t_alloc_alignment_and_overflow), TEST(t_cpu))

@@ -44,6 +44,9 @@ check "eval lfw on 40 pairs" sh -c "'$facet' eval lfw '$data/lfw-dev/images' '$t
 check "nn run writes outputs.json and one file per output" sh -c "
     '$facet' nn run '${FACET_MODEL_PATH:-models}/fr_eye.onnx' --seed 1 --out '$tmp/nn' >/dev/null &&
     grep -q '\"shape\": \\[1, 2\\]' '$tmp/nn/outputs.json' && [ \$(wc -c <'$tmp/nn/output.f32') = 8 ]"
-check "a missing model folder is a clear error" sh -c "
-    ! FACET_MODEL_PATH=/nonexistent '$facet' detect '$data/images/obama.jpg' 2>'$tmp/err' && grep -q 'fr_detect' '$tmp/err'"
+# the whole message, once: a substring check let a garbled, doubled message pass before
+printf '%s\n' "facet: $data/images/obama.jpg: model fr_detect: cannot open '/nonexistent/models/fr_detect.onnx': No such file or directory (run \`make models\` or set FACET_MODEL_PATH)" >"$tmp/want"
+check "a missing model folder is one exact error" sh -c "
+    ! FACET_MODEL_PATH=/nonexistent/models '$facet' detect '$data/images/obama.jpg' >/dev/null 2>'$tmp/err' &&
+    cmp '$tmp/want' '$tmp/err' || { cat '$tmp/err'; exit 1; }"
 [ $fails = 0 ]

@@ -47,7 +47,7 @@ static int count_faces(const char *rel)
     int n = -1;
     int rc = facet_detect_faces(sdk, img, &f, &n);
     CHECK_MSG(rc == 0, "%s: %s", rel, facet_last_error());
-    free(f);
+    facet_free(f);
     facet_image_destroy(img);
     return n;
 }
@@ -117,8 +117,8 @@ static void t_detect_verify(void)
                 same |= fabsf(f[k].x - g[j].x) < 1 && fabsf(f[k].y - g[j].y) < 1 && fabsf(f[k].w - g[j].w) < 1;
             CHECK_MSG(same, "%s: face %d has a box the plain detector did not give", cases[i].path, k);
         }
-        free(f);
-        free(g);
+        facet_free(f);
+        facet_free(g);
         facet_image_destroy(img);
     }
     facet_sdk_destroy(v);
@@ -146,7 +146,7 @@ static void t_landmark_geometry(void)
             CHECK(a->kps[k].x >= a->x - 2 && a->kps[k].x <= a->x + a->w + 2 && a->kps[k].y >= a->y - 2 &&
                   a->kps[k].y <= a->y + a->h + 2);
     }
-    free(f);
+    facet_free(f);
     facet_image_destroy(img);
 }
 
@@ -325,11 +325,11 @@ static void t_faceprint_formats(void)
     bin[4] = 9;
     CHECK_EQ(facet_faceprint_deserialize(bin, size, &back), FACET_E_FORMAT);
     CHECK(strstr(facet_last_error(), "version") != NULL);
-    free(bin);
+    facet_free(bin);
     /* fp16 loses at most 0.001 of similarity against other real faceprints */
     CHECK_EQ(facet_faceprint_serialize(&fp, 1, &bin, &size), 0);
     CHECK_EQ(facet_faceprint_deserialize(bin, size, &back), 0);
-    free(bin);
+    facet_free(bin);
     facet_faceprint other;
     if (faceprint_of("images/obama.jpg", &other)) return;
     float s32, s16, self;
@@ -350,7 +350,7 @@ static void t_faceprint_formats(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) CHECK(facet_faceprint_from_json(bad[i], &back) != 0);
     json[strlen(json) / 2] = 0;
     CHECK(facet_faceprint_from_json(json, &back) != 0);
-    free(json);
+    facet_free(json);
     /* faceprints of another model are an error, not a number */
     other = fp;
     strcpy(other.model, "fr_feature@00000000");
@@ -374,7 +374,7 @@ static void t_bad_inputs(void)
     CHECK_EQ(facet_image_create(64, 64, 3, &img), 0);
     CHECK_EQ(facet_detect_faces(sdk, img, &f, &n), 0); /* a blank image has no faces */
     CHECK_EQ(n, 0);
-    free(f);
+    facet_free(f);
     facet_face face = {0};
     face.x = 1e30f;
     face.w = face.h = 10;
@@ -398,6 +398,49 @@ static void t_bad_inputs(void)
     set.smallest_face_height = 2;
     CHECK_EQ(facet_sdk_create(&set, &s2), FACET_E_INVALID_ARG);
     facet_sdk_destroy(NULL);
+}
+
+static void *read_sdk_errmsg(void *arg)
+{
+    static char copy[1024];
+    snprintf(copy, sizeof copy, "%s", facet_sdk_errmsg(arg));
+    return copy;
+}
+
+/* Models load lazily: a missing model folder is not an error at create, but the first call that
+ * needs a model fails with one exact message (input and cause once each), on the thread and on
+ * the handle, and another thread reads the handle's copy of it. With preload, create fails. */
+static void t_missing_model_messages(void)
+{
+    const char *want = "model fr_detect: cannot open '/nonexistent/models/fr_detect.onnx': No such "
+                       "file or directory (run `make models` or set FACET_MODEL_PATH)";
+    facet_sdk_settings set;
+    facet_sdk_defaults(&set);
+    set.model_dir = "/nonexistent/models";
+    facet_sdk *s = NULL;
+    CHECK_EQ(facet_sdk_create(&set, &s), FACET_OK);
+    if (!s) return;
+    facet_image *img = NULL;
+    CHECK_EQ(facet_image_create(64, 64, 3, &img), FACET_OK);
+    facet_face *f = NULL;
+    int n = -1;
+    CHECK_EQ(facet_detect_faces(s, img, &f, &n), FACET_E_MODEL);
+    CHECK(f == NULL && n == 0);
+    CHECK_MSG(strcmp(facet_last_error(), want) == 0, "got '%s'", facet_last_error());
+    CHECK_MSG(strcmp(facet_sdk_errmsg(s), want) == 0, "got '%s'", facet_sdk_errmsg(s));
+    pthread_t th;
+    void *other = NULL;
+    CHECK_EQ(pthread_create(&th, NULL, read_sdk_errmsg, s), 0);
+    pthread_join(th, &other);
+    CHECK_MSG(other && strcmp(other, want) == 0, "other thread got '%s'", (char *)other);
+    facet_image_destroy(img);
+    facet_sdk_destroy(s);
+
+    set.preload = FACET_MODULE_DETECT;
+    s = NULL;
+    CHECK_EQ(facet_sdk_create(&set, &s), FACET_E_MODEL);
+    CHECK(s == NULL);
+    CHECK_MSG(strcmp(facet_last_error(), want) == 0, "got '%s'", facet_last_error());
 }
 
 /* A model file of the wrong version is refused by checksum. */
@@ -441,7 +484,7 @@ static void *job_run(void *arg)
         j->rc = facet_detect_faces(j->sdk, j->img, &f, &j->n);
         for (int i = 0; i < j->n && i < 3 && !j->rc; i++)
             j->rc = facet_faceprint_extract(j->sdk, j->img, &f[i], &j->fp[i]);
-        free(f);
+        facet_free(f);
     }
     return NULL;
 }
@@ -512,7 +555,7 @@ static void t_small_faces_in_4k(void)
     CHECK_EQ(facet_detect_faces(sdk, group, &gf, &gn), 0);
     float mean_h = 0;
     for (int i = 0; i < gn; i++) mean_h += gf[i].h / (float)gn;
-    free(gf);
+    facet_free(gf);
     float scale = 44.0f / mean_h; /* the average face becomes 44 px high */
     int sw = (int)(group->width * scale), sh = (int)(group->height * scale);
     CHECK_EQ(facet_image_resize(group, sw, sh, &small), 0);
@@ -524,7 +567,7 @@ static void t_small_faces_in_4k(void)
     CHECK_EQ(facet_detect_faces(sdk, frame, &f, &n), 0);
     CHECK_MSG(n >= gn * 8 / 10, "%d of %d faces of about 44 px found in a 4K frame", n, gn);
     for (int i = 0; i < n; i++) CHECK(f[i].x >= 2990 && f[i].y >= 1490);
-    free(f);
+    facet_free(f);
     facet_image_destroy(frame);
     facet_image_destroy(small);
     facet_image_destroy(group);
@@ -538,4 +581,4 @@ static void t_teardown(void)
 
 TESTS(TEST(t_face_counts), TEST(t_detect_verify), TEST(t_landmark_geometry), TEST(t_decoder_matches_graph), TEST(t_same_and_different_people),
       TEST(t_exif_rotated_equals_upright), TEST(t_alignment_chip), TEST(t_faceprint_formats), TEST(t_bad_inputs),
-      TEST(t_wrong_model_version), TEST(t_shared_sdk_threads), TEST(t_shared_sdk_multithreaded), TEST(t_small_faces_in_4k), TEST(t_teardown))
+      TEST(t_missing_model_messages), TEST(t_wrong_model_version), TEST(t_shared_sdk_threads), TEST(t_shared_sdk_multithreaded), TEST(t_small_faces_in_4k), TEST(t_teardown))

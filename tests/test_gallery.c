@@ -459,7 +459,7 @@ static void api_roundtrip(const char *url, facet_dtype dt)
     CHECK_EQ(facet_gallery_identities(g, "staff", &ids, &nid), 0);
     CHECK_EQ(nid, 100);
     CHECK(nid && strcmp(ids[0].identity, "person-000") == 0 && ids[0].count == 3);
-    free(ids);
+    facet_free(ids);
 
     /* removal */
     CHECK_EQ(facet_gallery_remove(g, "staff", uuid[5]), 0);
@@ -501,7 +501,7 @@ static void api_roundtrip(const char *url, facet_dtype dt)
         CHECK(ci[0].dim == 512 && ci[0].dtype == dt && ci[0].keep_payload == 1);
         CHECK(strcmp(ci[0].model_id, MODEL) == 0);
     }
-    free(ci);
+    facet_free(ci);
     CHECK_EQ(facet_collection_unload(g, "staff"), 0);
     CHECK_EQ(facet_gallery_count(g, "staff", &cnt), FACET_E_NOT_FOUND);
     facet_load_stats ls;
@@ -735,15 +735,15 @@ static void single_enrolments(const char *url, facet_dtype dt)
             for (int j = 0; j < 7; j++)
                 seen += strcmp(uuid[j], f[i].uuid) == 0 && strcmp(who[j], f[i].identity) == 0;
         }
-        free(f);
+        facet_free(f);
     }
     CHECK_EQ(seen, 7);
     CHECK_EQ(facet_gallery_faces(g, "one", "bob", 0, 100, &f, &n, &total), 0);
     CHECK(n == 3 && total == 3 && strcmp(f[0].identity, "bob") == 0);
-    free(f);
+    facet_free(f);
     CHECK_EQ(facet_gallery_faces(g, "one", "nobody", 0, 100, &f, &n, &total), 0);
     CHECK(n == 0 && total == 0);
-    free(f);
+    facet_free(f);
     CHECK_EQ(facet_gallery_faces(g, "absent", NULL, 0, 100, &f, &n, &total), FACET_E_NOT_FOUND);
 
     /* one faceprint back, as loaded */
@@ -764,10 +764,10 @@ static void single_enrolments(const char *url, facet_dtype dt)
     size_t size = 0;
     CHECK_EQ(facet_gallery_payload(g, "one", uuid[4], &data, &size), 0);
     CHECK(data && size == 7 && memcmp(data, "image-4", 7) == 0);
-    free(data);
+    facet_free(data);
     CHECK_EQ(facet_gallery_payload(g, "one", uuid[6], &data, &size), 0);
     CHECK(size == 0);
-    free(data);
+    facet_free(data);
     CHECK_EQ(facet_gallery_payload(g, "one", "0b0e8f6e-1c1a-4b5e-9d5f-2f1e8d3c4b5a", &data, &size),
              FACET_E_NOT_FOUND);
     CHECK(data == NULL);

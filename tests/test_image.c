@@ -185,7 +185,7 @@ static void t_png_astronaut(void)
     CHECK(len > 1000);
     CHECK_EQ(facet_image_decode_memory(png, len, NULL, &back), 0);
     CHECK_EQ(max_diff(im, back), 0);
-    free(png);
+    facet_free(png);
     facet_image_destroy(back);
 
     /* Grey encode, through a file. */

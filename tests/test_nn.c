@@ -886,7 +886,7 @@ static void t_api_arguments(void)
     char *json;
     CHECK_EQ(facet_nn_model_describe(m, &json), 0);
     CHECK(strstr(json, "\"Conv\": 23") != NULL);
-    free(json);
+    facet_free(json);
     facet_nn_session_destroy(s);
     facet_nn_model_destroy(m);
 }

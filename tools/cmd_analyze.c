@@ -92,7 +92,7 @@ int cmd_analyze(int argc, char **argv)
             if (rc) failures++;
         }
         if (json) printf("]}\n");
-        free(faces);
+        facet_free(faces);
         facet_image_destroy(img);
     }
     facet_sdk_destroy(sdk);

@@ -112,7 +112,7 @@ static void lfw_one(void *arg, int i)
         if (!rc) im->ok = 1;
     }
     if (rc) snprintf(im->err, sizeof im->err, "%.80s: %.70s", path, facet_last_error());
-    free(faces);
+    facet_free(faces);
     facet_image_destroy(img);
 }
 
@@ -531,7 +531,7 @@ static int eval_detect(int argc, char **argv)
            eval_tp, eval_pred);
     for (int i = 0; i < n; i++) {
         free(imgs[i].gt);
-        free(imgs[i].pred);
+        facet_free(imgs[i].pred);
     }
     free(imgs);
     facet_sdk_destroy(sdk);

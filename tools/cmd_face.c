@@ -190,7 +190,7 @@ int cmd_detect(int argc, char **argv)
             draw_faces(img, faces, n);
             if (facet_image_write_png(img, out)) fprintf(stderr, "facet: cannot write %s: %s\n", out, facet_last_error());
         }
-        free(faces);
+        facet_free(faces);
         facet_image_destroy(img);
     }
     facet_sdk_destroy(sdk);
@@ -264,7 +264,7 @@ int cmd_faceprint(int argc, char **argv)
                            n == 1 ? "" : "s", fp.model, size, out);
                 }
                 if (f) fclose(f);
-                free(bin);
+                facet_free(bin);
             }
         } else if (!rc) {
             cli_json_image(imgs[k], img);
@@ -288,7 +288,7 @@ int cmd_faceprint(int argc, char **argv)
             if (json) cli_json_error(imgs[k], facet_last_error());
             else fprintf(stderr, "facet: %s: %s\n", imgs[k], facet_last_error());
         }
-        free(faces);
+        facet_free(faces);
         facet_image_destroy(img);
     }
     facet_sdk_destroy(sdk);

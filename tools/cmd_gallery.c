@@ -213,7 +213,7 @@ int cmd_enroll(int argc, char **argv)
                 printf(", \"uuid\": \"%s\", \"box\": [%.1f, %.1f, %.1f, %.1f]}\n", uuid, face.x, face.y, face.w, face.h);
             }
         }
-        free(png);
+        facet_free(png);
         facet_image_destroy(chip);
         facet_image_destroy(img);
         cli_progress("enrol", i + 1, n, now_s() - t0);
@@ -322,7 +322,7 @@ int cmd_identify(int argc, char **argv)
             if (rc) failures++;
         }
         if (json) printf("]}\n");
-        free(faces);
+        facet_free(faces);
         facet_image_destroy(img);
     }
     ret = failures ? 1 : 0;
@@ -408,7 +408,7 @@ int cmd_collection(int argc, char **argv)
             printf("  %-24s %8zu faceprints  %s/%d %s%s\n", info[i].name, count, info[i].model_id, info[i].dim,
                    info[i].dtype == FACET_DTYPE_F16 ? "fp16" : "fp32", info[i].keep_payload ? " (keeps chips)" : "");
         }
-        free(info);
+        facet_free(info);
         ret = 0;
     } else if (!strcmp(verb, "create")) {
         if (!cli_sdk_create(&set, &sdk)) ret = ensure_collection(g, sdk, name, 1, fp16, keep);
@@ -432,7 +432,7 @@ int cmd_collection(int argc, char **argv)
             size_t bad = st.bad_length + st.bad_model + st.bad_value + st.bad_other;
             printf(", %zu corrupt rows skipped\n", bad);
             for (size_t i = 0; i < nid; i++) printf("  %-32s %zu\n", ids[i].identity, ids[i].count);
-            free(ids);
+            facet_free(ids);
             ret = 0;
         }
     } else { /* migrate */

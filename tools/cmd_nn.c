@@ -167,7 +167,7 @@ int cmd_nn(int argc, char **argv)
         rc = facet_nn_model_describe(m, &json);
         if (!rc) {
             printf("%s\n", json);
-            free(json);
+            facet_free(json);
         }
         facet_nn_model_destroy(m);
         return rc ? cli_fail("info", rc) : 0;
@@ -282,7 +282,7 @@ int cmd_nn(int argc, char **argv)
             char *prof;
             if (!facet_nn_session_profile(s, &prof)) {
                 fprintf(stderr, "%s\n", prof);
-                free(prof);
+                facet_free(prof);
             }
         }
         ret = 0;

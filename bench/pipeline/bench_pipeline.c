@@ -97,7 +97,7 @@ static void *work(void *arg)
                 facet_faceprint fp;
                 if (!facet_faceprint_extract(w->sdk, img, &f[i], &fp)) w->faces++;
             }
-        free(f);
+        facet_free(f);
         facet_image_destroy(img);
     }
     return NULL;
@@ -164,8 +164,8 @@ int main(int argc, char **argv)
             t[4][it] = t5 - t4;
             t[5][it] = t6 - t5;
         }
-        free(hf);
-        free(f);
+        facet_free(hf);
+        facet_free(f);
         facet_image_destroy(chip);
         facet_image_destroy(img);
     }

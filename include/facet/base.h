@@ -69,6 +69,15 @@ typedef enum facet_log_level {
 typedef void (*facet_log_fn)(void *user, facet_log_level level, const char *msg);
 FACET_API void facet_set_log(facet_log_fn fn, void *user, facet_log_level max_level);
 
+/*
+ * Releases memory that the library allocated and handed to the caller: detected faces, serialised
+ * faceprints, JSON strings, encoded PNGs, collection and identity lists (each header names the
+ * pointers this applies to). NULL is a no-op. Use this rather than free(): the library and the
+ * program may not share one C runtime heap (Windows DLLs, static runtimes, a test build that
+ * counts allocations). Images are released with facet_image_destroy instead.
+ */
+FACET_API void facet_free(void *p);
+
 /* Number of logical cores available to this process. */
 FACET_API int facet_cpu_count(void);
 

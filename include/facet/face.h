@@ -60,15 +60,23 @@ typedef struct facet_sdk_settings {
 } facet_sdk_settings;
 
 FACET_API void facet_sdk_defaults(facet_sdk_settings *s);
-/* On failure *out stays NULL and facet_last_error() says why (e.g. a missing model file). */
-FACET_API int facet_sdk_create(const facet_sdk_settings *s, facet_sdk **out);
+/*
+ * Checks the settings and makes the handle. Models load lazily, on the first call that needs
+ * them, so a missing or wrong model file fails THAT call (FACET_E_MODEL), not create; only the
+ * modules named in settings.preload are loaded, and checked, here. On failure *out stays NULL
+ * and facet_last_error() says why.
+ */
+FACET_API facet_status facet_sdk_create(const facet_sdk_settings *s, facet_sdk **out);
 FACET_API void facet_sdk_destroy(facet_sdk *sdk);
-/* The last failure on this handle from any thread; facet_last_error() is per thread. */
+/* A copy of the last failure's message on this handle, from whichever thread failed; safe to
+ * call from any thread. The string is valid until this thread's next facet_sdk_errmsg or
+ * facet_gallery_errmsg call. With several threads facet_last_error() is usually what you want:
+ * it is the calling thread's own last failure. */
 FACET_API const char *facet_sdk_errmsg(const facet_sdk *sdk);
 /* Loads the given modules now (no-op for those already loaded). */
-FACET_API int facet_sdk_load(facet_sdk *sdk, unsigned modules);
+FACET_API facet_status facet_sdk_load(facet_sdk *sdk, unsigned modules);
 /* The settings in force (with defaults resolved). */
-FACET_API int facet_sdk_settings_get(const facet_sdk *sdk, facet_sdk_settings *out);
+FACET_API facet_status facet_sdk_settings_get(const facet_sdk *sdk, facet_sdk_settings *out);
 
 typedef struct facet_point {
     float x, y;
@@ -88,22 +96,26 @@ typedef struct facet_face {
 
 /*
  * All faces in the image, best score first, each with landmarks and key points.
- * *faces is malloc'd (free with free()); *count may be 0. Faces scoring below
- * settings.detect_threshold, or with boxes shorter than 0.8 x settings.smallest_face_height
- * (the margin absorbs box noise), are not returned.
+ * *faces is an array of *count faces allocated by the library: the caller releases it with
+ * facet_free(), even when *count is 0. Faces scoring below settings.detect_threshold, or with
+ * boxes shorter than 0.8 x settings.smallest_face_height (the margin absorbs box noise), are not
+ * returned.
  */
-FACET_API int facet_detect_faces(facet_sdk *sdk, const facet_image *img, facet_face **faces, int *count);
+FACET_API facet_status facet_detect_faces(facet_sdk *sdk, const facet_image *img,
+                                          facet_face **faces, int *count);
 /* The face with the largest box; FACET_E_NOT_FOUND when there is none. */
-FACET_API int facet_detect_largest_face(facet_sdk *sdk, const facet_image *img, facet_face *face);
+FACET_API facet_status facet_detect_largest_face(facet_sdk *sdk, const facet_image *img,
+                                                 facet_face *face);
 /* (Re)computes face->landmarks and kps from face's box. */
-FACET_API int facet_face_landmarks(facet_sdk *sdk, const facet_image *img, facet_face *face);
+FACET_API facet_status facet_face_landmarks(facet_sdk *sdk, const facet_image *img,
+                                            facet_face *face);
 
 /* The face aligned to a 112x112 RGB chip by a least-squares similarity transform of its five
  * key points onto the standard template; *chip is destroyed with facet_image_destroy. */
-FACET_API int facet_extract_aligned_face(facet_sdk *sdk, const facet_image *img, const facet_face *face,
-                                         facet_image **chip);
+FACET_API facet_status facet_extract_aligned_face(facet_sdk *sdk, const facet_image *img,
+                                                  const facet_face *face, facet_image **chip);
 /* The 2x3 matrix mapping chip pixels to image pixels for that alignment. */
-FACET_API int facet_alignment_matrix(const facet_face *face, float m[6]);
+FACET_API facet_status facet_alignment_matrix(const facet_face *face, float m[6]);
 
 /* ---- faceprints ---- */
 
@@ -117,23 +129,29 @@ typedef struct facet_faceprint {
 } facet_faceprint;
 
 /* Faceprint of a detected face (aligns it first). */
-FACET_API int facet_faceprint_extract(facet_sdk *sdk, const facet_image *img, const facet_face *face,
-                                      facet_faceprint *out);
+FACET_API facet_status facet_faceprint_extract(facet_sdk *sdk, const facet_image *img,
+                                               const facet_face *face, facet_faceprint *out);
 /* Faceprint of an already aligned 112x112 chip. */
-FACET_API int facet_faceprint_from_chip(facet_sdk *sdk, const facet_image *chip, facet_faceprint *out);
+FACET_API facet_status facet_faceprint_from_chip(facet_sdk *sdk, const facet_image *chip,
+                                                 facet_faceprint *out);
 /* The model id faceprints of this SDK carry (loads the feature model if needed). */
-FACET_API int facet_sdk_faceprint_model(facet_sdk *sdk, char model[FACET_FACEPRINT_MODEL_MAX]);
+FACET_API facet_status facet_sdk_faceprint_model(facet_sdk *sdk,
+                                                 char model[FACET_FACEPRINT_MODEL_MAX]);
 
 /*
  * Binary form, little-endian: "FPRT" magic, u16 format version (1), u16 element type
  * (1 = f32, 2 = f16), u16 dim, u16 model id length, model id bytes, then the values.
- * fp16 loses at most 0.001 in similarity. *data is malloc'd.
+ * fp16 loses at most 0.001 in similarity. *data (*size bytes) is allocated by the library: the
+ * caller releases it with facet_free().
  */
-FACET_API int facet_faceprint_serialize(const facet_faceprint *fp, int fp16, uint8_t **data, size_t *size);
-FACET_API int facet_faceprint_deserialize(const void *data, size_t size, facet_faceprint *out);
-/* JSON form: {"model": "...", "dim": 512, "dtype": "f32"|"f16", "data": "<base64 of the values>"} */
-FACET_API int facet_faceprint_to_json(const facet_faceprint *fp, int fp16, char **json);
-FACET_API int facet_faceprint_from_json(const char *json, facet_faceprint *out);
+FACET_API facet_status facet_faceprint_serialize(const facet_faceprint *fp, int fp16,
+                                                 uint8_t **data, size_t *size);
+FACET_API facet_status facet_faceprint_deserialize(const void *data, size_t size,
+                                                   facet_faceprint *out);
+/* JSON form: {"model": "...", "dim": 512, "dtype": "f32"|"f16", "data": "<base64 of the values>"}.
+ * *json is a NUL-terminated string allocated by the library: release it with facet_free(). */
+FACET_API facet_status facet_faceprint_to_json(const facet_faceprint *fp, int fp16, char **json);
+FACET_API facet_status facet_faceprint_from_json(const char *json, facet_faceprint *out);
 
 /*
  * Similarity (cosine, -1..1) and match probability (0..1) of two faceprints. Faceprints of
@@ -141,8 +159,8 @@ FACET_API int facet_faceprint_from_json(const char *json, facet_faceprint *out);
  * The probability is 1 / (1 + exp(-(a * similarity + b))) with a, b fitted on LFW pairs
  * (docs/faceprint.md; `facet eval lfw --fit` reproduces them).
  */
-FACET_API int facet_compare(const facet_faceprint *a, const facet_faceprint *b, float *similarity,
-                            float *probability);
+FACET_API facet_status facet_compare(const facet_faceprint *a, const facet_faceprint *b,
+                                     float *similarity, float *probability);
 FACET_API float facet_match_probability(float similarity);
 /* The fitted parameters a, b of that mapping (to configure a gallery with the same mapping). */
 FACET_API void facet_match_model(float *a, float *b);
@@ -187,8 +205,9 @@ typedef struct facet_quality {
     float liveness_score;     /* probability of a real face */
 } facet_quality;
 
-FACET_API int facet_face_quality(facet_sdk *sdk, const facet_image *img, const facet_face *face, unsigned what,
-                                 facet_quality *out);
+FACET_API facet_status facet_face_quality(facet_sdk *sdk, const facet_image *img,
+                                          const facet_face *face, unsigned what,
+                                          facet_quality *out);
 
 typedef struct facet_attributes {
     float age;                /* years */
@@ -198,8 +217,8 @@ typedef struct facet_attributes {
     float expression_scores[FACET_EXPR_COUNT]; /* probabilities */
 } facet_attributes;
 
-FACET_API int facet_face_attributes(facet_sdk *sdk, const facet_image *img, const facet_face *face,
-                                    facet_attributes *out);
+FACET_API facet_status facet_face_attributes(facet_sdk *sdk, const facet_image *img,
+                                             const facet_face *face, facet_attributes *out);
 FACET_API const char *facet_expression_name(facet_expression e);
 
 #ifdef __cplusplus

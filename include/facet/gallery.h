@@ -21,7 +21,7 @@
  * latter, which is never overwritten by another thread.
  *
  * Ownership: strings and arrays passed in are copied (or only read during the call); arrays
- * returned through `**out` belong to the caller and are freed with the matching _free call.
+ * returned through `**out` belong to the caller, who releases them with facet_free().
  */
 #ifndef FACET_GALLERY_H
 #define FACET_GALLERY_H
@@ -114,7 +114,8 @@ FACET_API facet_status facet_collection_load(facet_gallery *g, const char *name,
 FACET_API facet_status facet_collection_unload(facet_gallery *g, const char *name);
 /* Deletes a collection and all its faceprints from the store and from memory. */
 FACET_API facet_status facet_collection_drop(facet_gallery *g, const char *name);
-/* Every collection in the store, sorted by name. Free *out with free(). */
+/* Every collection in the store, sorted by name: *out is an array of *n entries allocated by the
+ * library; release it with facet_free() even when *n is 0. */
 FACET_API facet_status facet_collection_list(facet_gallery *g, facet_collection_info **out,
                                              size_t *n);
 FACET_API facet_status facet_collection_get(facet_gallery *g, const char *name,
@@ -150,7 +151,8 @@ typedef struct facet_identity_count {
 } facet_identity_count;
 
 /* The identities of a loaded collection with their number of faceprints, sorted by identity.
- * Free *out with free(). */
+ * *out is an array of *n entries allocated by the library; release it with facet_free() even
+ * when *n is 0. */
 FACET_API facet_status facet_gallery_identities(facet_gallery *g, const char *collection,
                                                 facet_identity_count **out, size_t *n);
 /* Number of faceprints in a loaded collection. */
@@ -175,8 +177,9 @@ typedef struct facet_face_ref {
 } facet_face_ref;
 
 /* One page of a loaded collection's enrolments (only `identity`'s when it is not NULL), in a
- * stable order (identity, then UUID): entries offset .. offset + limit - 1 into *out (free()),
- * their number into *n and the number of all matching enrolments into *total (may be NULL). */
+ * stable order (identity, then UUID): entries offset .. offset + limit - 1 into *out, an array
+ * allocated by the library that the caller releases with facet_free(); their number into *n
+ * and the number of all matching enrolments into *total (may be NULL). */
 FACET_API facet_status facet_gallery_faces(facet_gallery *g, const char *collection,
                                            const char *identity, size_t offset, size_t limit,
                                            facet_face_ref **out, size_t *n, size_t *total);
@@ -185,8 +188,8 @@ FACET_API facet_status facet_gallery_faces(facet_gallery *g, const char *collect
 FACET_API facet_status facet_gallery_face(facet_gallery *g, const char *collection,
                                           const char *uuid, float *v, int dim,
                                           char identity[FACET_IDENTITY_MAX + 1]);
-/* The stored payload of one enrolment, read from the store: *data (malloc'd, free()) and
- * *size; *data is NULL when the enrolment has none (the collection does not keep payloads).
+/* The stored payload of one enrolment, read from the store: *data (allocated by the library;
+ * release it with facet_free()) and *size; *data is NULL when the enrolment has none (the collection does not keep payloads).
  * FACET_E_NOT_FOUND when the collection has no such enrolment. */
 FACET_API facet_status facet_gallery_payload(facet_gallery *g, const char *collection,
                                              const char *uuid, void **data, size_t *size);

@@ -34,9 +34,9 @@ typedef struct facet_image {
 /* --- creation ------------------------------------------------------------------------------ */
 
 /* A new image of w x h with `channels` (1 or 3), every sample zero. */
-FACET_API int facet_image_create(int width, int height, int channels, facet_image **out);
+FACET_API facet_status facet_image_create(int width, int height, int channels, facet_image **out);
 /* A deep copy (the copy's stride is width * channels). */
-FACET_API int facet_image_clone(const facet_image *src, facet_image **out);
+FACET_API facet_status facet_image_clone(const facet_image *src, facet_image **out);
 /* Frees the image and its pixels; NULL is a no-op. Only for images the library made. */
 FACET_API void facet_image_destroy(facet_image *img);
 
@@ -68,11 +68,11 @@ FACET_API void facet_decode_defaults(facet_decode_options *opt);
  * data), FACET_E_UNSUPPORTED (a recognised format this build does not decode: GIF, BMP, WebP,
  * TIFF, HEIF), FACET_E_LIMIT (more than max_pixels, or a file above 1 GiB), FACET_E_NO_MEMORY.
  */
-FACET_API int facet_image_decode_file(const char *path, const facet_decode_options *opt,
-                                      facet_image **out);
+FACET_API facet_status facet_image_decode_file(const char *path, const facet_decode_options *opt,
+                                               facet_image **out);
 /* The same from memory; `data` is only read during the call. */
-FACET_API int facet_image_decode_memory(const void *data, size_t size,
-                                        const facet_decode_options *opt, facet_image **out);
+FACET_API facet_status facet_image_decode_memory(const void *data, size_t size,
+                                                 const facet_decode_options *opt, facet_image **out);
 
 /* --- raw pixel buffers --------------------------------------------------------------------- */
 
@@ -96,8 +96,8 @@ typedef enum facet_pixel_format {
  * stride * height with rows of `stride` bytes; I420's U plane starts there with rows of
  * (stride+1)/2 bytes, and its V plane right after the U plane.
  */
-FACET_API int facet_pixel_buffer_size(facet_pixel_format format, int width, int height,
-                                      int stride, size_t *size);
+FACET_API facet_status facet_pixel_buffer_size(facet_pixel_format format, int width, int height,
+                                               int stride, size_t *size);
 
 /*
  * Converts a caller's buffer (read during the call only; it must hold
@@ -105,29 +105,29 @@ FACET_API int facet_pixel_buffer_size(facet_pixel_format format, int width, int 
  * NV12 and I420 use BT.601 full range ("JPEG" YUV: Y, U, V all 0..255, no 16..235 footroom),
  * which is what most webcams and MJPEG decoders give; chroma is replicated, not interpolated.
  */
-FACET_API int facet_image_from_pixels(facet_pixel_format format, int width, int height,
-                                      int stride, const void *data, facet_image **out);
+FACET_API facet_status facet_image_from_pixels(facet_pixel_format format, int width, int height,
+                                               int stride, const void *data, facet_image **out);
 
 /* --- operations (each makes a new image; the source is not changed) ------------------------ */
 
 /* The rectangle (x, y, w, h) clamped to the image; FACET_E_INVALID_ARG if nothing is left. */
-FACET_API int facet_image_crop(const facet_image *src, int x, int y, int w, int h,
-                               facet_image **out);
+FACET_API facet_status facet_image_crop(const facet_image *src, int x, int y, int w, int h,
+                                        facet_image **out);
 
 /* Resized to exactly width x height: bilinear (pixel centres aligned, as OpenCV's
  * INTER_LINEAR) when enlarging or shrinking by up to 2x, area averaging (box filter with
  * fractional coverage) along an axis shrunk by more than 2x. */
-FACET_API int facet_image_resize(const facet_image *src, int width, int height,
-                                 facet_image **out);
+FACET_API facet_status facet_image_resize(const facet_image *src, int width, int height,
+                                          facet_image **out);
 
 /* Grey copy, Y = 0.299 R + 0.587 G + 0.114 B (BT.601); a grey source is copied. */
-FACET_API int facet_image_to_grey(const facet_image *src, facet_image **out);
+FACET_API facet_status facet_image_to_grey(const facet_image *src, facet_image **out);
 /* RGB copy of a grey image (R = G = B); an RGB source is copied. */
-FACET_API int facet_image_to_rgb(const facet_image *src, facet_image **out);
+FACET_API facet_status facet_image_to_rgb(const facet_image *src, facet_image **out);
 
 /* Swaps the first and third channel of a 3-channel image in place (RGB <-> BGR). The other
  * functions here read channel 0 as red, so swap back before using them. */
-FACET_API int facet_image_swap_rb(facet_image *img);
+FACET_API facet_status facet_image_swap_rb(facet_image *img);
 
 /*
  * Affine warp with bilinear sampling. `m` maps OUTPUT pixel coordinates to SOURCE
@@ -137,13 +137,13 @@ FACET_API int facet_image_swap_rb(facet_image *img);
  * Samples falling outside the source take `border` (one value per channel; NULL = zeros).
  * The output has the source's channels.
  */
-FACET_API int facet_image_warp_affine(const facet_image *src, const float m[6], int out_width,
-                                      int out_height, const uint8_t border[3],
-                                      facet_image **out);
+FACET_API facet_status facet_image_warp_affine(const facet_image *src, const float m[6], int out_width,
+                                               int out_height, const uint8_t border[3],
+                                               facet_image **out);
 
 /* Inverse of the 2x3 affine `m` into `inv`; FACET_E_INVALID_ARG if it is singular. `inv` may
  * be `m`. */
-FACET_API int facet_affine_invert(const float m[6], float inv[6]);
+FACET_API facet_status facet_affine_invert(const float m[6], float inv[6]);
 
 /*
  * Float planar CHW tensor for a network: dst[c * H * W + y * W + x] =
@@ -151,23 +151,24 @@ FACET_API int facet_affine_invert(const float m[6], float inv[6]);
  * (mean and scale follow the OUTPUT order). `dst` holds channels * width * height floats; a
  * grey image writes one plane with mean[0] and scale[0].
  */
-FACET_API int facet_image_to_tensor(const facet_image *img, float *dst, const float mean[3],
-                                    const float scale[3], int bgr_order);
+FACET_API facet_status facet_image_to_tensor(const facet_image *img, float *dst, const float mean[3],
+                                             const float scale[3], int bgr_order);
 
 /* --- output -------------------------------------------------------------------------------- */
 
-/* Encodes to PNG in a new buffer that the caller releases with free(). */
-FACET_API int facet_image_encode_png(const facet_image *img, uint8_t **data, size_t *size);
+/* Encodes to PNG in a new buffer of *size bytes, allocated by the library: the caller releases
+ * *data with facet_free(). */
+FACET_API facet_status facet_image_encode_png(const facet_image *img, uint8_t **data, size_t *size);
 /* Encodes to PNG and writes it to `path` (replacing it). */
-FACET_API int facet_image_write_png(const facet_image *img, const char *path);
+FACET_API facet_status facet_image_write_png(const facet_image *img, const char *path);
 
 /* Draws the outline of the rectangle (x, y, w, h), `thickness` pixels wide inside it, in
  * `colour` (channels values; grey images use colour[0]); clipped to the image. */
-FACET_API int facet_image_draw_rect(facet_image *img, int x, int y, int w, int h, int thickness,
-                                    const uint8_t colour[3]);
+FACET_API facet_status facet_image_draw_rect(facet_image *img, int x, int y, int w, int h, int thickness,
+                                             const uint8_t colour[3]);
 /* Fills the disc of `radius` pixels around (cx, cy); clipped to the image. */
-FACET_API int facet_image_draw_dot(facet_image *img, int cx, int cy, int radius,
-                                   const uint8_t colour[3]);
+FACET_API facet_status facet_image_draw_dot(facet_image *img, int cx, int cy, int radius,
+                                            const uint8_t colour[3]);
 
 #ifdef __cplusplus
 }

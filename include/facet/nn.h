@@ -64,8 +64,8 @@ FACET_API void facet_nn_settings_defaults(facet_nn_settings *s);
  * inconsistent graphs and hostile sizes fail here with FACET_E_FORMAT/FACET_E_UNSUPPORTED and
  * a message (facet_last_error()) naming the culprit. *out is set only on success.
  */
-FACET_API int facet_nn_model_load(const char *path, facet_nn_model **out);
-FACET_API int facet_nn_model_load_memory(const void *data, size_t size, facet_nn_model **out);
+FACET_API facet_status facet_nn_model_load(const char *path, facet_nn_model **out);
+FACET_API facet_status facet_nn_model_load_memory(const void *data, size_t size, facet_nn_model **out);
 FACET_API void facet_nn_model_destroy(facet_nn_model *m);
 
 FACET_API int facet_nn_model_num_inputs(const facet_nn_model *m);
@@ -73,27 +73,27 @@ FACET_API int facet_nn_model_num_outputs(const facet_nn_model *m);
 /* Names are owned by the model. Shapes are as declared (dynamic dims read as 1). */
 FACET_API const char *facet_nn_model_input_name(const facet_nn_model *m, int i);
 FACET_API const char *facet_nn_model_output_name(const facet_nn_model *m, int i);
-FACET_API int facet_nn_model_input_shape(const facet_nn_model *m, int i, facet_nn_shape *out);
+FACET_API facet_status facet_nn_model_input_shape(const facet_nn_model *m, int i, facet_nn_shape *out);
 /*
  * A JSON description (opset, ir version, inputs, outputs, node count, operator histogram,
- * parameter count). *json is malloc'd; free it with free().
+ * parameter count). *json is allocated by the library: release it with facet_free().
  */
-FACET_API int facet_nn_model_describe(const facet_nn_model *m, char **json);
+FACET_API facet_status facet_nn_model_describe(const facet_nn_model *m, char **json);
 
 /* Plans the graph for the settings' input shape and backend. *out is set only on success. */
-FACET_API int facet_nn_session_create(const facet_nn_model *m, const facet_nn_settings *s,
-                                      facet_nn_session **out);
+FACET_API facet_status facet_nn_session_create(const facet_nn_model *m, const facet_nn_settings *s,
+                                               facet_nn_session **out);
 FACET_API void facet_nn_session_destroy(facet_nn_session *s);
 
 /* Copies input i (float32, row-major in the planned shape) into the session. */
-FACET_API int facet_nn_session_set_input(facet_nn_session *s, int i, const float *data,
-                                         size_t count);
+FACET_API facet_status facet_nn_session_set_input(facet_nn_session *s, int i, const float *data,
+                                                  size_t count);
 /* Runs the graph. Allocates nothing; the outputs stay valid until the next run. */
-FACET_API int facet_nn_session_run(facet_nn_session *s);
+FACET_API facet_status facet_nn_session_run(facet_nn_session *s);
 /* Output i: a pointer into the session (valid until the next run or destroy) and its shape. */
-FACET_API int facet_nn_session_output(facet_nn_session *s, int i, const float **data,
-                                      facet_nn_shape *shape);
-FACET_API int facet_nn_session_input_shape(const facet_nn_session *s, int i, facet_nn_shape *out);
+FACET_API facet_status facet_nn_session_output(facet_nn_session *s, int i, const float **data,
+                                               facet_nn_shape *shape);
+FACET_API facet_status facet_nn_session_input_shape(const facet_nn_session *s, int i, facet_nn_shape *out);
 FACET_API int facet_nn_session_num_outputs(const facet_nn_session *s);
 /* Multiply-accumulate count of one run x 2 (the FLOPs used for GFLOP/s figures). */
 FACET_API double facet_nn_session_flops(const facet_nn_session *s);
@@ -102,9 +102,9 @@ FACET_API int facet_nn_session_threads(const facet_nn_session *s);
 /*
  * With settings.profile set: a JSON array, one entry per planned step in run order, with its
  * operator, backend, output shape and the total milliseconds spent in it over all runs so far.
- * *json is malloc'd; free it with free().
+ * *json is allocated by the library: release it with facet_free().
  */
-FACET_API int facet_nn_session_profile(const facet_nn_session *s, char **json);
+FACET_API facet_status facet_nn_session_profile(const facet_nn_session *s, char **json);
 
 /* The last error message of this session ("" if none). */
 FACET_API const char *facet_nn_session_errmsg(const facet_nn_session *s);

@@ -6,6 +6,7 @@
 #ifndef FACET_SRC_BASE_H
 #define FACET_SRC_BASE_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,10 @@ int facet_seterr(facet_err *e, int status, const char *fmt, ...)
 int facet_vseterr(facet_err *e, int status, const char *fmt, va_list ap);
 /* This thread's last error message ("" if none). */
 const char *facet_thread_errmsg(void);
+/* A copy of a handle's message taken under the lock `mu` that guards its writers, in a
+ * thread-local buffer valid until this thread's next call: the *_errmsg functions of handles
+ * shared between threads return this, never the handle's buffer itself. */
+const char *facet_err_read(pthread_mutex_t *mu, const facet_err *e);
 
 void facet_log(facet_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -34,6 +34,11 @@ void facet_free_aligned(void *p)
     free(p);
 }
 
+void facet_free(void *p)
+{
+    free(p);
+}
+
 char *facet_strdup(const char *s)
 {
     if (!s) return NULL;

@@ -3,12 +3,16 @@
  * into the handle that failed (when there is one) and into a thread-local slot, so that a
  * constructor that returns no handle can still explain itself via facet_last_error().
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base.h"
 
 static _Thread_local char thread_msg[FACET_ERRMSG_MAX];
+/* What facet_err_read() returns: a copy, so that the caller reads no buffer another thread may be
+ * writing. */
+static _Thread_local char handle_msg[FACET_ERRMSG_MAX];
 
 const char *facet_version(void)
 {
@@ -34,10 +38,15 @@ const char *facet_status_str(int status)
     }
 }
 
+/* Callers often pass facet_thread_errmsg() (an inner failure's message) as an argument, so the
+ * message is formatted into a local buffer first: formatting straight into thread_msg would read
+ * the buffer it is overwriting (undefined behaviour, and garbled text in practice). */
 int facet_vseterr(facet_err *e, int status, const char *fmt, va_list ap)
 {
-    vsnprintf(thread_msg, sizeof thread_msg, fmt, ap);
-    if (e) memcpy(e->msg, thread_msg, sizeof e->msg);
+    char msg[FACET_ERRMSG_MAX];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    memcpy(thread_msg, msg, sizeof thread_msg);
+    if (e) memcpy(e->msg, msg, sizeof e->msg);
     return status;
 }
 
@@ -58,4 +67,13 @@ const char *facet_thread_errmsg(void)
 const char *facet_last_error(void)
 {
     return thread_msg;
+}
+
+const char *facet_err_read(pthread_mutex_t *mu, const facet_err *e)
+{
+    pthread_mutex_lock(mu);
+    memcpy(handle_msg, e->msg, sizeof handle_msg);
+    pthread_mutex_unlock(mu);
+    handle_msg[sizeof handle_msg - 1] = 0;
+    return handle_msg;
 }

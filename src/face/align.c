@@ -13,7 +13,7 @@ static const float ref_pts[5][2] = {
     {38.2946f, 51.6963f}, {73.5318f, 51.5014f}, {56.0252f, 71.7366f}, {41.5493f, 92.3655f}, {70.7299f, 92.2041f},
 };
 
-int facet_alignment_matrix(const facet_face *face, float m[6])
+facet_status facet_alignment_matrix(const facet_face *face, float m[6])
 {
     if (!face || !m) return facet_seterr(NULL, FACET_E_INVALID_ARG, "face or m is NULL");
     if (!face->has_landmarks) return facet_seterr(NULL, FACET_E_INVALID_ARG, "face has no landmarks");
@@ -47,7 +47,7 @@ int facet_alignment_matrix(const facet_face *face, float m[6])
     return 0;
 }
 
-int facet_extract_aligned_face(facet_sdk *sdk, const facet_image *img, const facet_face *face, facet_image **chip)
+facet_status facet_extract_aligned_face(facet_sdk *sdk, const facet_image *img, const facet_face *face, facet_image **chip)
 {
     if (chip) *chip = NULL;
     if (!sdk) return facet_seterr(NULL, FACET_E_INVALID_ARG, "sdk is NULL");

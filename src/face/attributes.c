@@ -65,7 +65,7 @@ static int ssr_net(facet_sdk *sdk, int module, const float *in, float scale, flo
     return 0;
 }
 
-int facet_face_attributes(facet_sdk *sdk, const facet_image *img, const facet_face *face, facet_attributes *out)
+facet_status facet_face_attributes(facet_sdk *sdk, const facet_image *img, const facet_face *face, facet_attributes *out)
 {
     int rc = sdk_check_face(sdk, img, face);
     if (rc) return rc;

@@ -251,7 +251,7 @@ static int check_image(facet_sdk *sdk, const facet_image *img)
     return 0;
 }
 
-int facet_detect_faces(facet_sdk *sdk, const facet_image *img, facet_face **faces, int *count)
+facet_status facet_detect_faces(facet_sdk *sdk, const facet_image *img, facet_face **faces, int *count)
 {
     if (faces) *faces = NULL;
     if (count) *count = 0;
@@ -345,7 +345,7 @@ done:
     return rc;
 }
 
-int facet_detect_largest_face(facet_sdk *sdk, const facet_image *img, facet_face *face)
+facet_status facet_detect_largest_face(facet_sdk *sdk, const facet_image *img, facet_face *face)
 {
     if (!face) return sdk_fail(sdk, FACET_E_INVALID_ARG, "face is NULL");
     facet_face *all;

@@ -31,7 +31,7 @@ static void fp_model_id(const facet_sdk *sdk, char *out)
     snprintf(out, FACET_FACEPRINT_MODEL_MAX, "fr_feature@%.8s", sdk->model_sha[2]);
 }
 
-int facet_sdk_faceprint_model(facet_sdk *sdk, char model[FACET_FACEPRINT_MODEL_MAX])
+facet_status facet_sdk_faceprint_model(facet_sdk *sdk, char model[FACET_FACEPRINT_MODEL_MAX])
 {
     if (!sdk || !model) return facet_seterr(NULL, FACET_E_INVALID_ARG, "sdk or model is NULL");
     const facet_nn_model *m;
@@ -41,7 +41,7 @@ int facet_sdk_faceprint_model(facet_sdk *sdk, char model[FACET_FACEPRINT_MODEL_M
     return 0;
 }
 
-int facet_faceprint_from_chip(facet_sdk *sdk, const facet_image *chip, facet_faceprint *out)
+facet_status facet_faceprint_from_chip(facet_sdk *sdk, const facet_image *chip, facet_faceprint *out)
 {
     if (!sdk) return facet_seterr(NULL, FACET_E_INVALID_ARG, "sdk is NULL");
     if (!chip || !out || !chip->data) return sdk_fail(sdk, FACET_E_INVALID_ARG, "chip and out must not be NULL");
@@ -86,7 +86,7 @@ int facet_faceprint_from_chip(facet_sdk *sdk, const facet_image *chip, facet_fac
     return 0;
 }
 
-int facet_faceprint_extract(facet_sdk *sdk, const facet_image *img, const facet_face *face, facet_faceprint *out)
+facet_status facet_faceprint_extract(facet_sdk *sdk, const facet_image *img, const facet_face *face, facet_faceprint *out)
 {
     facet_image *chip;
     int rc = facet_extract_aligned_face(sdk, img, face, &chip);
@@ -130,7 +130,7 @@ static int valid_fp(const facet_faceprint *f)
     return 1;
 }
 
-int facet_compare(const facet_faceprint *a, const facet_faceprint *b, float *similarity, float *probability)
+facet_status facet_compare(const facet_faceprint *a, const facet_faceprint *b, float *similarity, float *probability)
 {
     if (!a || !b || !similarity) return facet_seterr(NULL, FACET_E_INVALID_ARG, "a, b and similarity must not be NULL");
     if (!valid_fp(a) || !valid_fp(b))
@@ -212,7 +212,7 @@ static unsigned get16(const uint8_t *p)
     return (unsigned)p[0] | (unsigned)p[1] << 8;
 }
 
-int facet_faceprint_serialize(const facet_faceprint *fp, int fp16, uint8_t **data, size_t *size)
+facet_status facet_faceprint_serialize(const facet_faceprint *fp, int fp16, uint8_t **data, size_t *size)
 {
     if (data) *data = NULL;
     if (!fp || !data || !size) return facet_seterr(NULL, FACET_E_INVALID_ARG, "fp, data and size must not be NULL");
@@ -242,7 +242,7 @@ int facet_faceprint_serialize(const facet_faceprint *fp, int fp16, uint8_t **dat
     return 0;
 }
 
-int facet_faceprint_deserialize(const void *data, size_t size, facet_faceprint *out)
+facet_status facet_faceprint_deserialize(const void *data, size_t size, facet_faceprint *out)
 {
     if (!data || !out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "data and out must not be NULL");
     const uint8_t *p = data;
@@ -321,7 +321,7 @@ static long b64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
     return (long)o;
 }
 
-int facet_faceprint_to_json(const facet_faceprint *fp, int fp16, char **json)
+facet_status facet_faceprint_to_json(const facet_faceprint *fp, int fp16, char **json)
 {
     if (json) *json = NULL;
     if (!fp || !json) return facet_seterr(NULL, FACET_E_INVALID_ARG, "fp and json must not be NULL");
@@ -383,7 +383,7 @@ static int json_string(const char *p, char *out, size_t cap, size_t *len)
     return 0;
 }
 
-int facet_faceprint_from_json(const char *json, facet_faceprint *out)
+facet_status facet_faceprint_from_json(const char *json, facet_faceprint *out)
 {
     if (!json || !out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "json and out must not be NULL");
     char model[FACET_FACEPRINT_MODEL_MAX], dtype[8];

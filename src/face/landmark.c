@@ -9,7 +9,7 @@
 
 #include "sdk.h"
 
-int facet_face_landmarks(facet_sdk *sdk, const facet_image *img, facet_face *face)
+facet_status facet_face_landmarks(facet_sdk *sdk, const facet_image *img, facet_face *face)
 {
     if (!sdk) return facet_seterr(NULL, FACET_E_INVALID_ARG, "sdk is NULL");
     if (!img || !img->data || !face) return sdk_fail(sdk, FACET_E_INVALID_ARG, "img or face is NULL");

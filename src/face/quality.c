@@ -253,8 +253,8 @@ static int liveness_check(facet_sdk *sdk, const facet_image *img, const facet_fa
     return 0;
 }
 
-int facet_face_quality(facet_sdk *sdk, const facet_image *img, const facet_face *face, unsigned what,
-                       facet_quality *out)
+facet_status facet_face_quality(facet_sdk *sdk, const facet_image *img, const facet_face *face, unsigned what,
+                                facet_quality *out)
 {
     int rc = sdk_check_face(sdk, img, face);
     if (rc) return rc;

@@ -100,7 +100,7 @@ int sdk_model(facet_sdk *sdk, int module, const facet_nn_model **out)
     return rc;
 }
 
-int facet_sdk_load(facet_sdk *sdk, unsigned modules)
+facet_status facet_sdk_load(facet_sdk *sdk, unsigned modules)
 {
     if (!sdk) return facet_seterr(NULL, FACET_E_INVALID_ARG, "sdk is NULL");
     for (int i = 0; i < FACET_MODULE_COUNT; i++) {
@@ -112,7 +112,7 @@ int facet_sdk_load(facet_sdk *sdk, unsigned modules)
     return 0;
 }
 
-int facet_sdk_create(const facet_sdk_settings *set, facet_sdk **out)
+facet_status facet_sdk_create(const facet_sdk_settings *set, facet_sdk **out)
 {
     if (!out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "out is NULL");
     *out = NULL;
@@ -170,10 +170,12 @@ void facet_sdk_destroy(facet_sdk *sdk)
 
 const char *facet_sdk_errmsg(const facet_sdk *sdk)
 {
-    return sdk ? sdk->err.msg : "";
+    if (!sdk) return "sdk is NULL";
+    /* the lock guards the message's writers; it is not part of the handle's logical state */
+    return facet_err_read((pthread_mutex_t *)&sdk->lock, &sdk->err);
 }
 
-int facet_sdk_settings_get(const facet_sdk *sdk, facet_sdk_settings *out)
+facet_status facet_sdk_settings_get(const facet_sdk *sdk, facet_sdk_settings *out)
 {
     if (!sdk || !out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "sdk or out is NULL");
     *out = sdk->set;

@@ -443,7 +443,9 @@ void facet_gallery_destroy(facet_gallery *g)
 
 const char *facet_gallery_errmsg(const facet_gallery *g)
 {
-    return g ? g->err.msg : "gallery is NULL";
+    if (!g) return "gallery is NULL";
+    /* the lock guards the message's writers; it is not part of the handle's logical state */
+    return facet_err_read((pthread_mutex_t *)&g->err_mu, &g->err);
 }
 
 facet_status facet_gallery_set_match_model(facet_gallery *g, float a, float b)

@@ -79,8 +79,8 @@ static int decode(const uint8_t *p, size_t n, const char *name, const facet_deco
     return r;
 }
 
-int facet_image_decode_memory(const void *data, size_t size, const facet_decode_options *opt,
-                              facet_image **out)
+facet_status facet_image_decode_memory(const void *data, size_t size, const facet_decode_options *opt,
+                                       facet_image **out)
 {
     if (!out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "out is NULL");
     *out = NULL;
@@ -88,8 +88,8 @@ int facet_image_decode_memory(const void *data, size_t size, const facet_decode_
     return decode(data, size, "memory buffer", opt, out);
 }
 
-int facet_image_decode_file(const char *path, const facet_decode_options *opt,
-                            facet_image **out)
+facet_status facet_image_decode_file(const char *path, const facet_decode_options *opt,
+                                     facet_image **out)
 {
     if (!out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "out is NULL");
     *out = NULL;

@@ -56,7 +56,7 @@ int facet_image_check(const facet_image *img, const char *what)
     return FACET_OK;
 }
 
-int facet_image_create(int width, int height, int channels, facet_image **out)
+facet_status facet_image_create(int width, int height, int channels, facet_image **out)
 {
     if (!out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "out is NULL");
     int r = facet_image_new(width, height, channels, out);
@@ -79,7 +79,7 @@ static void copy_rows(uint8_t *dst, size_t dst_stride, const uint8_t *src, size_
                                        src + (size_t)y * src_stride, row_bytes);
 }
 
-int facet_image_clone(const facet_image *src, facet_image **out)
+facet_status facet_image_clone(const facet_image *src, facet_image **out)
 {
     if (!out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "out is NULL");
     *out = NULL;
@@ -132,8 +132,8 @@ static int pixel_layout(facet_pixel_format format, int width, int height, int *s
     return FACET_OK;
 }
 
-int facet_pixel_buffer_size(facet_pixel_format format, int width, int height, int stride,
-                            size_t *size)
+facet_status facet_pixel_buffer_size(facet_pixel_format format, int width, int height, int stride,
+                                     size_t *size)
 {
     if (!size) return facet_seterr(NULL, FACET_E_INVALID_ARG, "size is NULL");
     *size = 0;
@@ -177,8 +177,8 @@ static void yuv_row(uint8_t *dst, const uint8_t *y, const uint8_t *u, const uint
     }
 }
 
-int facet_image_from_pixels(facet_pixel_format format, int width, int height, int stride,
-                            const void *data, facet_image **out)
+facet_status facet_image_from_pixels(facet_pixel_format format, int width, int height, int stride,
+                                     const void *data, facet_image **out)
 {
     if (!out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "out is NULL");
     *out = NULL;
@@ -237,7 +237,7 @@ int facet_image_from_pixels(facet_pixel_format format, int width, int height, in
 
 /* --- simple operations ---------------------------------------------------------------------- */
 
-int facet_image_crop(const facet_image *src, int x, int y, int w, int h, facet_image **out)
+facet_status facet_image_crop(const facet_image *src, int x, int y, int w, int h, facet_image **out)
 {
     if (!out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "out is NULL");
     *out = NULL;
@@ -262,7 +262,7 @@ int facet_image_crop(const facet_image *src, int x, int y, int w, int h, facet_i
     return FACET_OK;
 }
 
-int facet_image_to_grey(const facet_image *src, facet_image **out)
+facet_status facet_image_to_grey(const facet_image *src, facet_image **out)
 {
     if (!out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "out is NULL");
     *out = NULL;
@@ -279,7 +279,7 @@ int facet_image_to_grey(const facet_image *src, facet_image **out)
     return FACET_OK;
 }
 
-int facet_image_to_rgb(const facet_image *src, facet_image **out)
+facet_status facet_image_to_rgb(const facet_image *src, facet_image **out)
 {
     if (!out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "out is NULL");
     *out = NULL;
@@ -296,7 +296,7 @@ int facet_image_to_rgb(const facet_image *src, facet_image **out)
     return FACET_OK;
 }
 
-int facet_image_swap_rb(facet_image *img)
+facet_status facet_image_swap_rb(facet_image *img)
 {
     int r = facet_image_check(img, "img");
     if (r) return r;
@@ -313,8 +313,8 @@ int facet_image_swap_rb(facet_image *img)
     return FACET_OK;
 }
 
-int facet_image_to_tensor(const facet_image *img, float *dst, const float mean[3],
-                          const float scale[3], int bgr_order)
+facet_status facet_image_to_tensor(const facet_image *img, float *dst, const float mean[3],
+                                   const float scale[3], int bgr_order)
 {
     int r = facet_image_check(img, "img");
     if (r) return r;
@@ -367,8 +367,8 @@ static void fill_span(facet_image *img, long long x0, long long y0, long long x1
     }
 }
 
-int facet_image_draw_rect(facet_image *img, int x, int y, int w, int h, int thickness,
-                          const uint8_t colour[3])
+facet_status facet_image_draw_rect(facet_image *img, int x, int y, int w, int h, int thickness,
+                                   const uint8_t colour[3])
 {
     int r = facet_image_check(img, "img");
     if (r) return r;
@@ -386,7 +386,7 @@ int facet_image_draw_rect(facet_image *img, int x, int y, int w, int h, int thic
     return FACET_OK;
 }
 
-int facet_image_draw_dot(facet_image *img, int cx, int cy, int radius, const uint8_t colour[3])
+facet_status facet_image_draw_dot(facet_image *img, int cx, int cy, int radius, const uint8_t colour[3])
 {
     int r = facet_image_check(img, "img");
     if (r) return r;

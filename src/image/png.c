@@ -111,7 +111,7 @@ static int encode(const facet_image *img, spng_ctx *ctx)
     return SPNG_EINTERNAL;
 }
 
-int facet_image_encode_png(const facet_image *img, uint8_t **data, size_t *size)
+facet_status facet_image_encode_png(const facet_image *img, uint8_t **data, size_t *size)
 {
     if (!data || !size) return facet_seterr(NULL, FACET_E_INVALID_ARG, "data or size is NULL");
     *data = NULL;
@@ -135,7 +135,7 @@ int facet_image_encode_png(const facet_image *img, uint8_t **data, size_t *size)
     return FACET_OK;
 }
 
-int facet_image_write_png(const facet_image *img, const char *path)
+facet_status facet_image_write_png(const facet_image *img, const char *path)
 {
     if (!path) return facet_seterr(NULL, FACET_E_INVALID_ARG, "path is NULL");
     uint8_t *buf;

@@ -106,7 +106,7 @@ static void halve(const facet_image *src, facet_image *o)
     }
 }
 
-int facet_image_resize(const facet_image *src, int width, int height, facet_image **out)
+facet_status facet_image_resize(const facet_image *src, int width, int height, facet_image **out)
 {
     if (!out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "out is NULL");
     *out = NULL;

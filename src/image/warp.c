@@ -13,7 +13,7 @@
 
 #include "imagepriv.h"
 
-int facet_affine_invert(const float m[6], float inv[6])
+facet_status facet_affine_invert(const float m[6], float inv[6])
 {
     if (!m || !inv) return facet_seterr(NULL, FACET_E_INVALID_ARG, "matrix is NULL");
     double a = m[0], b = m[1], c = m[2], d = m[3], e = m[4], f = m[5];
@@ -30,8 +30,8 @@ int facet_affine_invert(const float m[6], float inv[6])
     return FACET_OK;
 }
 
-int facet_image_warp_affine(const facet_image *src, const float m[6], int out_width,
-                            int out_height, const uint8_t border[3], facet_image **out)
+facet_status facet_image_warp_affine(const facet_image *src, const float m[6], int out_width,
+                                     int out_height, const uint8_t border[3], facet_image **out)
 {
     if (!out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "out is NULL");
     *out = NULL;

@@ -29,7 +29,7 @@ const char *facet_nn_model_output_name(const facet_nn_model *m, int i)
     return m && i >= 0 && i < m->noutputs ? m->values[m->outputs[i]].name : NULL;
 }
 
-int facet_nn_model_input_shape(const facet_nn_model *m, int i, facet_nn_shape *out)
+facet_status facet_nn_model_input_shape(const facet_nn_model *m, int i, facet_nn_shape *out)
 {
     if (!m || !out || i < 0 || i >= m->ninputs)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "bad model, index or out");
@@ -86,7 +86,7 @@ static void sb_str(sbuf *b, const char *s)
     sb_put(b, "\"");
 }
 
-int facet_nn_model_describe(const facet_nn_model *m, char **json)
+facet_status facet_nn_model_describe(const facet_nn_model *m, char **json)
 {
     if (!m || !json) return facet_seterr(NULL, FACET_E_INVALID_ARG, "model or json is NULL");
     *json = NULL;

@@ -564,7 +564,7 @@ fail:
     return rc;
 }
 
-int facet_nn_model_load_memory(const void *data, size_t size, facet_nn_model **out)
+facet_status facet_nn_model_load_memory(const void *data, size_t size, facet_nn_model **out)
 {
     if (!out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "out is NULL");
     *out = NULL;
@@ -608,7 +608,7 @@ done:
     return rc;
 }
 
-int facet_nn_model_load(const char *path, facet_nn_model **out)
+facet_status facet_nn_model_load(const char *path, facet_nn_model **out)
 {
     if (!out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "out is NULL");
     *out = NULL;

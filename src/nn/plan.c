@@ -540,8 +540,8 @@ void facet_nn_settings_defaults(facet_nn_settings *s)
     s->backend = FACET_NN_BACKEND_AUTO;
 }
 
-int facet_nn_session_create(const facet_nn_model *m, const facet_nn_settings *set,
-                            facet_nn_session **out)
+facet_status facet_nn_session_create(const facet_nn_model *m, const facet_nn_settings *set,
+                                     facet_nn_session **out)
 {
     if (!out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "out is NULL");
     *out = NULL;
@@ -596,7 +596,7 @@ void facet_nn_session_destroy(facet_nn_session *s)
     free(s);
 }
 
-int facet_nn_session_set_input(facet_nn_session *s, int i, const float *data, size_t count)
+facet_status facet_nn_session_set_input(facet_nn_session *s, int i, const float *data, size_t count)
 {
     if (!s) return facet_seterr(NULL, FACET_E_INVALID_ARG, "session is NULL");
     if (i < 0 || i >= s->ninputs) return facet_seterr(&s->err, FACET_E_INVALID_ARG, "input index %d out of range", i);
@@ -608,7 +608,7 @@ int facet_nn_session_set_input(facet_nn_session *s, int i, const float *data, si
     return FACET_OK;
 }
 
-int facet_nn_session_run(facet_nn_session *s)
+facet_status facet_nn_session_run(facet_nn_session *s)
 {
     if (!s) return facet_seterr(NULL, FACET_E_INVALID_ARG, "session is NULL");
     for (int i = 0; i < s->nsteps; i++) {
@@ -626,7 +626,7 @@ int facet_nn_session_run(facet_nn_session *s)
     return FACET_OK;
 }
 
-int facet_nn_session_output(facet_nn_session *s, int i, const float **data, facet_nn_shape *shape)
+facet_status facet_nn_session_output(facet_nn_session *s, int i, const float **data, facet_nn_shape *shape)
 {
     if (!s) return facet_seterr(NULL, FACET_E_INVALID_ARG, "session is NULL");
     if (i < 0 || i >= s->noutputs) return facet_seterr(&s->err, FACET_E_INVALID_ARG, "output index %d out of range", i);
@@ -639,7 +639,7 @@ int facet_nn_session_output(facet_nn_session *s, int i, const float **data, face
     return FACET_OK;
 }
 
-int facet_nn_session_input_shape(const facet_nn_session *s, int i, facet_nn_shape *out)
+facet_status facet_nn_session_input_shape(const facet_nn_session *s, int i, facet_nn_shape *out)
 {
     if (!s || !out || i < 0 || i >= s->ninputs) return facet_seterr(NULL, FACET_E_INVALID_ARG, "bad argument");
     const nn_tensor *t = &s->t[s->inputs[i]];
@@ -673,7 +673,7 @@ const char *facet_nn_session_errmsg(const facet_nn_session *s)
     return s ? s->err.msg : "";
 }
 
-int facet_nn_session_profile(const facet_nn_session *s, char **json)
+facet_status facet_nn_session_profile(const facet_nn_session *s, char **json)
 {
     if (!s || !json) return facet_seterr(NULL, FACET_E_INVALID_ARG, "session or json is NULL");
     *json = NULL;

@@ -137,8 +137,9 @@ _lib.facet_gallery_enroll.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c
 _lib.facet_gallery_identify_top_k.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, _P(ctypes.c_float),
                                               ctypes.c_int, ctypes.c_int, _P(_Match), _P(ctypes.c_int)]
 _lib.facet_gallery_count.argtypes = [ctypes.c_void_p, ctypes.c_char_p, _P(ctypes.c_size_t)]
-_libc = ctypes.CDLL(ctypes.util.find_library("c"))
-_libc.free.argtypes = [ctypes.c_void_p]
+# what the library allocates goes back to the library (its heap need not be this process's libc)
+_lib.facet_free.argtypes = [ctypes.c_void_p]
+_lib.facet_free.restype = None
 
 
 def _check(status, message=None):
@@ -179,7 +180,7 @@ class Faceprint:
         _check(_lib.facet_faceprint_serialize(ctypes.byref(self._raw), int(fp16), ctypes.byref(data),
                                               ctypes.byref(size)))
         out = ctypes.string_at(data, size.value)
-        _libc.free(data)
+        _lib.facet_free(data)
         return out
 
     @staticmethod
@@ -247,7 +248,7 @@ class SDK:
         n = ctypes.c_int()
         _check(_lib.facet_detect_faces(self._h, img, ctypes.byref(faces), ctypes.byref(n)))
         out = [_Face.from_buffer_copy(faces[i]) for i in range(n.value)]
-        _libc.free(faces)
+        _lib.facet_free(faces)
         return out
 
     def detect(self, path):
