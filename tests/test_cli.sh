@@ -12,7 +12,7 @@ fails=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; sed 's/^/#   /' "$tmp/out" | head -20; }
 check() { name=$1; shift; if "$@" >"$tmp/out" 2>&1; then ok "$name"; else bad "$name"; fi; }
-echo "1..9"
+echo "1..10"
 
 check "version" sh -c "'$facet' --version | grep -q '^facet 0\.'"
 
@@ -49,4 +49,24 @@ printf '%s\n' "facet: $data/images/obama.jpg: model fr_detect: cannot open '/non
 check "a missing model folder is one exact error" sh -c "
     ! FACET_MODEL_PATH=/nonexistent/models '$facet' detect '$data/images/obama.jpg' >/dev/null 2>'$tmp/err' &&
     cmp '$tmp/want' '$tmp/err' || { cat '$tmp/err'; exit 1; }"
+# 200 flipped bits in a real photo's entropy-coded data (the same damage as test_image.c):
+# an exact error by default; with --allow-corrupt the faces are found and a warning is printed.
+/usr/bin/python3 - "$data/images/obama.jpg" "$tmp/damaged.jpg" <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+i = d.find(b"\xff\xda")
+start, seed = i + 2 + (d[i + 2] << 8 | d[i + 3]), 8
+for _ in range(200):
+    seed = (seed * 1664525 + 1013904223) & 0xffffffff
+    at = start + (seed >> 8) % (len(d) - 2 - start)
+    seed = (seed * 1664525 + 1013904223) & 0xffffffff
+    d[at] ^= 1 << (seed >> 29)
+open(sys.argv[2], "wb").write(d)
+PY
+printf '%s\n' "facet: '$tmp/damaged.jpg': corrupt JPEG data: premature end of data segment (decode option allow_corrupt accepts it)" >"$tmp/want"
+check "a damaged JPEG is one exact error; --allow-corrupt decodes it with a warning" sh -c "
+    ! '$facet' detect '$tmp/damaged.jpg' >/dev/null 2>'$tmp/err' && cmp '$tmp/want' '$tmp/err' &&
+    '$facet' detect --allow-corrupt '$tmp/damaged.jpg' >'$tmp/out2' 2>'$tmp/err2' &&
+    grep -q \"^facet: warning: '$tmp/damaged.jpg': decoded despite corrupt JPEG data (\" '$tmp/err2' &&
+    grep -q ', 1 face$' '$tmp/out2' || { cat '$tmp/err' '$tmp/err2'; exit 1; }"
 [ $fails = 0 ]

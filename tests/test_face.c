@@ -443,6 +443,35 @@ static void t_missing_model_messages(void)
     CHECK_MSG(strcmp(facet_last_error(), want) == 0, "got '%s'", facet_last_error());
 }
 
+/* facet_sdk_load_image decodes with the handle's settings: max_pixels and allow_corrupt. */
+static void t_sdk_load_image(void)
+{
+    char p[1024];
+    test_path(p, sizeof p, test_data_dir(), "images/obama.jpg");
+    if (!test_file_exists(p)) SKIP("data missing");
+    facet_sdk_settings set;
+    facet_sdk_defaults(&set);
+    CHECK_EQ(set.allow_corrupt, 0);
+    set.allow_corrupt = 2;
+    facet_sdk *s = NULL;
+    CHECK_EQ(facet_sdk_create(&set, &s), FACET_E_INVALID_ARG);
+    CHECK(strcmp(facet_last_error(), "allow_corrupt must be 0 or 1") == 0);
+    set.allow_corrupt = 1;
+    set.max_pixels = 1000;
+    CHECK_EQ(facet_sdk_create(&set, &s), FACET_OK);
+    if (!s) return;
+    facet_image *img = NULL;
+    CHECK_EQ(facet_sdk_load_image(s, p, &img), FACET_E_LIMIT);
+    CHECK(img == NULL && strstr(facet_sdk_errmsg(s), "decode option max_pixels") != NULL);
+    facet_sdk_destroy(s);
+    set.max_pixels = 0; /* the default */
+    CHECK_EQ(facet_sdk_create(&set, &s), FACET_OK);
+    CHECK_EQ(facet_sdk_load_image(s, p, &img), FACET_OK);
+    CHECK(img && img->width == 910 && img->height == 1137);
+    facet_image_destroy(img);
+    facet_sdk_destroy(s);
+}
+
 /* A model file of the wrong version is refused by checksum. */
 static void t_wrong_model_version(void)
 {
@@ -581,4 +610,4 @@ static void t_teardown(void)
 
 TESTS(TEST(t_face_counts), TEST(t_detect_verify), TEST(t_landmark_geometry), TEST(t_decoder_matches_graph), TEST(t_same_and_different_people),
       TEST(t_exif_rotated_equals_upright), TEST(t_alignment_chip), TEST(t_faceprint_formats), TEST(t_bad_inputs),
-      TEST(t_missing_model_messages), TEST(t_wrong_model_version), TEST(t_shared_sdk_threads), TEST(t_shared_sdk_multithreaded), TEST(t_small_faces_in_4k), TEST(t_teardown))
+      TEST(t_missing_model_messages), TEST(t_sdk_load_image), TEST(t_wrong_model_version), TEST(t_shared_sdk_threads), TEST(t_shared_sdk_multithreaded), TEST(t_small_faces_in_4k), TEST(t_teardown))

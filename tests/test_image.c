@@ -170,6 +170,139 @@ static void t_decode_memory_equals_file(void)
     free(d);
 }
 
+static uint32_t crc32_png(const uint8_t *p, size_t n);
+
+/* --- damaged but decodable data ----------------------------------------------------------- */
+
+static char warn_log[1024];
+static int warn_lines;
+
+static void catch_warning(void *user, facet_log_level level, const char *msg)
+{
+    (void)user;
+    if (level != FACET_LOG_WARN) return;
+    warn_lines++;
+    snprintf(warn_log, sizeof warn_log, "%s", msg);
+}
+
+/* Flips `count` random bits (fixed seed) in d[from, to). */
+static void flip_bits(uint8_t *d, size_t from, size_t to, int count, uint32_t seed)
+{
+    for (int i = 0; i < count; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        size_t at = from + (seed >> 8) % (to - from);
+        seed = seed * 1664525u + 1013904223u;
+        d[at] ^= (uint8_t)(1u << (seed >> 29));
+    }
+}
+
+/* 200 flipped bytes in the entropy-coded data of a real photo: libjpeg patches the damage and
+ * would return a plausible picture; facet says so, exactly, unless allow_corrupt is set, and
+ * then it decodes with one warning in the log. */
+static void t_corrupt_jpeg_data(void)
+{
+    size_t n;
+    uint8_t *d = load("obama.jpg", &n);
+    if (!d) SKIP("test data not found");
+    size_t sos = 0;
+    for (size_t i = 2; i + 4 < n && !sos; i++)
+        if (d[i] == 0xff && d[i + 1] == 0xda) sos = i + 2 + ((size_t)d[i + 2] << 8 | d[i + 3]);
+    CHECK(sos > 0);
+    facet_image *good = NULL, *im = NULL;
+    CHECK_EQ(facet_image_decode_memory(d, n, NULL, &good), FACET_OK);
+    flip_bits(d, sos, n - 2, 200, 8);
+    CHECK_EQ(facet_image_decode_memory(d, n, NULL, &im), FACET_E_FORMAT);
+    CHECK(im == NULL);
+    const char *want = "memory buffer: corrupt JPEG data: premature end of data segment (decode "
+                       "option allow_corrupt accepts it)";
+    CHECK_MSG(strcmp(facet_last_error(), want) == 0, "got '%s'", facet_last_error());
+
+    facet_decode_options o;
+    facet_decode_defaults(&o);
+    CHECK_EQ(o.allow_corrupt, 0);
+    o.allow_corrupt = 1;
+    warn_lines = 0;
+    facet_set_log(catch_warning, NULL, FACET_LOG_WARN);
+    CHECK_EQ(facet_image_decode_memory(d, n, &o, &im), FACET_OK);
+    facet_set_log(NULL, NULL, FACET_LOG_WARN);
+    CHECK_EQ(warn_lines, 1);
+    CHECK_MSG(strncmp(warn_log, "memory buffer: decoded despite corrupt JPEG data (", 50) == 0 &&
+                  strstr(warn_log, " warnings, the first: premature end of data segment)"),
+              "got '%s'", warn_log);
+    if (im && good) {
+        CHECK(im->width == good->width && im->height == good->height);
+        CHECK_MSG(mad(im, good) > 1.0, "damage not visible: mad %f", mad(im, good));
+    }
+    o.allow_corrupt = 2;
+    CHECK_EQ(facet_image_decode_memory(d, n, &o, &(facet_image *){NULL}), FACET_E_INVALID_ARG);
+    facet_image_destroy(im);
+    facet_image_destroy(good);
+    free(d);
+}
+
+/* The real PNG with (1) a wrong CRC on its first IDAT chunk: an error by default, the same
+ * pixels and one warning with allow_corrupt; (2) flipped bits inside the compressed pixels with
+ * the CRC made to match: the Adler-32 check fails it by default; allow_corrupt returns what
+ * inflates, with a warning. */
+static void t_corrupt_png_data(void)
+{
+    size_t n;
+    uint8_t *d = load("astronaut.png", &n);
+    if (!d) SKIP("test data not found");
+    size_t idat = 0, len = 0;
+    for (size_t at = 8; at + 12 <= n; at += 12 + len) {
+        len = (size_t)d[at] << 24 | (size_t)d[at + 1] << 16 | (size_t)d[at + 2] << 8 | d[at + 3];
+        if (memcmp(d + at + 4, "IDAT", 4) == 0) {
+            idat = at;
+            break;
+        }
+    }
+    CHECK(idat > 0 && len > 1000);
+    if (!idat || len <= 1000) {
+        free(d);
+        return;
+    }
+    facet_image *good = NULL, *im = NULL;
+    CHECK_EQ(facet_image_decode_memory(d, n, NULL, &good), FACET_OK);
+    facet_decode_options o;
+    facet_decode_defaults(&o);
+    o.allow_corrupt = 1;
+
+    d[idat + 8 + len] ^= 0x40; /* the chunk's CRC */
+    CHECK_EQ(facet_image_decode_memory(d, n, NULL, &im), FACET_E_FORMAT);
+    CHECK_MSG(strcmp(facet_last_error(), "memory buffer: corrupt PNG: invalid chunk checksum "
+                                         "(decode option allow_corrupt accepts it)") == 0,
+              "got '%s'", facet_last_error());
+    warn_lines = 0;
+    facet_set_log(catch_warning, NULL, FACET_LOG_WARN);
+    CHECK_EQ(facet_image_decode_memory(d, n, &o, &im), FACET_OK);
+    CHECK(warn_lines == 1 && strcmp(warn_log, "memory buffer: decoded despite corrupt PNG data: "
+                                              "invalid chunk checksum") == 0);
+    if (im && good) CHECK_EQ(max_diff(im, good), 0);
+    facet_image_destroy(im);
+    im = NULL;
+
+    /* damage inside the compressed pixels, the chunk's CRC recomputed to match */
+    flip_bits(d, idat + 8 + len / 2, idat + 8 + len / 2 + 64, 20, 3);
+    uint32_t c = crc32_png(d + idat + 4, len + 4);
+    uint8_t *crc = d + idat + 8 + len;
+    crc[0] = (uint8_t)(c >> 24), crc[1] = (uint8_t)(c >> 16), crc[2] = (uint8_t)(c >> 8);
+    crc[3] = (uint8_t)c;
+    CHECK_EQ(facet_image_decode_memory(d, n, NULL, &im), FACET_E_FORMAT);
+    CHECK_MSG(strcmp(facet_last_error(), "memory buffer: corrupt PNG: IDAT stream error "
+                                         "(decode option allow_corrupt accepts it)") == 0,
+              "got '%s'", facet_last_error());
+    warn_lines = 0;
+    CHECK_EQ(facet_image_decode_memory(d, n, &o, &im), FACET_OK);
+    facet_set_log(NULL, NULL, FACET_LOG_WARN);
+    CHECK(warn_lines == 1 && strcmp(warn_log, "memory buffer: decoded despite corrupt PNG data: "
+                                              "IDAT stream error") == 0);
+    if (im && good) CHECK_MSG(mad(im, good) > 0.01, "damage not visible: mad %f", mad(im, good));
+    facet_image_destroy(im);
+    facet_image_destroy(good);
+    free(d);
+}
+
 static void t_png_astronaut(void)
 {
     size_t n;
@@ -1020,7 +1153,8 @@ static void t_arguments(void)
     CHECK_EQ(n, 15u + 2 * 3 * 2);
 }
 
-TESTS(TEST(t_decode_every_test_image), TEST(t_decode_memory_equals_file), TEST(t_png_astronaut),
+TESTS(TEST(t_decode_every_test_image), TEST(t_decode_memory_equals_file),
+      TEST(t_corrupt_jpeg_data), TEST(t_corrupt_png_data), TEST(t_png_astronaut),
       TEST(t_png_colour_types), TEST(t_scaled_decode), TEST(t_exif_orientation_real_photo),
       TEST(t_exif_parser_bounds), TEST(t_truncated_files), TEST(t_garbage_and_wrong_magic),
       TEST(t_decompression_bomb_limits), TEST(t_cmyk_and_grey_jpeg), TEST(t_from_pixels_packed),

@@ -20,14 +20,19 @@ void cli_progress(const char *label, long done, long total, double elapsed_s);
 const char *cli_model_dir(void);
 
 /* Shared by the face commands: SDK options (--threshold, --min-face, --threads, --models,
- * --backend) at argv[*i] (returns 1 if it took one), SDK creation with an error message,
- * image loading, and JSON output helpers. */
+ * --backend, --allow-corrupt) at argv[*i] (returns 1 if it took one), SDK creation with an
+ * error message, image loading (damaged images are errors unless --allow-corrupt set
+ * cli_allow_corrupt), and JSON output helpers. */
 int cli_sdk_options(int argc, char **argv, int *i, facet_sdk_settings *set);
 int cli_sdk_create(const facet_sdk_settings *set, facet_sdk **sdk);
+extern int cli_allow_corrupt;
 int cli_load_image(const char *path, facet_image **img);
 /* Loads an image and detects its faces; on failure reports it (JSON line or stderr), leaves
  * nothing to free and returns 1. */
 int cli_detect(facet_sdk *sdk, const char *path, int json, facet_image **img, facet_face **faces, int *n);
+/* The text to print for a failure on input `path`: "PATH: MSG", or MSG alone when the library's
+ * message names the file already (decoders and file readers do), so that it appears once. */
+const char *cli_error_text(char *buf, size_t size, const char *path, const char *msg);
 void cli_json_str(FILE *f, const char *s);
 void cli_json_error(const char *path, const char *msg);
 /* Opens an image's JSON line: {"path": ..., "width": W, "height": H, "faces": [ */

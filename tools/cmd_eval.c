@@ -111,7 +111,8 @@ static void lfw_one(void *arg, int i)
         rc = facet_faceprint_extract(c->sdk, img, &faces[best], &im->fp);
         if (!rc) im->ok = 1;
     }
-    if (rc) snprintf(im->err, sizeof im->err, "%.80s: %.70s", path, facet_last_error());
+    char why[1600];
+    if (rc) snprintf(im->err, sizeof im->err, "%.150s", cli_error_text(why, sizeof why, path, facet_last_error()));
     facet_free(faces);
     facet_image_destroy(img);
 }
@@ -382,7 +383,8 @@ static void det_one(void *arg, int i)
     facet_image *img;
     int rc = cli_load_image(path, &img);
     if (!rc) rc = facet_detect_faces(c->sdk, img, &d->pred, &d->npred);
-    if (rc) fprintf(stderr, "\n  %s: %s\n", path, facet_last_error());
+    char why[1600];
+    if (rc) fprintf(stderr, "\n  %s\n", cli_error_text(why, sizeof why, path, facet_last_error()));
     d->ok = rc == 0;
     facet_image_destroy(img);
 }

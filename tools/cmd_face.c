@@ -16,6 +16,7 @@ int cli_sdk_options(int argc, char **argv, int *i, facet_sdk_settings *set)
     else if ((v = cli_opt(argc, argv, i, "--threads"))) set->num_threads = atoi(v);
     else if ((v = cli_opt(argc, argv, i, "--passes"))) set->detect_passes = atoi(v);
     else if (!strcmp(argv[*i], "--verify")) set->detect_verify = 1;
+    else if (!strcmp(argv[*i], "--allow-corrupt")) set->allow_corrupt = cli_allow_corrupt = 1;
     else if ((v = cli_opt(argc, argv, i, "--models"))) set->model_dir = v;
     else if ((v = cli_opt(argc, argv, i, "--backend")))
         set->backend = !strcmp(v, "ref") ? FACET_NN_BACKEND_REF : FACET_NN_BACKEND_XNNPACK;
@@ -30,11 +31,23 @@ int cli_sdk_create(const facet_sdk_settings *set, facet_sdk **sdk)
     return 0;
 }
 
+int cli_allow_corrupt;
+
 int cli_load_image(const char *path, facet_image **img)
 {
     facet_decode_options opt;
     facet_decode_defaults(&opt);
+    opt.allow_corrupt = cli_allow_corrupt;
     return facet_image_decode_file(path, &opt, img);
+}
+
+const char *cli_error_text(char *buf, size_t size, const char *path, const char *msg)
+{
+    char quoted[1100];
+    snprintf(quoted, sizeof quoted, "'%s'", path);
+    if (strstr(msg, quoted)) snprintf(buf, size, "%s", msg);
+    else snprintf(buf, size, "%s: %s", path, msg);
+    return buf;
 }
 
 /* JSON string with escapes. */
@@ -80,8 +93,9 @@ int cli_detect(facet_sdk *sdk, const char *path, int json, facet_image **img, fa
     int rc = cli_load_image(path, img);
     if (!rc) rc = facet_detect_faces(sdk, *img, faces, n);
     if (!rc) return 0;
+    char why[1600];
     if (json) cli_json_error(path, facet_last_error());
-    else fprintf(stderr, "facet: %s: %s\n", path, facet_last_error());
+    else fprintf(stderr, "facet: %s\n", cli_error_text(why, sizeof why, path, facet_last_error()));
     facet_image_destroy(*img);
     *img = NULL;
     return 1;
@@ -285,8 +299,9 @@ int cmd_faceprint(int argc, char **argv)
             printf("]}\n");
         } else {
             failures++;
+            char why[1600];
             if (json) cli_json_error(imgs[k], facet_last_error());
-            else fprintf(stderr, "facet: %s: %s\n", imgs[k], facet_last_error());
+            else fprintf(stderr, "facet: %s\n", cli_error_text(why, sizeof why, imgs[k], facet_last_error()));
         }
         facet_free(faces);
         facet_image_destroy(img);

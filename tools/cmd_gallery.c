@@ -201,8 +201,11 @@ int cmd_enroll(int argc, char **argv)
         }
         if (rc) {
             failed++;
+            char text[1600];
             if (json) cli_json_error(items[i].path, why);
-            else fprintf(stderr, "%sfacet: %s: %s\n", isatty(2) ? "\n" : "", items[i].path, why);
+            else
+                fprintf(stderr, "%sfacet: %s\n", isatty(2) ? "\n" : "",
+                        cli_error_text(text, sizeof text, items[i].path, why));
         } else {
             ok++;
             if (json) {

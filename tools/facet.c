@@ -30,6 +30,8 @@ static void usage(FILE *f)
             facet_version());
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\nface commands accept --allow-corrupt: decode damaged JPEG/PNG data with a "
+               "warning instead of failing\n");
     fprintf(f, "\nenvironment: FACET_MODEL_PATH (model folder), FACET_NUM_THREADS, "
                "FACET_NN_BACKEND=ref|xnnpack\n");
 }
@@ -74,8 +76,16 @@ const char *cli_model_dir(void)
     return d && *d ? d : "models";
 }
 
+/* The library never prints; its warnings (e.g. an image decoded despite damage) go to stderr. */
+static void print_log(void *user, facet_log_level level, const char *msg)
+{
+    (void)user;
+    fprintf(stderr, "facet: %s: %s\n", level == FACET_LOG_ERROR ? "error" : "warning", msg);
+}
+
 int main(int argc, char **argv)
 {
+    facet_set_log(print_log, NULL, FACET_LOG_WARN);
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
         !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);

@@ -57,6 +57,9 @@ typedef struct facet_sdk_settings {
                                  it (and its mirror image); that score meets detect_threshold.
                                  Use with detect_threshold 0.4-0.5: more recall at the same
                                  precision (docs/detection.md), ~1.5 ms per proposal */
+    int allow_corrupt;        /* decode option for facet_sdk_load_image (default 0: damaged but
+                                 decodable JPEG/PNG data is FACET_E_FORMAT; 1: decoded with a
+                                 FACET_LOG_WARN line; see facet_decode_options) */
 } facet_sdk_settings;
 
 FACET_API void facet_sdk_defaults(facet_sdk_settings *s);
@@ -75,6 +78,10 @@ FACET_API void facet_sdk_destroy(facet_sdk *sdk);
 FACET_API const char *facet_sdk_errmsg(const facet_sdk *sdk);
 /* Loads the given modules now (no-op for those already loaded). */
 FACET_API facet_status facet_sdk_load(facet_sdk *sdk, unsigned modules);
+/* Decodes an image file (facet_image_decode_file, EXIF orientation applied, RGB) with this
+ * handle's decode settings: max_pixels and allow_corrupt. *out is released with
+ * facet_image_destroy. */
+FACET_API facet_status facet_sdk_load_image(facet_sdk *sdk, const char *path, facet_image **out);
 /* The settings in force (with defaults resolved). */
 FACET_API facet_status facet_sdk_settings_get(const facet_sdk *sdk, facet_sdk_settings *out);
 

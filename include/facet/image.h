@@ -55,6 +55,14 @@ typedef struct facet_decode_options {
      * (ceil(w / scale_denom)). JPEG uses libjpeg-turbo's fast DCT scaling; PNG is decoded at
      * full size and then area-averaged. Applied before the EXIF rotation. */
     int scale_denom;
+    /* Damaged but decodable data. 0 (default): an error, FACET_E_FORMAT naming the cause:
+     * libjpeg's corrupt-data warnings (bad Huffman code, premature end of a data segment,
+     * extraneous bytes before a marker: libjpeg would patch the damage and return a plausible
+     * wrong picture) and PNG chunks whose CRC does not match. 1: decode anyway; JPEG damage
+     * becomes one FACET_LOG_WARN line, PNG chunks are used despite their CRC. Either way a
+     * truncated file, or PNG pixel data that does not inflate, is an error. JPEG has no
+     * checksum: damage that still decodes as valid codes cannot be detected by any decoder. */
+    int allow_corrupt;
 } facet_decode_options;
 
 /* Fills `opt` with the defaults above. */
@@ -65,8 +73,9 @@ FACET_API void facet_decode_defaults(facet_decode_options *opt);
  * Colour images always come out RGB (grey, palette, alpha, 16-bit and CMYK sources are
  * converted; alpha is dropped). `opt` may be NULL for the defaults.
  * Errors: FACET_E_IO (cannot read the file), FACET_E_FORMAT (corrupt, truncated or unknown
- * data), FACET_E_UNSUPPORTED (a recognised format this build does not decode: GIF, BMP, WebP,
- * TIFF, HEIF), FACET_E_LIMIT (more than max_pixels, or a file above 1 GiB), FACET_E_NO_MEMORY.
+ * data; see allow_corrupt), FACET_E_UNSUPPORTED (a recognised format this build does not
+ * decode: GIF, BMP, WebP, TIFF, HEIF), FACET_E_LIMIT (more than max_pixels, or a file above
+ * 1 GiB), FACET_E_NO_MEMORY.
  */
 FACET_API facet_status facet_image_decode_file(const char *path, const facet_decode_options *opt,
                                                facet_image **out);

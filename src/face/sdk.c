@@ -131,6 +131,8 @@ facet_status facet_sdk_create(const facet_sdk_settings *set, facet_sdk **out)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "detect_passes must be 1, 2 or 3");
     if (set->detect_verify != 0 && set->detect_verify != 1)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "detect_verify must be 0 or 1");
+    if (set->allow_corrupt != 0 && set->allow_corrupt != 1)
+        return facet_seterr(NULL, FACET_E_INVALID_ARG, "allow_corrupt must be 0 or 1");
     if (set->preload & ~(unsigned)FACET_MODULE_ALL)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "preload has unknown module bits");
     facet_sdk *sdk = calloc(1, sizeof *sdk);
@@ -173,6 +175,20 @@ const char *facet_sdk_errmsg(const facet_sdk *sdk)
     if (!sdk) return "sdk is NULL";
     /* the lock guards the message's writers; it is not part of the handle's logical state */
     return facet_err_read((pthread_mutex_t *)&sdk->lock, &sdk->err);
+}
+
+facet_status facet_sdk_load_image(facet_sdk *sdk, const char *path, facet_image **out)
+{
+    if (out) *out = NULL;
+    if (!sdk) return facet_seterr(NULL, FACET_E_INVALID_ARG, "sdk is NULL");
+    if (!path || !out) return sdk_fail(sdk, FACET_E_INVALID_ARG, "path and out must not be NULL");
+    facet_decode_options opt;
+    facet_decode_defaults(&opt);
+    opt.max_pixels = sdk->set.max_pixels;
+    opt.allow_corrupt = sdk->set.allow_corrupt;
+    int rc = facet_image_decode_file(path, &opt, out);
+    if (rc) return sdk_fail(sdk, rc, "%s", facet_thread_errmsg());
+    return FACET_OK;
 }
 
 facet_status facet_sdk_settings_get(const facet_sdk *sdk, facet_sdk_settings *out)

@@ -53,6 +53,9 @@ static int decode(const uint8_t *p, size_t n, const char *name, const facet_deco
     if (d != 1 && d != 2 && d != 4 && d != 8)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "scale_denom must be 1, 2, 4 or 8, not %d",
                             d);
+    if (opt->allow_corrupt != 0 && opt->allow_corrupt != 1)
+        return facet_seterr(NULL, FACET_E_INVALID_ARG, "allow_corrupt must be 0 or 1, not %d",
+                            opt->allow_corrupt);
 
     static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     int orientation = 1, r;

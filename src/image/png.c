@@ -5,7 +5,8 @@
  * spng then converts every colour type and depth (grey, palette, alpha, 16-bit, interlaced)
  * to 8-bit RGB for us, dropping alpha. Chunk limits keep ancillary chunks (text, ICC) from
  * growing without bound, and CRC errors in any chunk are errors: a corrupt file must not
- * pass as a good one. An eXIf chunk's orientation is honoured like JPEG's. scale_denom is
+ * pass as a good one (the decode option allow_corrupt uses chunks whose CRC does not match;
+ * zlib and Adler-32 errors in the pixel data stay errors, as there is no picture to return). An eXIf chunk's orientation is honoured like JPEG's. scale_denom is
  * emulated with an area resize so that callers get the same sizes as for JPEG.
  *
  * Encoding writes rows one at a time, so any stride works, into a buffer spng allocates
@@ -20,16 +21,21 @@
 
 #include "imagepriv.h"
 
-int facet_decode_png(const uint8_t *data, size_t size, const char *name,
-                     const facet_decode_options *opt, facet_image **out, int *orientation)
+/* One decoding pass. Strict: a CRC mismatch in any chunk, or a zlib/Adler-32 error in the pixel
+ * data, fails with *spng_err set. Tolerant (the retry for allow_corrupt): critical chunks are
+ * used whatever their CRC (libspng then skips the Adler-32 check too, so whatever inflates is
+ * returned) and ancillary chunks with a bad CRC are dropped. */
+static int png_pass(const uint8_t *data, size_t size, const char *name,
+                    const facet_decode_options *opt, int tolerant, facet_image **out,
+                    int *orientation, int *spng_err)
 {
-    *out = NULL;
-    *orientation = 1;
     facet_image *img = NULL;
     int r, e;
+    *spng_err = 0;
     spng_ctx *ctx = spng_ctx_new(0);
     if (!ctx) return facet_seterr(NULL, FACET_E_NO_MEMORY, "%s: no memory for a PNG decoder", name);
-    spng_set_crc_action(ctx, SPNG_CRC_ERROR, SPNG_CRC_ERROR);
+    if (tolerant) spng_set_crc_action(ctx, SPNG_CRC_USE, SPNG_CRC_DISCARD);
+    else spng_set_crc_action(ctx, SPNG_CRC_ERROR, SPNG_CRC_ERROR);
     spng_set_chunk_limits(ctx, 16u << 20, 64u << 20);
     spng_set_image_limits(ctx, FACET_IMAGE_MAX_SIDE, FACET_IMAGE_MAX_SIDE);
     struct spng_ihdr ihdr;
@@ -54,15 +60,46 @@ int facet_decode_png(const uint8_t *data, size_t size, const char *name,
     if ((e = spng_decode_image(ctx, img->data, need, SPNG_FMT_RGB8, 0))) goto bad;
 
     if (opt->apply_exif) {
-        /* The eXIf chunk may follow the image data; a damaged tail after complete pixels
-         * only costs us the orientation. */
+        /* The eXIf chunk may follow the image data. A file that ends early after complete
+         * pixels only costs us the orientation; a chunk there whose CRC does not match is
+         * damage like any other (it could carry a wrong orientation). */
         struct spng_exif exif;
-        spng_decode_chunks(ctx);
+        if ((e = spng_decode_chunks(ctx)) == SPNG_ECHUNK_CRC) goto bad;
         if (spng_get_exif(ctx, &exif) == 0) *orientation = facet_exif_orientation(
                                                 (const uint8_t *)exif.data, exif.length);
     }
     spng_ctx_free(ctx);
-    ctx = NULL;
+    *out = img;
+    return FACET_OK;
+bad:
+    *spng_err = e;
+    r = facet_seterr(NULL, e == SPNG_EMEM ? FACET_E_NO_MEMORY : FACET_E_FORMAT,
+                     "%s: corrupt PNG: %s%s", name, spng_strerror(e),
+                     e == SPNG_ECHUNK_CRC || e == SPNG_EIDAT_STREAM
+                         ? " (decode option allow_corrupt accepts it)" : "");
+fail:
+    spng_ctx_free(ctx);
+    facet_image_destroy(img);
+    return r;
+}
+
+int facet_decode_png(const uint8_t *data, size_t size, const char *name,
+                     const facet_decode_options *opt, facet_image **out, int *orientation)
+{
+    *out = NULL;
+    *orientation = 1;
+    facet_image *img = NULL;
+    int e;
+    int r = png_pass(data, size, name, opt, 0, &img, orientation, &e);
+    if (r && opt->allow_corrupt && (e == SPNG_ECHUNK_CRC || e == SPNG_EIDAT_STREAM)) {
+        /* decode anyway, and say what was wrong (the tolerant pass cannot see it any more) */
+        int cause = e;
+        *orientation = 1;
+        r = png_pass(data, size, name, opt, 1, &img, orientation, &e);
+        if (!r) facet_log(FACET_LOG_WARN, "%s: decoded despite corrupt PNG data: %s", name,
+                          spng_strerror(cause));
+    }
+    if (r) return r;
 
     if (opt->scale_denom > 1) {
         int d = opt->scale_denom;
@@ -80,11 +117,7 @@ int facet_decode_png(const uint8_t *data, size_t size, const char *name,
     }
     *out = img;
     return FACET_OK;
-bad:
-    r = facet_seterr(NULL, e == SPNG_EMEM ? FACET_E_NO_MEMORY : FACET_E_FORMAT,
-                     "%s: corrupt PNG: %s", name, spng_strerror(e));
 fail:
-    spng_ctx_free(ctx);
     facet_image_destroy(img);
     return r;
 }

@@ -75,7 +75,8 @@ class _Settings(ctypes.Structure):
     _fields_ = [("model_dir", ctypes.c_char_p), ("num_threads", ctypes.c_int), ("preload", ctypes.c_uint),
                 ("backend", ctypes.c_int), ("detect_threshold", ctypes.c_float), ("nms_threshold", ctypes.c_float),
                 ("smallest_face_height", ctypes.c_int), ("detect_passes", ctypes.c_int),
-                ("max_pixels", ctypes.c_int64), ("detect_verify", ctypes.c_int)]
+                ("max_pixels", ctypes.c_int64), ("detect_verify", ctypes.c_int),
+                ("allow_corrupt", ctypes.c_int)]
 
 
 class _Quality(ctypes.Structure):
