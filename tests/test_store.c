@@ -417,7 +417,7 @@ static void keys_roundtrip(const char *url)
     int seen = 0;
     for (size_t i = 0; i < n; i++) seen += strcmp(list[i].id, info.id) == 0;
     CHECK_EQ(seen, 1);
-    free(list);
+    facet_free(list);
     CHECK_EQ(facet_key_revoke(g, info.id), 0);
     CHECK_EQ(facet_key_revoke(g, info.id), FACET_E_NOT_FOUND);
     CHECK_EQ(facet_key_lookup(g, key, &got), FACET_E_NOT_FOUND);

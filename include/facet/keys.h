@@ -42,7 +42,8 @@ FACET_API facet_status facet_key_create(facet_gallery *g, const char *role, cons
 /* The stored key whose secret is `key`; FACET_E_NOT_FOUND when there is none (a malformed
  * key is not found either). */
 FACET_API facet_status facet_key_lookup(facet_gallery *g, const char *key, facet_key_info *out);
-/* Every stored key, oldest first. Free *out with free(). */
+/* Every stored key, oldest first: *out is an array of *n keys allocated by the library; release
+ * it with facet_free(). */
 FACET_API facet_status facet_key_list(facet_gallery *g, facet_key_info **out, size_t *n);
 /* Deletes the key with public id `id`; FACET_E_NOT_FOUND when there is none. */
 FACET_API facet_status facet_key_revoke(facet_gallery *g, const char *id);
