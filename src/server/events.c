@@ -642,7 +642,7 @@ static void h_stranger_enrol(srv *s, srv_req *r, srv_resp *out)
     srv_json(out, 201, json_pack("{s:s,s:s,s:s}", "uuid", uuid, "identity", identity, "collection", coll));
 done:
     facet_image_destroy(chip);
-    free(png);
+    facet_free(png);
     free(jpeg);
 }
 

@@ -125,7 +125,7 @@ static void h_faces(srv *s, srv_req *r, srv_resp *out)
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, json_pack("{s:s,s:s}", "uuid", refs[i].uuid, "identity", refs[i].identity));
-    free(refs);
+    facet_free(refs);
     srv_json(out, 200, json_pack("{s:o,s:I,s:I,s:I}", "faces", arr, "total", (json_int_t)total, "offset",
                                  (json_int_t)offset, "limit", (json_int_t)limit));
 }
@@ -151,20 +151,20 @@ static void h_chip(srv *s, srv_req *r, srv_resp *out)
                        : size >= 3 && p[0] == 0xFF && p[1] == 0xD8 ? "image/jpeg"
                                                                   : NULL;
     if (!type) {
-        free(data);
+        facet_free(data);
         srv_error(out, 404, "no_chip", "faceprint '%s' has no stored image (the collection keeps no payloads)",
                   uuid);
         return;
     }
-    /* the payload is facet_free'd memory; the response body must be malloc'd */
+    /* the payload is the library's (facet_free); the response body must be malloc'd */
     char *body = malloc(size);
     if (!body) {
-        free(data);
+        facet_free(data);
         srv_error(out, 503, "no_memory", "out of memory");
         return;
     }
     memcpy(body, data, size);
-    free(data);
+    facet_free(data);
     srv_text(out, 200, type, body, size);
 }
 
