@@ -53,6 +53,35 @@ static void t_facet_free(void)
     facet_free(s);
 }
 
+/* Passwords in store URLs and libpq strings are masked, exactly, in text and in messages. */
+static void t_redact(void)
+{
+    static const char *const cases[][2] = {
+        {"postgres://user:s3cret@db.example/faces", "postgres://user:****@db.example/faces"},
+        {"postgresql://u:p@ss/w@h:5432/d?sslmode=require&password=zz#x",
+         "postgresql://u:****@h:5432/d?sslmode=require&password=****#x"},
+        {"host=h user=u password=s3cret dbname=d", "host=h user=u password=**** dbname=d"},
+        {"host=h password = 'a b\\' c' dbname=d", "host=h password = **** dbname=d"},
+        {"sslpassword=k PASSWORD=x host=h", "sslpassword=**** PASSWORD=**** host=h"},
+        {"url 'postgress://u:pw@h/db' is not", "url 'postgress://u:****@h/db' is not"},
+        {"postgres://h/db?password=zz", "postgres://h/db?password=****"},
+        {"postgres://user@h/db sqlite:/tmp/x.db", "postgres://user@h/db sqlite:/tmp/x.db"},
+        {"no secret here", "no secret here"},
+    };
+    char out[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        CHECK_MSG(strcmp(facet_redact(cases[i][0], out, sizeof out), cases[i][1]) == 0,
+                  "'%s' -> '%s'", cases[i][0], out);
+    CHECK(strcmp(facet_redact("postgres://u:s3cret@h/db", out, 12), "postgres://") == 0);
+    /* every message goes through it, also one that quotes a URL */
+    facet_err e = {{0}};
+    facet_seterr(&e, FACET_E_STORE, "cannot open '%s': %s", "postgres://u:s3cret@h/db",
+                 "host=h password=s3cret");
+    CHECK_MSG(strcmp(facet_last_error(), "cannot open 'postgres://u:****@h/db': host=h "
+                                         "password=****") == 0, "got '%s'", facet_last_error());
+    CHECK(strcmp(e.msg, facet_last_error()) == 0);
+}
+
 static void t_read_file_limits(void)
 {
     uint8_t *d;
@@ -86,5 +115,5 @@ static void t_cpu(void)
 }
 
 TESTS(TEST(t_version), TEST(t_status_strings), TEST(t_error_message_on_handle_and_thread),
-      TEST(t_error_message_wraps_its_own_buffer), TEST(t_facet_free),
+      TEST(t_error_message_wraps_its_own_buffer), TEST(t_facet_free), TEST(t_redact),
       TEST(t_read_file_limits), TEST(t_alloc_alignment_and_overflow), TEST(t_cpu))

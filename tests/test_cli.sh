@@ -12,7 +12,7 @@ fails=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; sed 's/^/#   /' "$tmp/out" | head -20; }
 check() { name=$1; shift; if "$@" >"$tmp/out" 2>&1; then ok "$name"; else bad "$name"; fi; }
-echo "1..10"
+echo "1..11"
 
 check "version" sh -c "'$facet' --version | grep -q '^facet 0\.'"
 
@@ -69,4 +69,8 @@ check "a damaged JPEG is one exact error; --allow-corrupt decodes it with a warn
     '$facet' detect --allow-corrupt '$tmp/damaged.jpg' >'$tmp/out2' 2>'$tmp/err2' &&
     grep -q \"^facet: warning: '$tmp/damaged.jpg': decoded despite corrupt JPEG data (\" '$tmp/err2' &&
     grep -q ', 1 face$' '$tmp/out2' || { cat '$tmp/err' '$tmp/err2'; exit 1; }"
+check "a store URL's password is never printed" sh -c "
+    ! '$facet' collection list --db 'postgres://alice:s3cret@127.0.0.1:1/faces' >'$tmp/out3' 2>&1 &&
+    grep -q 'postgres://alice:\*\*\*\*@127.0.0.1:1/faces' '$tmp/out3' && ! grep -q s3cret '$tmp/out3' ||
+    { cat '$tmp/out3'; exit 1; }"
 [ $fails = 0 ]

@@ -166,6 +166,39 @@ static void t_memory_interface(void)
     store_interface("memory:");
 }
 
+/* A store that cannot be opened never shows its password: libpq's own message, ours, a typo'd
+ * scheme, and the log. */
+static char logged[2048];
+static void keep_log(void *user, facet_log_level level, const char *msg)
+{
+    (void)user;
+    (void)level;
+    snprintf(logged + strlen(logged), sizeof logged - strlen(logged), "%s\n", msg);
+}
+
+static void t_secrets_masked(void)
+{
+    static const char *const urls[] = {
+        "postgres://alice:s3cret@127.0.0.1:1/faces?connect_timeout=5",
+        "host=127.0.0.1 port=1 user=alice password=s3cret dbname=faces connect_timeout=5",
+        "host=127.0.0.1 port=1 user=alice password='s3 cret' dbname=faces",
+        "postgress://alice:s3cret@127.0.0.1/faces",
+        "postgres://alice:s3%zzcret@127.0.0.1:1/faces",
+    };
+    logged[0] = 0;
+    facet_set_log(keep_log, NULL, FACET_LOG_DEBUG);
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        facet_gallery *g = NULL;
+        int rc = facet_gallery_open(urls[i], NULL, &g);
+        CHECK_MSG(rc != 0 && g == NULL, "%s opened", urls[i]);
+        const char *m = facet_last_error();
+        CHECK_MSG(m[0] && !strstr(m, "s3") && !strstr(m, "cret"), "%zu: '%s'", i, m);
+        facet_gallery_destroy(g);
+    }
+    facet_set_log(NULL, NULL, FACET_LOG_WARN);
+    CHECK_MSG(!strstr(logged, "s3") && !strstr(logged, "cret"), "log: %s", logged);
+}
+
 static void t_pg_interface(void)
 {
     if (!pg_url()) SKIP("FACET_TEST_PG not set (run through tests/with-postgres.sh)");
@@ -453,5 +486,6 @@ static void t_pg_keys(void)
     keys_roundtrip(pg_url());
 }
 
-TESTS(TEST(t_keys), TEST(t_pg_keys), TEST(t_memory_interface), TEST(t_sqlite_interface), TEST(t_sqlite_crash),
+TESTS(TEST(t_keys), TEST(t_pg_keys), TEST(t_memory_interface), TEST(t_sqlite_interface),
+      TEST(t_secrets_masked), TEST(t_sqlite_crash),
       TEST(t_pg_interface), TEST(t_pg_gallery_roundtrip), TEST(t_pg_crash))

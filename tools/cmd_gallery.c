@@ -32,7 +32,8 @@ static int open_gallery(const char *db, facet_gallery **g)
     facet_gallery_defaults(&gs);
     facet_match_model(&gs.match_a, &gs.match_b);
     int rc = facet_gallery_open(db, &gs, g);
-    if (rc) return cli_fail(db, rc);
+    char shown[1200];
+    if (rc) return cli_fail(facet_redact(db, shown, sizeof shown), rc); /* no password on screen */
     return 0;
 }
 
@@ -404,7 +405,9 @@ int cmd_collection(int argc, char **argv)
             fprintf(stderr, "facet: %s\n", facet_gallery_errmsg(g));
             goto done;
         }
-        printf("%zu collection%s in %s\n", n, n == 1 ? "" : "s", db);
+        char shown[1200];
+        printf("%zu collection%s in %s\n", n, n == 1 ? "" : "s",
+               facet_redact(db, shown, sizeof shown));
         for (size_t i = 0; i < n; i++) {
             size_t count = 0;
             if (!facet_collection_load(g, info[i].name, NULL)) facet_gallery_count(g, info[i].name, &count);

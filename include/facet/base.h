@@ -78,6 +78,15 @@ FACET_API void facet_set_log(facet_log_fn fn, void *user, facet_log_level max_le
  */
 FACET_API void facet_free(void *p);
 
+/*
+ * Copies `text` into `out` (`size` bytes, always NUL-terminated, cut if too long) with every
+ * password replaced by "****": a URL's user:PASSWORD@host (up to the last '@' before a blank
+ * or a quote) and the value of password=, sslpassword= (libpq keyword strings, quoted or not,
+ * and URL query parameters). Every message and log line of the library passes through it;
+ * use it to print a store URL. Returns `out`.
+ */
+FACET_API char *facet_redact(const char *text, char *out, size_t size);
+
 /* Number of logical cores available to this process. */
 FACET_API int facet_cpu_count(void);
 

@@ -12,7 +12,10 @@
  * L2-normalised float vectors; similarity is their dot product (cosine similarity).
  *
  * Durability: an enrolment is written to the store in one transaction before it is added to
- * memory, so once facet_gallery_enroll returns the faceprint survives a crash of the process.
+ * memory, so once facet_gallery_enroll returns the faceprint survives a crash of the process;
+ * with "sqlite:" also a power cut (the WAL is fsync'ed at each commit: tests/test_durability.c
+ * cuts the power at random points); with PostgreSQL, what the server's fsync and
+ * synchronous_commit settings give (docs/security.md).
  *
  * Threads: one facet_gallery may be shared by any number of threads. Searches take a read
  * lock on their collection and run concurrently; enrol and remove take its write lock;

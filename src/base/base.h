@@ -25,6 +25,11 @@ typedef struct facet_err {
 int facet_seterr(facet_err *e, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int facet_vseterr(facet_err *e, int status, const char *fmt, va_list ap);
+/* facet_redact() in place, for messages that may hold a URL or a password. */
+void facet_redact_inplace(char *msg, size_t size);
+/* Replaces in `msg` every copy of a password found in `source` (a store URL or libpq string):
+ * for messages of other libraries, such as libpq's, that quote a password without its URL. */
+void facet_redact_secrets_of(const char *source, char *msg, size_t size);
 /* This thread's last error message ("" if none). */
 const char *facet_thread_errmsg(void);
 /* A copy of a handle's message taken under the lock `mu` that guards its writers, in a
@@ -34,11 +39,24 @@ const char *facet_err_read(pthread_mutex_t *mu, const facet_err *e);
 
 void facet_log(facet_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Aligned allocation (64 bytes) that never aborts; size 0 returns a valid unique pointer. */
-void *facet_alloc(size_t size);
+/* The library's allocator: src/ calls these, never malloc/calloc/realloc/strdup directly, so
+ * that tests can inject failures. Memory comes from the C heap (free() or facet_free()). */
+void *facet_malloc(size_t size);
 void *facet_calloc(size_t n, size_t size);
-void facet_free_aligned(void *p);
+void *facet_realloc(void *p, size_t size);
 char *facet_strdup(const char *s);
+/* Aligned allocation (64 bytes) that never aborts; size 0 returns a valid unique pointer.
+ * _zeroed: n * size bytes, overflow-checked, cleared. */
+void *facet_alloc(size_t size);
+void *facet_alloc_zeroed(size_t n, size_t size);
+void facet_free_aligned(void *p);
+
+/* Test hook (tests/test_oom.c): from now on, the nth allocation through the functions above
+ * fails (returns NULL), once; 0 disarms. facet_test_alloc_failed() says whether it was
+ * reached, facet_test_alloc_count() how many allocations were made since arming. */
+void facet_test_fail_alloc(long nth);
+int facet_test_alloc_failed(void);
+long facet_test_alloc_count(void);
 /* n * size with overflow check: returns 0 and sets *out on success, -1 on overflow. */
 int facet_mul_overflow(size_t n, size_t size, size_t *out);
 

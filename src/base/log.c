@@ -1,6 +1,7 @@
 /*
  * log.c - the library never writes to stdout/stderr; log lines go to the user's callback.
  * The callback pointer is read and written atomically so that installing it races with nothing.
+ * Lines pass through facet_redact first: a store URL's password never reaches a log.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,5 +28,6 @@ void facet_log(facet_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    facet_redact_inplace(buf, sizeof buf);
     fn(atomic_load(&log_user), level, buf);
 }

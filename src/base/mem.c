@@ -1,8 +1,14 @@
 /*
  * mem.c - allocation helpers. Tensors and faceprint matrices want 64-byte alignment for
  * AVX-512 loads; every allocation failure is reported to the caller, never aborted on.
+ *
+ * Everything src/ allocates goes through these functions, so that a test can make the n-th
+ * allocation fail (facet_test_fail_alloc, used by tests/test_oom.c) and check that every caller
+ * cleans up and reports FACET_E_NO_MEMORY. Unarmed, the hook costs one relaxed atomic load per
+ * allocation. All of them come from the C heap, so free() and facet_free() release them alike.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +16,57 @@
 
 #include "base.h"
 
+static atomic_long fail_at;   /* 0: off; else the allocation number (from arming) that fails */
+static atomic_long seq;       /* allocations since arming */
+static atomic_int failed;     /* the armed allocation was reached */
+
+void facet_test_fail_alloc(long nth)
+{
+    atomic_store(&fail_at, 0);
+    atomic_store(&seq, 0);
+    atomic_store(&failed, 0);
+    atomic_store(&fail_at, nth > 0 ? nth : 0);
+}
+
+int facet_test_alloc_failed(void)
+{
+    return atomic_load(&failed);
+}
+
+long facet_test_alloc_count(void)
+{
+    return atomic_load(&seq);
+}
+
+/* Nonzero when this allocation is the one a test asked to fail. */
+static int injected(void)
+{
+    long at = atomic_load_explicit(&fail_at, memory_order_relaxed);
+    if (!at) return 0;
+    if (atomic_fetch_add(&seq, 1) + 1 != at) return 0;
+    atomic_store(&failed, 1);
+    return 1;
+}
+
+void *facet_malloc(size_t size)
+{
+    return injected() ? NULL : malloc(size);
+}
+
+void *facet_calloc(size_t n, size_t size)
+{
+    return injected() ? NULL : calloc(n, size);
+}
+
+void *facet_realloc(void *p, size_t size)
+{
+    return injected() ? NULL : realloc(p, size);
+}
+
 void *facet_alloc(size_t size)
 {
     void *p = NULL;
+    if (injected()) return NULL;
     if (size == 0) size = 1;
     size = (size + 63) & ~(size_t)63;
     if (size == 0) return NULL; /* wrapped */
@@ -20,7 +74,7 @@ void *facet_alloc(size_t size)
     return p;
 }
 
-void *facet_calloc(size_t n, size_t size)
+void *facet_alloc_zeroed(size_t n, size_t size)
 {
     size_t total;
     if (facet_mul_overflow(n, size, &total)) return NULL;
@@ -43,7 +97,7 @@ char *facet_strdup(const char *s)
 {
     if (!s) return NULL;
     size_t n = strlen(s) + 1;
-    char *d = malloc(n);
+    char *d = facet_malloc(n);
     if (d) memcpy(d, s, n);
     return d;
 }
@@ -73,7 +127,7 @@ int facet_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *
                             path, (long long)st.st_size, max_bytes);
     }
     size_t n = (size_t)st.st_size;
-    uint8_t *buf = malloc(n ? n : 1);
+    uint8_t *buf = facet_malloc(n ? n : 1);
     if (!buf) {
         fclose(f);
         return facet_seterr(e, FACET_E_NO_MEMORY, "no memory for %zu bytes of '%s'", n, path);

@@ -76,7 +76,7 @@ facet_status facet_face_attributes(facet_sdk *sdk, const facet_image *img, const
         if ((rc = facet_image_to_rgb(img, &rgb))) return sdk_fail(sdk, rc, "%s", facet_last_error());
         img = rgb;
     }
-    float *in = malloc(sizeof(float) * 3 * 224 * 224);
+    float *in = facet_malloc(sizeof(float) * 3 * 224 * 224);
     if (!in) {
         facet_image_destroy(rgb);
         return sdk_fail(sdk, FACET_E_NO_MEMORY, "no memory");

@@ -72,7 +72,7 @@ static int detect_level(facet_sdk *sdk, const facet_image *img, float scale, flo
         src = small;
     }
     size_t count = (size_t)3 * w * h;
-    float *x = malloc(count * sizeof *x);
+    float *x = facet_malloc(count * sizeof *x);
     if (!x) {
         facet_image_destroy(small);
         return sdk_fail(sdk, FACET_E_NO_MEMORY, "no memory for a %dx%d detector input", w, h);
@@ -262,7 +262,7 @@ facet_status facet_detect_faces(facet_sdk *sdk, const facet_image *img, facet_fa
     const facet_image *use;
     if ((rc = rgb_view(img, &rgb, &use))) return sdk_fail(sdk, rc, "%s", facet_last_error());
     int verify = sdk->set.detect_verify;
-    cand *c = malloc(sizeof(cand) * (MAX_CANDIDATES + (verify ? VERIFY_CANDIDATES : 0)));
+    cand *c = facet_malloc(sizeof(cand) * (MAX_CANDIDATES + (verify ? VERIFY_CANDIDATES : 0)));
     if (!c) {
         facet_image_destroy(rgb);
         return sdk_fail(sdk, FACET_E_NO_MEMORY, "no memory");
@@ -291,8 +291,8 @@ facet_status facet_detect_faces(facet_sdk *sdk, const facet_image *img, facet_fa
     qsort(c, (size_t)n, sizeof *c, by_score);
     /* clusters of overlapping boxes: each pass votes with its best score in the cluster (0 if it
      * has none). With one pass this is plain greedy NMS. */
-    char *dead = calloc((size_t)n + 1, 1);
-    facet_face *out = calloc((size_t)n + 1, sizeof *out);
+    char *dead = facet_calloc((size_t)n + 1, 1);
+    facet_face *out = facet_calloc((size_t)n + 1, sizeof *out);
     if (!dead || !out) {
         free(dead);
         free(out);

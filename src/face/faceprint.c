@@ -48,7 +48,7 @@ facet_status facet_faceprint_from_chip(facet_sdk *sdk, const facet_image *chip, 
     if (chip->width != 112 || chip->height != 112 || chip->channels != 3)
         return sdk_fail(sdk, FACET_E_INVALID_ARG, "chip must be a 112x112 RGB image, not %dx%dx%d", chip->width,
                         chip->height, chip->channels);
-    float *in = malloc(sizeof(float) * 3 * 112 * 112);
+    float *in = facet_malloc(sizeof(float) * 3 * 112 * 112);
     if (!in) return sdk_fail(sdk, FACET_E_NO_MEMORY, "no memory");
     static const float mean[3] = {127.0f, 127.0f, 127.0f}, sc[3] = {1 / 128.0f, 1 / 128.0f, 1 / 128.0f};
     int rc = facet_image_to_tensor(chip, in, mean, sc, 0);
@@ -219,7 +219,7 @@ facet_status facet_faceprint_serialize(const facet_faceprint *fp, int fp16, uint
     if (!valid_fp(fp)) return facet_seterr(NULL, FACET_E_INVALID_ARG, "fp is malformed");
     size_t idlen = strlen(fp->model), es = fp16 ? 2 : 4;
     size_t n = 12 + idlen + (size_t)fp->dim * es;
-    uint8_t *p = malloc(n);
+    uint8_t *p = facet_malloc(n);
     if (!p) return facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory");
     memcpy(p, FP_MAGIC, 4);
     put16(p + 4, FP_VERSION);
@@ -335,7 +335,7 @@ facet_status facet_faceprint_to_json(const facet_faceprint *fp, int fp16, char *
     if (rc) return rc;
     size_t vbytes = n - 12 - strlen(fp->model);
     size_t cap = 96 + strlen(fp->model) + (vbytes + 2) / 3 * 4 + 1;
-    char *out = malloc(cap);
+    char *out = facet_malloc(cap);
     if (!out) {
         free(bin);
         return facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory");
@@ -401,7 +401,7 @@ facet_status facet_faceprint_from_json(const char *json, facet_faceprint *out)
     if (!f16 && strcmp(dtype, "f32")) return facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON: dtype '%s'", dtype);
     size_t idlen = strlen(model), es = f16 ? 2 : 4, vbytes = (size_t)dim * es;
     if (idlen < 1) return facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON: empty model");
-    uint8_t *bin = malloc(12 + idlen + vbytes + 4);
+    uint8_t *bin = facet_malloc(12 + idlen + vbytes + 4);
     if (!bin) return facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory");
     memcpy(bin, FP_MAGIC, 4);
     put16(bin + 4, FP_VERSION);

@@ -154,7 +154,7 @@ static int pose_check(facet_sdk *sdk, const facet_image *img, const facet_face *
     facet_image *crop;
     int rc = sdk_crop_resize(sdk, img, f->x - f->w / 4, f->y - f->h / 4, f->w * 1.5f, f->h * 1.5f, 224, 224, &crop);
     if (rc) return rc;
-    float *in = malloc(sizeof(float) * 3 * 224 * 224);
+    float *in = facet_malloc(sizeof(float) * 3 * 224 * 224);
     if (!in) {
         facet_image_destroy(crop);
         return sdk_fail(sdk, FACET_E_NO_MEMORY, "no memory");
@@ -227,7 +227,7 @@ static int liveness_check(facet_sdk *sdk, const facet_image *img, const facet_fa
     facet_image *crop;
     int rc = sdk_crop_grown(sdk, img, f, 2.7f, 128, 128, &crop);
     if (rc) return rc;
-    float *in = malloc(sizeof(float) * 3 * 128 * 128);
+    float *in = facet_malloc(sizeof(float) * 3 * 128 * 128);
     static const float zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
     if (in) rc = facet_image_to_tensor(crop, in, zero, one, 1); /* BGR: measured, docs/quality.md */
     facet_image_destroy(crop);

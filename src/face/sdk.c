@@ -135,7 +135,7 @@ facet_status facet_sdk_create(const facet_sdk_settings *set, facet_sdk **out)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "allow_corrupt must be 0 or 1");
     if (set->preload & ~(unsigned)FACET_MODULE_ALL)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "preload has unknown module bits");
-    facet_sdk *sdk = calloc(1, sizeof *sdk);
+    facet_sdk *sdk = facet_calloc(1, sizeof *sdk);
     if (!sdk) return facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory");
     sdk->set = *set;
     const char *dir = set->model_dir;

@@ -167,7 +167,7 @@ static void coll_free(coll *c)
 
 static coll *coll_new(const facet_collection_info *info)
 {
-    coll *c = calloc(1, sizeof *c);
+    coll *c = facet_calloc(1, sizeof *c);
     if (!c) return NULL;
     if (pthread_rwlock_init(&c->lock, NULL) != 0) {
         free(c);
@@ -242,7 +242,7 @@ static int rehash(uint32_t **tab, size_t *cap, size_t want, coll *c, int rows)
     size_t nc = 16;
     while (nc < want * 2) nc *= 2;
     if (nc <= *cap) return 0;
-    uint32_t *t = calloc(nc, sizeof *t);
+    uint32_t *t = facet_calloc(nc, sizeof *t);
     if (!t) return -1;
     uint32_t *old = *tab;
     size_t oc = *cap;
@@ -273,13 +273,13 @@ static int coll_reserve(coll *c, size_t more)
         uint8_t *m = facet_alloc(bytes);
         if (!m) return FACET_E_NO_MEMORY;
         if (c->n) memcpy(m, c->mat, c->n * c->stride);
-        uint8_t(*u)[16] = realloc(c->uuid, cap * sizeof *u);
+        uint8_t(*u)[16] = facet_realloc(c->uuid, cap * sizeof *u);
         if (!u) {
             facet_free_aligned(m);
             return FACET_E_NO_MEMORY;
         }
         c->uuid = u;
-        uint32_t *id = realloc(c->ident, cap * sizeof *id);
+        uint32_t *id = facet_realloc(c->ident, cap * sizeof *id);
         if (!id) {
             facet_free_aligned(m);
             return FACET_E_NO_MEMORY;
@@ -293,10 +293,10 @@ static int coll_reserve(coll *c, size_t more)
     if (c->nid + more > c->id_cap) {
         size_t cap = c->id_cap ? c->id_cap : 64;
         while (cap < c->nid + more) cap *= 2;
-        char **s = realloc(c->id_str, cap * sizeof *s);
+        char **s = facet_realloc(c->id_str, cap * sizeof *s);
         if (!s) return FACET_E_NO_MEMORY;
         c->id_str = s;
-        size_t *k = realloc(c->id_cnt, cap * sizeof *k);
+        size_t *k = facet_realloc(c->id_cnt, cap * sizeof *k);
         if (!k) return FACET_E_NO_MEMORY;
         c->id_cnt = k;
         c->id_cap = cap;
@@ -398,7 +398,7 @@ facet_status facet_gallery_open(const char *url, const facet_gallery_settings *s
         return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG,
                                           "settings->threads %d is out of range 0..1024",
                                           s.threads);
-    facet_gallery *g = calloc(1, sizeof *g);
+    facet_gallery *g = facet_calloc(1, sizeof *g);
     if (!g) return (facet_status)facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory");
     pthread_mutex_init(&g->store_mu, NULL);
     pthread_mutex_init(&g->err_mu, NULL);
@@ -541,7 +541,7 @@ static int load_row(void *user, const facet_store_row *r)
         memcpy(buf, src, (size_t)c->info.dim * 4);
         vec = buf;
     } else {
-        tmp = malloc((size_t)c->info.dim * 4);
+        tmp = facet_malloc((size_t)c->info.dim * 4);
         if (!tmp) {
             x->status = FACET_E_NO_MEMORY;
             return 1;
@@ -795,11 +795,11 @@ static int enroll_rows(facet_gallery *g, const char *collection, const char *mod
                          FACET_IDENTITY_MAX);
     int st;
     size_t bs = facet_vec_blob_size(dim);
-    uint8_t *blobs = malloc(n * bs);
-    facet_store_row *rows = calloc(n, sizeof *rows);
-    char (*ids)[FACET_UUID_SIZE] = malloc(n * sizeof *ids);
-    uint8_t (*u)[16] = malloc(n * sizeof *u);
-    int64_t *idn = malloc(n * sizeof *idn);
+    uint8_t *blobs = facet_malloc(n * bs);
+    facet_store_row *rows = facet_calloc(n, sizeof *rows);
+    char (*ids)[FACET_UUID_SIZE] = facet_malloc(n * sizeof *ids);
+    uint8_t (*u)[16] = facet_malloc(n * sizeof *u);
+    int64_t *idn = facet_malloc(n * sizeof *idn);
     if (!blobs || !rows || !ids || !u || !idn) {
         st = gfail(g, FACET_E_NO_MEMORY, "no memory for %zu faceprints", n);
         goto out;
@@ -969,7 +969,7 @@ facet_status facet_gallery_identities(facet_gallery *g, const char *collection,
     pthread_rwlock_rdlock(&c->lock);
     size_t cnt = 0;
     for (size_t i = 0; i < c->nid; i++) cnt += c->id_cnt[i] > 0;
-    facet_identity_count *v = malloc((cnt ? cnt : 1) * sizeof *v);
+    facet_identity_count *v = facet_malloc((cnt ? cnt : 1) * sizeof *v);
     if (!v) {
         st = gfail(g, FACET_E_NO_MEMORY, "no memory");
     } else {
@@ -1058,10 +1058,10 @@ facet_status facet_gallery_faces(facet_gallery *g, const char *collection, const
     pthread_rwlock_rdlock(&c->lock);
     int64_t id = identity ? id_find(c, identity) : -1;
     size_t cnt = identity ? (id >= 0 ? c->id_cnt[id] : 0) : c->n;
-    face_key *keys = malloc((cnt ? cnt : 1) * sizeof *keys);
+    face_key *keys = facet_malloc((cnt ? cnt : 1) * sizeof *keys);
     size_t take = offset < cnt ? cnt - offset : 0;
     if (take > limit) take = limit;
-    facet_face_ref *v = malloc((take ? take : 1) * sizeof *v);
+    facet_face_ref *v = facet_malloc((take ? take : 1) * sizeof *v);
     if (!keys || !v) {
         st = gfail(g, FACET_E_NO_MEMORY, "no memory to list %zu faceprints", cnt);
         free(v);
@@ -1130,7 +1130,7 @@ static int copy_payload(void *user, const facet_store_row *r)
 {
     copy_ctx *x = user;
     if (!r->payload) return 1;
-    x->data = malloc(r->payload_size ? r->payload_size : 1);
+    x->data = facet_malloc(r->payload_size ? r->payload_size : 1);
     if (!x->data) x->no_memory = 1;
     else if (r->payload_size) memcpy(x->data, r->payload, r->payload_size);
     x->size = r->payload_size;
@@ -1218,9 +1218,9 @@ static int search(facet_gallery *g, const char *collection, const char *model_id
             return gfail(g, FACET_E_INVALID_ARG, "probe %zu has a NaN or infinity",
                          i / (size_t)dim);
     int dpad = facet_dpad(dim);
-    float *probes = facet_calloc(n * (size_t)dpad, sizeof(float));
-    float *sc = malloc(n * (size_t)k * sizeof *sc);
-    uint32_t *rows = malloc(n * (size_t)k * sizeof *rows);
+    float *probes = facet_alloc_zeroed(n * (size_t)dpad, sizeof(float));
+    float *sc = facet_malloc(n * (size_t)k * sizeof *sc);
+    uint32_t *rows = facet_malloc(n * (size_t)k * sizeof *rows);
     int st = FACET_OK;
     if (!probes || !sc || !rows) {
         st = gfail(g, FACET_E_NO_MEMORY, "no memory for %zu probes", n);

@@ -118,7 +118,7 @@ facet_status facet_key_list(facet_gallery *g, facet_key_info **out, size_t *n)
     facet_store *s = facet_gallery_store_lock(g);
     int st = facet_gallery_store_unlock(g, s->keys->list(s, &rows, &k));
     if (st) return (facet_status)st;
-    facet_key_info *info = malloc((k ? k : 1) * sizeof *info);
+    facet_key_info *info = facet_malloc((k ? k : 1) * sizeof *info);
     if (!info) {
         free(rows);
         return (facet_status)facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory");

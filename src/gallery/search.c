@@ -168,7 +168,7 @@ int facet_search(const facet_search_args *a, float *out_score, uint32_t *out_row
     size_t nh = nchunks * a->np * (size_t)k;
     j.hs = facet_alloc(nh * sizeof(float));
     j.hr = facet_alloc(nh * sizeof(uint32_t));
-    j.hn = calloc(nchunks * a->np, sizeof(int));
+    j.hn = facet_calloc(nchunks * a->np, sizeof(int));
     j.scratch = facet_alloc(nchunks * FACET_PBLOCK * tile * sizeof(float));
     int status = FACET_OK;
     if (!j.hs || !j.hr || !j.hn || !j.scratch) {

@@ -27,7 +27,7 @@ int facet_image_new(int width, int height, int channels, facet_image **out)
     size_t row = (size_t)width * (size_t)channels, total;
     if (facet_mul_overflow(row, (size_t)height, &total))
         return facet_seterr(NULL, FACET_E_LIMIT, "image %dx%d too large", width, height);
-    facet_image *img = malloc(sizeof *img);
+    facet_image *img = facet_malloc(sizeof *img);
     if (!img) return facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory for an image");
     img->data = facet_alloc(total);
     if (!img->data) {

@@ -10,7 +10,7 @@
  * emulated with an area resize so that callers get the same sizes as for JPEG.
  *
  * Encoding writes rows one at a time, so any stride works, into a buffer spng allocates
- * with malloc; the caller frees it.
+ * through facet_malloc; the caller frees it with facet_free.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +20,35 @@
 #include <spng.h>
 
 #include "imagepriv.h"
+
+/* libspng (and the zlib under it) allocates through facet's allocator, so that allocation
+ * failures in decoding and encoding are injected and counted like ours (tests/test_oom.c).
+ * spng reports some of them as zlib or stream errors; the flag lets us call them what they
+ * are, out of memory, rather than corrupt data. */
+static _Thread_local int png_alloc_failed;
+
+static void *png_malloc(size_t n)
+{
+    void *p = facet_malloc(n);
+    if (!p) png_alloc_failed = 1;
+    return p;
+}
+
+static void *png_realloc(void *q, size_t n)
+{
+    void *p = facet_realloc(q, n);
+    if (!p) png_alloc_failed = 1;
+    return p;
+}
+
+static void *png_calloc(size_t n, size_t size)
+{
+    void *p = facet_calloc(n, size);
+    if (!p) png_alloc_failed = 1;
+    return p;
+}
+
+static struct spng_alloc png_alloc = {png_malloc, png_realloc, png_calloc, free};
 
 /* One decoding pass. Strict: a CRC mismatch in any chunk, or a zlib/Adler-32 error in the pixel
  * data, fails with *spng_err set. Tolerant (the retry for allow_corrupt): critical chunks are
@@ -32,7 +61,8 @@ static int png_pass(const uint8_t *data, size_t size, const char *name,
     facet_image *img = NULL;
     int r, e;
     *spng_err = 0;
-    spng_ctx *ctx = spng_ctx_new(0);
+    png_alloc_failed = 0;
+    spng_ctx *ctx = spng_ctx_new2(&png_alloc, 0);
     if (!ctx) return facet_seterr(NULL, FACET_E_NO_MEMORY, "%s: no memory for a PNG decoder", name);
     if (tolerant) spng_set_crc_action(ctx, SPNG_CRC_USE, SPNG_CRC_DISCARD);
     else spng_set_crc_action(ctx, SPNG_CRC_ERROR, SPNG_CRC_ERROR);
@@ -64,7 +94,8 @@ static int png_pass(const uint8_t *data, size_t size, const char *name,
          * pixels only costs us the orientation; a chunk there whose CRC does not match is
          * damage like any other (it could carry a wrong orientation). */
         struct spng_exif exif;
-        if ((e = spng_decode_chunks(ctx)) == SPNG_ECHUNK_CRC) goto bad;
+        e = spng_decode_chunks(ctx);
+        if (e == SPNG_ECHUNK_CRC || png_alloc_failed) goto bad;
         if (spng_get_exif(ctx, &exif) == 0) *orientation = facet_exif_orientation(
                                                 (const uint8_t *)exif.data, exif.length);
     }
@@ -72,8 +103,12 @@ static int png_pass(const uint8_t *data, size_t size, const char *name,
     *out = img;
     return FACET_OK;
 bad:
+    if (e == SPNG_EMEM || png_alloc_failed) {
+        r = facet_seterr(NULL, FACET_E_NO_MEMORY, "%s: no memory to decode the PNG", name);
+        goto fail;
+    }
     *spng_err = e;
-    r = facet_seterr(NULL, e == SPNG_EMEM ? FACET_E_NO_MEMORY : FACET_E_FORMAT,
+    r = facet_seterr(NULL, FACET_E_FORMAT,
                      "%s: corrupt PNG: %s%s", name, spng_strerror(e),
                      e == SPNG_ECHUNK_CRC || e == SPNG_EIDAT_STREAM
                          ? " (decode option allow_corrupt accepts it)" : "");
@@ -151,7 +186,8 @@ facet_status facet_image_encode_png(const facet_image *img, uint8_t **data, size
     *size = 0;
     int r = facet_image_check(img, "img");
     if (r) return r;
-    spng_ctx *ctx = spng_ctx_new(SPNG_CTX_ENCODER);
+    png_alloc_failed = 0;
+    spng_ctx *ctx = spng_ctx_new2(&png_alloc, SPNG_CTX_ENCODER);
     if (!ctx) return facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory for a PNG encoder");
     int e = encode(img, ctx);
     if (!e) {
@@ -162,8 +198,9 @@ facet_status facet_image_encode_png(const facet_image *img, uint8_t **data, size
     spng_ctx_free(ctx);
     if (e) {
         *size = 0;
-        return facet_seterr(NULL, e == SPNG_EMEM ? FACET_E_NO_MEMORY : FACET_E_INTERNAL,
-                            "PNG encoding failed: %s", spng_strerror(e));
+        if (e == SPNG_EMEM || png_alloc_failed)
+            return facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory to encode a PNG");
+        return facet_seterr(NULL, FACET_E_INTERNAL, "PNG encoding failed: %s", spng_strerror(e));
     }
     return FACET_OK;
 }

@@ -35,8 +35,8 @@ static int axis_build(int src, int dst, axis *a)
     int taps = src == dst ? 1 : area ? (int)ceil(s) + 1 : 2;
     if (taps > src) taps = src;
     a->taps = taps;
-    a->first = malloc((size_t)dst * sizeof *a->first);
-    a->weight = calloc((size_t)dst * (size_t)taps, sizeof *a->weight);
+    a->first = facet_malloc((size_t)dst * sizeof *a->first);
+    a->weight = facet_calloc((size_t)dst * (size_t)taps, sizeof *a->weight);
     if (!a->first || !a->weight) {
         axis_free(a);
         return facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory for resize tables");
@@ -131,7 +131,7 @@ facet_status facet_image_resize(const facet_image *src, int width, int height, f
     size_t rowlen = (size_t)src->width * (size_t)c;
     if ((r = axis_build(src->width, width, &ax)) || (r = axis_build(src->height, height, &ay)))
         goto fail;
-    row = malloc(rowlen * sizeof *row);
+    row = facet_malloc(rowlen * sizeof *row);
     if (!row) {
         r = facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory for a resize row");
         goto fail;

@@ -64,7 +64,7 @@ static void sb_put(sbuf *b, const char *fmt, ...)
             return;
         }
         size_t cap = (b->cap + (size_t)k) * 2 + 256;
-        char *np = realloc(b->p, cap);
+        char *np = facet_realloc(b->p, cap);
         if (!np) {
             b->oom = 1;
             return;
@@ -92,7 +92,7 @@ facet_status facet_nn_model_describe(const facet_nn_model *m, char **json)
     *json = NULL;
     sbuf b = {0};
     b.cap = 1024;
-    b.p = malloc(b.cap);
+    b.p = facet_malloc(b.cap);
     if (!b.p) return facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory");
     b.p[0] = 0;
     sb_put(&b, "{\"ir_version\": %lld, \"opset\": %lld, \"producer\": ", (long long)m->ir_version,

@@ -157,7 +157,7 @@ static int find_value(reader *r, const char *name)
 static int grow_map(reader *r)
 {
     size_t cap = r->map.cap ? r->map.cap * 2 : 256;
-    int *slot = calloc(cap, sizeof *slot);
+    int *slot = facet_calloc(cap, sizeof *slot);
     if (!slot) return -1;
     free(r->map.slot);
     r->map.slot = slot;
@@ -182,7 +182,7 @@ static int value_index(reader *r, const char *name, int create)
     facet_nn_model *m = r->m;
     if (m->nvalues >= r->cap_values) {
         int cap = r->cap_values ? r->cap_values * 2 : 128;
-        nn_value *nv = realloc(m->values, (size_t)cap * sizeof *nv);
+        nn_value *nv = facet_realloc(m->values, (size_t)cap * sizeof *nv);
         if (!nv) return -1;
         m->values = nv;
         r->cap_values = cap;
@@ -282,7 +282,7 @@ static int read_attr(reader *r, const Onnx__NodeProto *np, const Onnx__Attribute
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT: a->type = NN_ATTR_INT; a->i = ap->i; break;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING:
         a->type = NN_ATTR_STRING;
-        a->s = malloc(ap->s.len + 1);
+        a->s = facet_malloc(ap->s.len + 1);
         if (!a->s) return FACET_E_NO_MEMORY;
         if (ap->s.len) memcpy(a->s, ap->s.data, ap->s.len);
         a->s[ap->s.len] = 0;
@@ -295,7 +295,7 @@ static int read_attr(reader *r, const Onnx__NodeProto *np, const Onnx__Attribute
         a->type = NN_ATTR_INTS;
         if (ap->n_ints > 64) return facet_seterr(r->e, FACET_E_FORMAT, "node '%s': attribute '%s' has %zu values", nname, ap->name, ap->n_ints);
         a->n = (int)ap->n_ints;
-        a->ints = malloc((ap->n_ints + 1) * sizeof *a->ints);
+        a->ints = facet_malloc((ap->n_ints + 1) * sizeof *a->ints);
         if (!a->ints) return FACET_E_NO_MEMORY;
         if (ap->n_ints) memcpy(a->ints, ap->ints, ap->n_ints * sizeof *a->ints);
         break;
@@ -303,7 +303,7 @@ static int read_attr(reader *r, const Onnx__NodeProto *np, const Onnx__Attribute
         a->type = NN_ATTR_FLOATS;
         if (ap->n_floats > 64) return facet_seterr(r->e, FACET_E_FORMAT, "node '%s': attribute '%s' has %zu values", nname, ap->name, ap->n_floats);
         a->n = (int)ap->n_floats;
-        a->floats = malloc((ap->n_floats + 1) * sizeof *a->floats);
+        a->floats = facet_malloc((ap->n_floats + 1) * sizeof *a->floats);
         if (!a->floats) return FACET_E_NO_MEMORY;
         if (ap->n_floats) memcpy(a->floats, ap->floats, ap->n_floats * sizeof *a->floats);
         break;
@@ -333,11 +333,12 @@ static int read_node(reader *r, const Onnx__NodeProto *np, nn_node *n)
     if (np->n_input > NN_STEP_MAXIO || np->n_output > NN_STEP_MAXIO || np->n_output == 0)
         return facet_seterr(r->e, FACET_E_FORMAT, "node '%s' (%s): %zu inputs, %zu outputs", nname,
                             type, np->n_input, np->n_output);
-    n->nattr = (int)np->n_attribute;
-    n->attr = calloc(np->n_attribute + 1, sizeof *n->attr);
-    n->in = malloc((np->n_input + 1) * sizeof *n->in);
-    n->out = malloc((np->n_output + 1) * sizeof *n->out);
+    n->attr = facet_calloc(np->n_attribute + 1, sizeof *n->attr);
+    n->in = facet_malloc((np->n_input + 1) * sizeof *n->in);
+    n->out = facet_malloc((np->n_output + 1) * sizeof *n->out);
     if (!n->attr || !n->in || !n->out) return FACET_E_NO_MEMORY;
+    /* only now: the model's destroy frees nattr entries of attr, which must exist */
+    n->nattr = (int)np->n_attribute;
     for (size_t i = 0; i < np->n_attribute; i++) {
         int rc = read_attr(r, np, np->attribute[i], &n->attr[i]);
         if (rc) return rc;
@@ -397,10 +398,10 @@ void facet_nn_model_destroy(facet_nn_model *m)
 static int topo_sort(reader *r, nn_node *nodes, int nnodes)
 {
     facet_nn_model *m = r->m;
-    int *producer = malloc(((size_t)m->nvalues + 1) * sizeof *producer);
-    int *indeg = calloc((size_t)nnodes + 1, sizeof *indeg);
-    int *order = malloc(((size_t)nnodes + 1) * sizeof *order);
-    char *known = calloc((size_t)m->nvalues + 1, 1);
+    int *producer = facet_malloc(((size_t)m->nvalues + 1) * sizeof *producer);
+    int *indeg = facet_calloc((size_t)nnodes + 1, sizeof *indeg);
+    int *order = facet_malloc(((size_t)nnodes + 1) * sizeof *order);
+    char *known = facet_calloc((size_t)m->nvalues + 1, 1);
     int *start = NULL, *rd = NULL;
     int rc = FACET_E_NO_MEMORY;
     if (!producer || !indeg || !order || !known) goto done;
@@ -429,10 +430,10 @@ static int topo_sort(reader *r, nn_node *nodes, int nnodes)
             if (producer[v] >= 0) indeg[i]++;
         }
     /* readers of each value, as compressed rows: readers of v are rd[start[v]..start[v+1]) */
-    start = calloc((size_t)m->nvalues + 2, sizeof *start);
+    start = facet_calloc((size_t)m->nvalues + 2, sizeof *start);
     int nedges = 0;
     for (int i = 0; i < nnodes; i++) nedges += nodes[i].nin;
-    rd = malloc(((size_t)nedges + 1) * sizeof *rd);
+    rd = facet_malloc(((size_t)nedges + 1) * sizeof *rd);
     if (!start || !rd) goto done;
     for (int i = 0; i < nnodes; i++)
         for (int q = 0; q < nodes[i].nin; q++)
@@ -458,7 +459,7 @@ static int topo_sort(reader *r, nn_node *nodes, int nnodes)
                           tail, nnodes);
         goto done;
     }
-    m->nodes = malloc(((size_t)nnodes + 1) * sizeof *m->nodes);
+    m->nodes = facet_malloc(((size_t)nnodes + 1) * sizeof *m->nodes);
     if (!m->nodes) goto done;
     for (int i = 0; i < nnodes; i++) m->nodes[i] = nodes[order[i]];
     m->nnodes = nnodes;
@@ -499,8 +500,8 @@ static int read_graph(reader *r, const Onnx__GraphProto *g)
         m->values[v].has_shape = 1;
         m->nparams += nn_shape_count(&c.shape);
     }
-    m->inputs = malloc((g->n_input + 1) * sizeof *m->inputs);
-    m->outputs = malloc((g->n_output + 1) * sizeof *m->outputs);
+    m->inputs = facet_malloc((g->n_input + 1) * sizeof *m->inputs);
+    m->outputs = facet_malloc((g->n_output + 1) * sizeof *m->outputs);
     if (!m->inputs || !m->outputs) return FACET_E_NO_MEMORY;
     for (size_t i = 0; i < g->n_input; i++) {
         const Onnx__ValueInfoProto *vi = g->input[i];
@@ -542,7 +543,7 @@ static int read_graph(reader *r, const Onnx__GraphProto *g)
     }
     if (m->noutputs == 0) return facet_seterr(r->e, FACET_E_FORMAT, "the graph has no outputs");
     if (g->n_node > 100000) return facet_seterr(r->e, FACET_E_LIMIT, "the graph has %zu nodes", g->n_node);
-    nn_node *nodes = calloc(g->n_node + 1, sizeof *nodes);
+    nn_node *nodes = facet_calloc(g->n_node + 1, sizeof *nodes);
     if (!nodes) return FACET_E_NO_MEMORY;
     int n = 0;
     for (size_t i = 0; i < g->n_node; i++) {
@@ -574,7 +575,7 @@ facet_status facet_nn_model_load_memory(const void *data, size_t size, facet_nn_
     if (!mp) return facet_seterr(NULL, FACET_E_FORMAT, "not an ONNX model (the protobuf does not parse)");
     reader r = {0};
     int rc = FACET_E_NO_MEMORY;
-    r.m = calloc(1, sizeof *r.m);
+    r.m = facet_calloc(1, sizeof *r.m);
     if (!r.m) goto done;
     r.m->ir_version = mp->has_ir_version ? mp->ir_version : 0;
     r.m->producer = facet_strdup(mp->producer_name ? mp->producer_name : "");

@@ -25,7 +25,7 @@ int nn_tensor_add(facet_nn_session *s, int dtype, const nn_shape *shape)
 {
     if (s->nt == s->cap_t) {
         int cap = s->cap_t * 2 + 16;
-        nn_tensor *t = realloc(s->t, (size_t)cap * sizeof *t);
+        nn_tensor *t = facet_realloc(s->t, (size_t)cap * sizeof *t);
         if (!t) return -1;
         s->t = t;
         s->cap_t = cap;
@@ -45,7 +45,7 @@ void *nn_own(facet_nn_session *s, void *p)
     if (!p) return NULL;
     if (s->nowned == s->cap_owned) {
         int cap = s->cap_owned * 2 + 16;
-        void **o = realloc(s->owned, (size_t)cap * sizeof *o);
+        void **o = facet_realloc(s->owned, (size_t)cap * sizeof *o);
         if (!o) {
             facet_free_aligned(p);
             return NULL;
@@ -61,7 +61,7 @@ static nn_step *add_step(facet_nn_session *s)
 {
     if (s->nsteps == s->cap_steps) {
         int cap = s->cap_steps * 2 + 16;
-        nn_step *st = realloc(s->steps, (size_t)cap * sizeof *st);
+        nn_step *st = facet_realloc(s->steps, (size_t)cap * sizeof *st);
         if (!st) return NULL;
         s->steps = st;
         s->cap_steps = cap;
@@ -102,7 +102,7 @@ static int plan_node(facet_nn_session *s, const nn_node *n);
 static char *needed_nodes(facet_nn_session *s)
 {
     const facet_nn_model *m = s->model;
-    char *need_v = calloc((size_t)m->nvalues + 1, 1), *need_n = calloc((size_t)m->nnodes + 1, 1);
+    char *need_v = facet_calloc((size_t)m->nvalues + 1, 1), *need_n = facet_calloc((size_t)m->nnodes + 1, 1);
     if (!need_v || !need_n) {
         free(need_v);
         free(need_n);
@@ -284,7 +284,7 @@ static int fuse(facet_nn_session *s)
         if (!ok || !s->t[st->in[1]].is_const || (st->nin > 2 && st->in[2] >= 0 && !s->t[st->in[2]].is_const))
             continue;
         int64_t M = s->t[st->in[1]].shape.d[0];
-        float *a = malloc(sizeof(float) * (size_t)M * 2);
+        float *a = facet_malloc(sizeof(float) * (size_t)M * 2);
         if (!a) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory to fold BatchNormalization");
         const float *sc = s->t[bn->in[1]].data, *bb = s->t[bn->in[2]].data;
         const float *mean = s->t[bn->in[3]].data, *var = s->t[bn->in[4]].data;
@@ -319,7 +319,7 @@ static int fuse(facet_nn_session *s)
         if (!K->is_const || K->dtype != NN_F32 || (nk != 1 && !per_channel) || Y->shape.ndim != 4 ||
             memcmp(&Y->shape, &Z->shape, sizeof(nn_shape)))
             continue;
-        float *a = malloc(sizeof(float) * (size_t)M);
+        float *a = facet_malloc(sizeof(float) * (size_t)M);
         if (!a) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory to fold a Mul");
         for (int64_t m = 0; m < M; m++) a[m] = ((const float *)K->data)[nk == 1 ? 0 : m];
         int rc = fold_affine(s, st, a, NULL);
@@ -389,7 +389,7 @@ static int plan_memory(facet_nn_session *s)
         s->t[r].first = -1;
         s->t[r].last = s->nsteps; /* inputs stay valid: the caller writes them once */
     }
-    block *freel = malloc(sizeof(block) * ((size_t)nt + 1) * 2);
+    block *freel = facet_malloc(sizeof(block) * ((size_t)nt + 1) * 2);
     if (!freel) return FACET_E_NO_MEMORY;
     int nfree = 0;
     int64_t top = 0;
@@ -461,8 +461,8 @@ int nn_plan(facet_nn_session *s, const facet_nn_settings *set)
     }
     int nout = set->num_output_names > 0 ? set->num_output_names : m->noutputs;
     if (nout > 1024) return facet_seterr(&s->err, FACET_E_INVALID_ARG, "too many output names");
-    s->inputs = malloc(sizeof(int) * ((size_t)m->ninputs + 1));
-    s->outputs = malloc(sizeof(int) * ((size_t)nout + 1));
+    s->inputs = facet_malloc(sizeof(int) * ((size_t)m->ninputs + 1));
+    s->outputs = facet_malloc(sizeof(int) * ((size_t)nout + 1));
     if (!s->inputs || !s->outputs) return FACET_E_NO_MEMORY;
     s->ninputs = m->ninputs;
     s->noutputs = nout;
@@ -551,7 +551,7 @@ facet_status facet_nn_session_create(const facet_nn_model *m, const facet_nn_set
         facet_nn_settings_defaults(&def);
         set = &def;
     }
-    facet_nn_session *s = calloc(1, sizeof *s);
+    facet_nn_session *s = facet_calloc(1, sizeof *s);
     if (!s) return facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory for a session");
     s->model = m;
     s->backend = set->backend;
@@ -573,7 +573,7 @@ facet_status facet_nn_session_create(const facet_nn_model *m, const facet_nn_set
     if (s->backend == FACET_NN_BACKEND_XNNPACK) rc = nn_xnn_session_init(s);
     if (!rc) rc = nn_plan(s, set);
     if (!rc && set->profile) {
-        s->prof_ms = calloc((size_t)s->nsteps + 1, sizeof(double));
+        s->prof_ms = facet_calloc((size_t)s->nsteps + 1, sizeof(double));
         if (!s->prof_ms) rc = facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for the profile");
     }
     if (rc) {
@@ -679,7 +679,7 @@ facet_status facet_nn_session_profile(const facet_nn_session *s, char **json)
     *json = NULL;
     if (!s->prof_ms) return facet_seterr(NULL, FACET_E_INVALID_ARG, "the session was made without profile");
     size_t cap = 256 + (size_t)s->nsteps * 160, n = 0;
-    char *p = malloc(cap);
+    char *p = facet_malloc(cap);
     if (!p) return facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory");
     n += (size_t)snprintf(p + n, cap - n, "[");
     for (int i = 0; i < s->nsteps; i++) {

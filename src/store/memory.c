@@ -55,7 +55,7 @@ static int tab_rebuild(mem_store *m, size_t want)
     size_t cap = m->tab_cap ? m->tab_cap : 64;
     while (cap < want * 2) cap *= 2;
     if (cap != m->tab_cap) {
-        uint32_t *t = malloc(cap * sizeof *t);
+        uint32_t *t = facet_malloc(cap * sizeof *t);
         if (!t) return -1;
         free(m->tab);
         m->tab = t;
@@ -87,7 +87,7 @@ static int m_create(facet_store *s, const facet_collection_info *info)
     mem_store *m = (mem_store *)s;
     if (find_coll(m, info->name) >= 0)
         return facet_seterr(&s->err, FACET_E_EXISTS, "collection '%s' exists", info->name);
-    facet_collection_info *c = realloc(m->colls, (m->ncolls + 1) * sizeof *c);
+    facet_collection_info *c = facet_realloc(m->colls, (m->ncolls + 1) * sizeof *c);
     if (!c) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
     m->colls = c;
     c[m->ncolls++] = *info;
@@ -122,7 +122,7 @@ static int m_get(facet_store *s, const char *name, facet_collection_info *out)
 static int m_list(facet_store *s, facet_collection_info **out, size_t *n)
 {
     mem_store *m = (mem_store *)s;
-    *out = malloc((m->ncolls ? m->ncolls : 1) * sizeof **out);
+    *out = facet_malloc((m->ncolls ? m->ncolls : 1) * sizeof **out);
     if (!*out) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
     if (m->ncolls) memcpy(*out, m->colls, m->ncolls * sizeof **out);
     *n = m->ncolls;
@@ -131,7 +131,7 @@ static int m_list(facet_store *s, facet_collection_info **out, size_t *n)
 
 static void *dup_bytes(const void *p, size_t n)
 {
-    void *d = malloc(n ? n : 1);
+    void *d = facet_malloc(n ? n : 1);
     if (d && n) memcpy(d, p, n);
     return d;
 }
@@ -144,7 +144,7 @@ static int m_insert(facet_store *s, const char *collection, const facet_store_ro
     if (m->nrows + n > m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 64;
         while (cap < m->nrows + n) cap *= 2;
-        mrow *r = realloc(m->rows, cap * sizeof *r);
+        mrow *r = facet_realloc(m->rows, cap * sizeof *r);
         if (!r) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
         m->rows = r;
         m->cap = cap;
@@ -234,7 +234,7 @@ static int m_rename(facet_store *s, const char *collection, const char *from, co
     /* all copies first, so a failure changes nothing */
     for (size_t r = 0; r < m->nrows; r++)
         k += strcmp(m->rows[r].collection, collection) == 0 && strcmp(m->rows[r].identity, from) == 0;
-    char **names = malloc((k ? k : 1) * sizeof *names);
+    char **names = facet_malloc((k ? k : 1) * sizeof *names);
     if (!names) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
     for (size_t i = 0; i < k; i++) {
         if (!(names[i] = facet_strdup(to))) {
@@ -278,7 +278,7 @@ static int mk_put(facet_store *s, const facet_key_row *row)
     for (size_t i = 0; i < m->nkeys; i++)
         if (!strcmp(m->keys[i].hash, row->hash) || !strcmp(m->keys[i].id, row->id))
             return facet_seterr(&s->err, FACET_E_EXISTS, "key exists");
-    facet_key_row *nk = realloc(m->keys, (m->nkeys + 1) * sizeof *nk);
+    facet_key_row *nk = facet_realloc(m->keys, (m->nkeys + 1) * sizeof *nk);
     if (!nk) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for a key");
     m->keys = nk;
     m->keys[m->nkeys++] = *row;
@@ -299,7 +299,7 @@ static int mk_get(facet_store *s, const char *hash, facet_key_row *out)
 static int mk_list(facet_store *s, facet_key_row **out, size_t *n)
 {
     mem_store *m = (mem_store *)s;
-    *out = malloc((m->nkeys ? m->nkeys : 1) * sizeof **out);
+    *out = facet_malloc((m->nkeys ? m->nkeys : 1) * sizeof **out);
     if (!*out) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
     if (m->nkeys) memcpy(*out, m->keys, m->nkeys * sizeof **out);
     *n = m->nkeys;
@@ -322,7 +322,7 @@ static const facet_store_key_ops mem_key_ops = {mk_put, mk_get, mk_list, mk_del}
 
 int facet_store_open_memory(facet_store **out, facet_err *e)
 {
-    mem_store *m = calloc(1, sizeof *m);
+    mem_store *m = facet_calloc(1, sizeof *m);
     if (!m) return facet_seterr(e, FACET_E_NO_MEMORY, "no memory for the store");
     m->base.ops = &mem_ops;
     m->base.keys = &mem_key_ops;

@@ -134,7 +134,7 @@ static int p_list(facet_store *b, facet_collection_info **out, size_t *n)
     PGresult *r = run(s, "f_list", 0, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) return pfail(s, r, "list collections");
     int cnt = PQntuples(r);
-    facet_collection_info *v = malloc((size_t)(cnt ? cnt : 1) * sizeof *v);
+    facet_collection_info *v = facet_malloc((size_t)(cnt ? cnt : 1) * sizeof *v);
     if (!v) {
         PQclear(r);
         return facet_seterr(&b->err, FACET_E_NO_MEMORY, "no memory");
@@ -349,7 +349,7 @@ static int pk_list(facet_store *b, facet_key_row **out, size_t *n)
                               "ORDER BY created, id", 0, NULL);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) return pfail(s, r, "list keys");
     int k = PQntuples(r);
-    facet_key_row *rows = malloc((size_t)(k ? k : 1) * sizeof *rows);
+    facet_key_row *rows = facet_malloc((size_t)(k ? k : 1) * sizeof *rows);
     if (!rows) {
         PQclear(r);
         return facet_seterr(&b->err, FACET_E_NO_MEMORY, "no memory for the key list");
@@ -381,14 +381,17 @@ static const facet_store_ops pg_ops = {"postgres", p_create, p_drop, p_get, p_li
 int facet_store_open_postgres(const char *conninfo, facet_store **out, facet_err *e)
 {
     int st;
-    pg_store *s = calloc(1, sizeof *s);
+    pg_store *s = facet_calloc(1, sizeof *s);
     if (!s) return facet_seterr(e, FACET_E_NO_MEMORY, "no memory for the store");
     s->base.ops = &pg_ops;
     s->base.keys = &pg_key_ops;
     s->conn = PQconnectdb(conninfo);
     if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
-        st = facet_seterr(e, FACET_E_STORE, "postgres: cannot connect: %s",
-                          s->conn ? PQerrorMessage(s->conn) : "no memory");
+        /* libpq quotes bad parts of the string, a password included (an invalid %-escape) */
+        char why[FACET_ERRMSG_MAX];
+        snprintf(why, sizeof why, "%s", s->conn ? PQerrorMessage(s->conn) : "no memory");
+        facet_redact_secrets_of(conninfo, why, sizeof why);
+        st = facet_seterr(e, FACET_E_STORE, "postgres: cannot connect: %s", why);
         goto fail;
     }
     PQclear(PQexec(s->conn, "SET client_min_messages = warning"));

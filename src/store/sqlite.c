@@ -127,13 +127,13 @@ static int q_list(facet_store *b, facet_collection_info **out, size_t *n)
 {
     sql_store *s = (sql_store *)b;
     size_t cnt = 0, cap = 8;
-    facet_collection_info *v = malloc(cap * sizeof *v);
+    facet_collection_info *v = facet_malloc(cap * sizeof *v);
     if (!v) return facet_seterr(&b->err, FACET_E_NO_MEMORY, "no memory");
     sqlite3_stmt *st = stmt(s, Q_LIST);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (cnt == cap) {
-            facet_collection_info *w = realloc(v, 2 * cap * sizeof *v);
+            facet_collection_info *w = facet_realloc(v, 2 * cap * sizeof *v);
             if (!w) {
                 free(v);
                 sqlite3_reset(st);
@@ -368,11 +368,11 @@ static int qk_list(facet_store *b, facet_key_row **out, size_t *n)
                          "ORDER BY created, id", &st);
     if (rc) return rc;
     size_t cap = 16, k = 0;
-    facet_key_row *rows = malloc(cap * sizeof *rows);
+    facet_key_row *rows = facet_malloc(cap * sizeof *rows);
     int r = SQLITE_DONE;
     while (rows && (r = sqlite3_step(st)) == SQLITE_ROW) {
         if (k == cap) {
-            facet_key_row *nr = realloc(rows, 2 * cap * sizeof *rows);
+            facet_key_row *nr = facet_realloc(rows, 2 * cap * sizeof *rows);
             if (!nr) break;
             rows = nr;
             cap *= 2;
@@ -418,7 +418,7 @@ static const facet_store_ops sqlite_ops = {"sqlite", q_create, q_drop, q_get, q_
 int facet_store_open_sqlite(const char *path, facet_store **out, facet_err *e)
 {
     int status;
-    sql_store *s = calloc(1, sizeof *s);
+    sql_store *s = facet_calloc(1, sizeof *s);
     if (!s) return facet_seterr(e, FACET_E_NO_MEMORY, "no memory for the store");
     s->base.ops = &sqlite_ops;
     s->base.keys = &sqlite_key_ops;

@@ -562,8 +562,8 @@ int nn_xnn_assign(nn_session *s)
 {
     conv_cache cc;
     cc.n = s->nt;
-    cc.nhwc = malloc(sizeof(int) * ((size_t)cc.n + 1));
-    cc.nchw = malloc(sizeof(int) * ((size_t)cc.n + 1));
+    cc.nhwc = facet_malloc(sizeof(int) * ((size_t)cc.n + 1));
+    cc.nchw = facet_malloc(sizeof(int) * ((size_t)cc.n + 1));
     int rc = FACET_E_NO_MEMORY;
     if (!cc.nhwc || !cc.nchw) goto done;
     for (int i = 0; i < cc.n; i++) cc.nhwc[i] = cc.nchw[i] = -1;
