@@ -101,6 +101,7 @@ static void t_alloc_alignment_and_overflow(void)
     CHECK(((uintptr_t)p & 63) == 0);
     facet_free_aligned(p);
     CHECK(facet_calloc((size_t)-1 / 2, 4) == NULL);
+    CHECK(facet_alloc_zeroed((size_t)-1 / 2, 4) == NULL);
     size_t out;
     CHECK(facet_mul_overflow((size_t)-1, 2, &out) != 0);
 }

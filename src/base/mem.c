@@ -55,6 +55,8 @@ void *facet_malloc(size_t size)
 
 void *facet_calloc(size_t n, size_t size)
 {
+    size_t total; /* checked here too: a sanitizer's calloc aborts on overflow instead */
+    if (facet_mul_overflow(n, size, &total)) return NULL;
     return injected() ? NULL : calloc(n, size);
 }
 
