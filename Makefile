@@ -33,7 +33,7 @@ bench-nn: build models
 	@./bench/nn/run.sh $(BUILD)
 
 bench-pipeline: build models
-	@$(BUILD)/bench/pipeline/bench_pipeline ../shared/data
+	@./bench/pipeline/run.sh $(BUILD) ../shared/data
 
 bench-search: build
 	@./bench/search/run.sh $(BUILD)

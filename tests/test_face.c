@@ -468,6 +468,25 @@ static void t_sdk_load_image(void)
     CHECK_EQ(facet_sdk_create(&set, &s), FACET_OK);
     CHECK_EQ(facet_sdk_load_image(s, p, &img), FACET_OK);
     CHECK(img && img->width == 910 && img->height == 1137);
+    /* boxes_only: the same boxes, without landmarks */
+    facet_sdk_settings bset = set;
+    bset.boxes_only = 1;
+    facet_sdk *b = NULL;
+    CHECK_EQ(facet_sdk_create(&bset, &b), FACET_OK);
+    facet_face *f1 = NULL, *f2 = NULL;
+    int n1 = 0, n2 = 0;
+    if (b && img) {
+        CHECK_EQ(facet_detect_faces(s, img, &f1, &n1), 0);
+        CHECK_EQ(facet_detect_faces(b, img, &f2, &n2), 0);
+        CHECK(n1 == 1 && n2 == 1);
+        if (n1 == 1 && n2 == 1) {
+            CHECK(f1[0].has_landmarks && !f2[0].has_landmarks);
+            CHECK(f1[0].x == f2[0].x && f1[0].w == f2[0].w && f1[0].score == f2[0].score);
+        }
+    }
+    facet_free(f1);
+    facet_free(f2);
+    facet_sdk_destroy(b);
     facet_image_destroy(img);
     facet_sdk_destroy(s);
 }

@@ -60,6 +60,10 @@ typedef struct facet_sdk_settings {
     int allow_corrupt;        /* decode option for facet_sdk_load_image (default 0: damaged but
                                  decodable JPEG/PNG data is FACET_E_FORMAT; 1: decoded with a
                                  FACET_LOG_WARN line; see facet_decode_options) */
+    int boxes_only;           /* 1: facet_detect_faces returns boxes and scores only
+                                 (has_landmarks 0, no key points): the detector's own cost, for
+                                 callers that take landmarks of some faces only
+                                 (facet_face_landmarks). Default 0 */
 } facet_sdk_settings;
 
 FACET_API void facet_sdk_defaults(facet_sdk_settings *s);
@@ -102,7 +106,8 @@ typedef struct facet_face {
 } facet_face;
 
 /*
- * All faces in the image, best score first, each with landmarks and key points.
+ * All faces in the image, best score first, each with landmarks and key points (boxes and
+ * scores only with settings.boxes_only).
  * *faces is an array of *count faces allocated by the library: the caller releases it with
  * facet_free(), even when *count is 0. Faces scoring below settings.detect_threshold, or with
  * boxes shorter than 0.8 x settings.smallest_face_height (the margin absorbs box noise), are not

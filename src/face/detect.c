@@ -332,7 +332,8 @@ facet_status facet_detect_faces(facet_sdk *sdk, const facet_image *img, facet_fa
     free(dead);
     /* verification re-scores: keep the promise of best score first */
     if (verify && !rc) qsort(out, (size_t)kept, sizeof *out, face_by_score);
-    for (int i = 0; i < kept && !rc; i++) rc = facet_face_landmarks(sdk, use, &out[i]);
+    for (int i = 0; i < kept && !rc && !sdk->set.boxes_only; i++)
+        rc = facet_face_landmarks(sdk, use, &out[i]);
     if (rc) {
         free(out);
         goto done;

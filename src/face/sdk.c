@@ -133,6 +133,8 @@ facet_status facet_sdk_create(const facet_sdk_settings *set, facet_sdk **out)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "detect_verify must be 0 or 1");
     if (set->allow_corrupt != 0 && set->allow_corrupt != 1)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "allow_corrupt must be 0 or 1");
+    if (set->boxes_only != 0 && set->boxes_only != 1)
+        return facet_seterr(NULL, FACET_E_INVALID_ARG, "boxes_only must be 0 or 1");
     if (set->preload & ~(unsigned)FACET_MODULE_ALL)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "preload has unknown module bits");
     facet_sdk *sdk = facet_calloc(1, sizeof *sdk);

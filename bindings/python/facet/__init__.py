@@ -76,7 +76,7 @@ class _Settings(ctypes.Structure):
                 ("backend", ctypes.c_int), ("detect_threshold", ctypes.c_float), ("nms_threshold", ctypes.c_float),
                 ("smallest_face_height", ctypes.c_int), ("detect_passes", ctypes.c_int),
                 ("max_pixels", ctypes.c_int64), ("detect_verify", ctypes.c_int),
-                ("allow_corrupt", ctypes.c_int)]
+                ("allow_corrupt", ctypes.c_int), ("boxes_only", ctypes.c_int)]
 
 
 class _Quality(ctypes.Structure):
