@@ -87,8 +87,8 @@ static void t_kernels_match_reference(void)
         size_t nrows = 37;
         size_t s32 = facet_row_stride(dim, FACET_DTYPE_F32), s16 = facet_row_stride(dim,
                                                                                     FACET_DTYPE_F16);
-        float *r32 = facet_calloc(nrows, s32), *probes = facet_calloc(8 * (size_t)dpad, 4);
-        uint16_t *r16 = facet_calloc(nrows, s16);
+        float *r32 = facet_alloc_zeroed(nrows, s32), *probes = facet_alloc_zeroed(8 * (size_t)dpad, 4);
+        uint16_t *r16 = facet_alloc_zeroed(nrows, s16);
         float *vec = malloc((size_t)dim * 4);
         for (size_t r = 0; r < nrows; r++) {
             unit_vec(vec, dim);
@@ -162,8 +162,8 @@ static void t_screen_bounds(void)
                     int dim = dims[di], dpad = facet_dpad(dim), np = nps[pi];
                     size_t nrows = nrows_list[ni];
                     size_t stride = facet_row_stride(dim, (facet_dtype)dt);
-                    uint8_t *m = facet_calloc(nrows, stride);
-                    float *probes = facet_calloc((size_t)np * dpad, 4);
+                    uint8_t *m = facet_alloc_zeroed(nrows, stride);
+                    float *probes = facet_alloc_zeroed((size_t)np * dpad, 4);
                     float *vec = malloc((size_t)dim * 4), *sc = malloc((size_t)np * nrows * 4);
                     float *qb = facet_alloc((size_t)np * 4);
                     float *rb = facet_alloc(facet_screen_rows(nrows) * 4);
@@ -238,14 +238,14 @@ static void t_search_screened_exact(void)
     static const int nps[] = {1, 8, 13, 64, 70};
     void *pool = pthreadpool_create(3);
     float *vec = malloc((size_t)dim * 4), *all = malloc(nrows * 4);
-    float *probes = facet_calloc(70 * (size_t)dpad, 4);
+    float *probes = facet_alloc_zeroed(70 * (size_t)dpad, 4);
     for (int p = 0; p < 70; p++) unit_vec(probes + (size_t)p * dpad, dim);
     float sc[70 * 7];
     uint32_t rows[70 * 7];
     int n[70];
     for (int dt = 0; dt < 2; dt++) {
         size_t stride = facet_row_stride(dim, (facet_dtype)dt);
-        uint8_t *m = facet_calloc(nrows, stride);
+        uint8_t *m = facet_alloc_zeroed(nrows, stride);
         for (size_t r = 0; r < nrows; r++) {
             unit_vec(vec, dim);
             for (int d = 0; d < dim; d++) {
@@ -290,7 +290,7 @@ static void t_search_topk_brute_force(void)
     size_t nrows = 20000, np = 13;
     int k = 5;
     size_t stride = facet_row_stride(dim, FACET_DTYPE_F32);
-    float *m = facet_calloc(nrows, stride), *probes = facet_calloc(np * dpad, 4);
+    float *m = facet_alloc_zeroed(nrows, stride), *probes = facet_alloc_zeroed(np * dpad, 4);
     for (size_t r = 0; r < nrows; r++) unit_vec((float *)((uint8_t *)m + r * stride), dim);
     for (size_t p = 0; p < np; p++) unit_vec(probes + p * dpad, dim);
     void *pool = pthreadpool_create(3);
