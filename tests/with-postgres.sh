@@ -3,6 +3,8 @@
 # PostgreSQL server: initdb in a temporary directory owned by the `postgres` user (the server
 # refuses to run as root), start it on a free loopback port with its socket in that directory,
 # export FACET_TEST_PG as a libpq keyword string, run the program, stop and delete the server.
+# FACET_TEST_PG_STOP and FACET_TEST_PG_START are shell commands that stop (fast shutdown: the
+# clients' connections are cut) and start that same server again, for reconnection tests.
 # Without the server binaries it prints a TAP skip (not a pass).
 set -u
 PGBIN=${PGBIN:-}
@@ -34,8 +36,9 @@ fi
 port=$((54320 + $$ % 2000))
 started=0
 for try in 1 2 3 4 5 6 7 8 9 10; do
-    if as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 30 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $DIR -c fsync=on" start >/dev/null 2>&1; then
+    opts="-c listen_addresses=127.0.0.1 -p $port -k $DIR -c fsync=on"
+    if as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 30 -o "$opts" start \
+        >/dev/null 2>&1; then
         started=1
         break
     fi
@@ -45,4 +48,8 @@ if [ $started = 0 ]; then
     echo "Bail out! PostgreSQL did not start:"; sed 's/^/# /' "$DIR/server.log"; exit 1
 fi
 export FACET_TEST_PG="host=127.0.0.1 port=$port user=postgres dbname=postgres"
+runas=""
+[ "$(id -u)" = 0 ] && runas="runuser -u postgres --"
+export FACET_TEST_PG_STOP="$runas $PGBIN/pg_ctl -D $DIR/data -m fast -w stop >/dev/null 2>&1"
+export FACET_TEST_PG_START="$runas $PGBIN/pg_ctl -D $DIR/data -l $DIR/server.log -w -t 30 -o '$opts' start >/dev/null 2>&1"
 "$@"

@@ -18,8 +18,23 @@
  * synchronous_commit settings give (docs/security.md).
  *
  * Threads: one facet_gallery may be shared by any number of threads. Searches take a read
- * lock on their collection and run concurrently; enrol and remove take its write lock;
- * create/load/unload/drop take the gallery's write lock. Error messages are kept per handle
+ * lock on their collection and run concurrently; enrolments and removals of one collection
+ * run one at a time and hold its write lock only to swap in grown arrays or to append or move
+ * a row (never across the store write), so searches are not held up by the database;
+ * create/load/unload/drop take the gallery's write lock.
+ *
+ * Several processes on one store ("nodes": facetd instances, the CLI): each write is logged
+ * in the store with a sequence number, in the same transaction. A gallery opened with
+ * settings->follow = 1 runs a thread that applies the other processes' enrolments, removals
+ * and collection drops to its loaded collections: on PostgreSQL it wakes on LISTEN/NOTIFY
+ * (changes show within milliseconds) and also catches up every follow_interval_ms, so a
+ * process that missed notifications while disconnected still converges; on SQLite it polls at
+ * that interval. facet_gallery_sync does one catch-up on demand.
+ *
+ * A PostgreSQL server that goes away: calls that need it (enrol, remove, create, load, list,
+ * sync) fail with FACET_E_STORE at once; searches go on with what is loaded. The next call
+ * after the server is back reconnects by itself (at most one attempt per 0.5 s), and the
+ * follower catches up on what it missed. Error messages are kept per handle
  * (facet_gallery_errmsg) and per thread (facet_last_error); with several threads use the
  * latter, which is never overwritten by another thread.
  *
@@ -50,6 +65,10 @@ typedef struct facet_gallery_settings {
     int threads;         /* threads for large searches; 0 = FACET_NUM_THREADS or all cores */
     float match_a;       /* match probability p = 1 / (1 + exp(-(a * s + b))), default 40 */
     float match_b;       /* default -14 */
+    int follow;          /* 1: a thread applies other processes' changes (see above); default 0 */
+    int follow_interval_ms; /* catch-up period without a notification, 10..60000; default 500 */
+    int change_keep_s;   /* followers prune log entries older than this (default 86400; 0 keeps
+                            them); a process further behind than that reloads its collections */
 } facet_gallery_settings;
 
 FACET_API void facet_gallery_defaults(facet_gallery_settings *s);
@@ -62,6 +81,25 @@ FACET_API facet_status facet_gallery_open(const char *url, const facet_gallery_s
 FACET_API void facet_gallery_destroy(facet_gallery *g);
 /* The last failure's message on this handle ("" if none); valid until the next failing call. */
 FACET_API const char *facet_gallery_errmsg(const facet_gallery *g);
+
+/* Applies every change that other processes made to the store since the last catch-up to the
+ * loaded collections (a no-op for "memory:"); *applied (may be NULL) gets how many log entries
+ * were read. FACET_E_STORE when the store cannot be reached. Safe alongside the follower. */
+FACET_API facet_status facet_gallery_sync(facet_gallery *g, size_t *applied);
+
+/* A round trip to the store (reconnecting if needed): FACET_OK or FACET_E_STORE. */
+FACET_API facet_status facet_gallery_ping(facet_gallery *g);
+
+typedef struct facet_sync_info {
+    int following;      /* the follower thread runs */
+    int store_ok;       /* the last catch-up reached the store */
+    int64_t seq;        /* the last change log entry applied */
+    uint64_t applied;   /* entries read and applied since open */
+    uint64_t reloads;   /* full reloads after falling behind the log */
+    uint64_t failures;  /* catch-ups that failed (store unreachable) */
+} facet_sync_info;
+
+FACET_API facet_status facet_gallery_sync_info(facet_gallery *g, facet_sync_info *out);
 
 /* Sets / computes the logistic mapping from similarity to match probability. */
 FACET_API facet_status facet_gallery_set_match_model(facet_gallery *g, float a, float b);

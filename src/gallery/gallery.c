@@ -6,23 +6,37 @@
  * (identity -> number, UUID -> row). Removal moves the last row into the hole, so rows stay
  * contiguous and a search is one linear pass.
  *
- * Locks, always taken in this order: the gallery's rwlock (the list of loaded collections;
- * written only to link or unlink one), a collection's writer mutex (enrol, remove, rename: one
- * writer at a time, held across the durable write), the collection's rwlock (read: search,
- * list; write: only the in-memory changes), then the store mutex (the store connection is used
- * by one thread at a time). Enrolment reserves memory under the write lock, releases it for the
- * durable write (an fsync: milliseconds), then takes it again to fill the reserved row; so
- * searches wait for an enrolment only while memory is reserved and a row filled in, never for
- * the disk, and nothing can fail between the durable write and the in-memory update (the
- * writer mutex keeps other writers off the reservation meanwhile).
+ * Locks, always taken in this order: the sync mutex (one catch-up at a time), the gallery's
+ * rwlock (the list of loaded collections; written only to link or unlink one), a collection's
+ * writer mutex (one enrol/remove/apply at a time: the hash tables and spare capacity are the
+ * writer's alone), the collection's rwlock, then the store mutex (the store connection is used
+ * by one thread at a time). A collection's rwlock is write-locked only for pointer swaps and
+ * short appends or moves of rows: growing the arrays (a copy of the whole matrix) and the
+ * durable write happen under the writer mutex alone, while searches go on.
+ * Enrolment reserves memory first, then writes the store (durable), then fills the reserved
+ * row, so nothing can fail between the durable write and the in-memory update.
+ *
+ * Following other processes (settings->follow, facet_gallery_sync): every store write appends
+ * to the store's change log (store.h), whose sequence numbers commit in order. A catch-up reads
+ * the entries after the last one applied (g->seq) and applies each to the loaded collections:
+ * 'E' adds the row unless its UUID is there already (this process's own enrolments, or one
+ * applied before), 'D' removes it if present, 'X' unloads the dropped collection. Applying is
+ * idempotent and goes in sequence order, so replaying an entry twice, or one read before a
+ * later removal, converges to the store's state at the next catch-up. A collection loaded
+ * while the follower runs may miss entries applied in between: its load notes the log's end
+ * before scanning and rewinds g->seq to it. A process that fell behind the log's pruning
+ * (or a log that was reset) reloads its loaded collections instead.
  */
+#include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <pthreadpool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "facet/gallery.h"
@@ -33,8 +47,8 @@
 typedef struct coll {
     facet_collection_info info;
     uint32_t model_hash;
+    pthread_mutex_t write_mu;
     pthread_rwlock_t lock;
-    pthread_mutex_t wmu; /* writers: see the lock order above */
     facet_dot_fn dot;
     int dpad;
     size_t stride;
@@ -62,7 +76,21 @@ struct facet_gallery {
     _Atomic float match_a, match_b;
     pthread_mutex_t err_mu;
     facet_err err;
+    /* following other processes */
+    pthread_mutex_t sync_mu;
+    int64_t seq;        /* the last change log entry applied (under sync_mu) */
+    int follow_ms, keep_s;
+    pthread_t follower;
+    int following;      /* the follower thread runs */
+    int wake[2];        /* pipe: a byte wakes the follower (stop, or a new load) */
+    atomic_int stop;
+    _Atomic int64_t seq_seen;
+    _Atomic uint64_t applied, reloads, failures;
+    atomic_int store_ok;
 };
+
+static void *follow_main(void *arg);
+static void link_coll_at(facet_gallery *g, coll *c, int64_t mark);
 
 /* Records a failure in this thread's slot and on the handle. */
 static int gfail(facet_gallery *g, int status, const char *fmt, ...)
@@ -153,7 +181,7 @@ static void coll_free(coll *c)
 {
     if (!c) return;
     pthread_rwlock_destroy(&c->lock);
-    pthread_mutex_destroy(&c->wmu);
+    pthread_mutex_destroy(&c->write_mu);
     facet_free_aligned(c->mat);
     free(c->uuid);
     free(c->ident);
@@ -173,7 +201,7 @@ static coll *coll_new(const facet_collection_info *info)
         free(c);
         return NULL;
     }
-    if (pthread_mutex_init(&c->wmu, NULL) != 0) {
+    if (pthread_mutex_init(&c->write_mu, NULL) != 0) {
         pthread_rwlock_destroy(&c->lock);
         free(c);
         return NULL;
@@ -260,9 +288,34 @@ static int rehash(uint32_t **tab, size_t *cap, size_t want, coll *c, int rows)
     return 0;
 }
 
-/* Makes room for `more` rows and one new identity; changes nothing visible. */
-static int coll_reserve(coll *c, size_t more)
+/* New arrays for a collection that must grow, filled while readers go on with the old ones. */
+typedef struct coll_grow {
+    uint8_t *mat;
+    uint8_t (*uuid)[16];
+    uint32_t *ident;
+    size_t cap;
+    char **id_str;
+    size_t *id_cnt;
+    size_t id_cap;
+} coll_grow;
+
+static void grow_free(coll_grow *w)
 {
+    facet_free_aligned(w->mat);
+    free(w->uuid);
+    free(w->ident);
+    free(w->id_str);
+    free(w->id_cnt);
+    memset(w, 0, sizeof *w);
+}
+
+/* Room for `more` rows and identities: copies of the arrays readers use, when they must grow
+ * (rows 0..n-1 are only read, by us and by searches alike); the hash tables, which only the
+ * writer uses, grow in place. Called by the writer (write_mu held, or a private collection);
+ * changes nothing a reader sees. */
+static int grow_prepare(coll *c, size_t more, coll_grow *w)
+{
+    memset(w, 0, sizeof *w);
     size_t need = c->n + more;
     if (need > UINT32_MAX - 1) return FACET_E_LIMIT;
     if (need > c->cap) {
@@ -270,38 +323,79 @@ static int coll_reserve(coll *c, size_t more)
         while (cap < need) cap *= 2;
         size_t bytes;
         if (facet_mul_overflow(cap, c->stride, &bytes)) return FACET_E_NO_MEMORY;
-        uint8_t *m = facet_alloc(bytes);
-        if (!m) return FACET_E_NO_MEMORY;
-        if (c->n) memcpy(m, c->mat, c->n * c->stride);
-        uint8_t(*u)[16] = facet_realloc(c->uuid, cap * sizeof *u);
-        if (!u) {
-            facet_free_aligned(m);
-            return FACET_E_NO_MEMORY;
+        w->mat = facet_alloc(bytes);
+        w->uuid = facet_malloc(cap * sizeof *w->uuid);
+        w->ident = facet_malloc(cap * sizeof *w->ident);
+        if (!w->mat || !w->uuid || !w->ident) goto oom;
+        if (c->n) {
+            memcpy(w->mat, c->mat, c->n * c->stride);
+            memcpy(w->uuid, c->uuid, c->n * sizeof *w->uuid);
+            memcpy(w->ident, c->ident, c->n * sizeof *w->ident);
         }
-        c->uuid = u;
-        uint32_t *id = facet_realloc(c->ident, cap * sizeof *id);
-        if (!id) {
-            facet_free_aligned(m);
-            return FACET_E_NO_MEMORY;
-        }
-        c->ident = id;
-        facet_free_aligned(c->mat);
-        c->mat = m;
-        c->cap = cap;
+        w->cap = cap;
     }
-    if (rehash(&c->row_tab, &c->row_tab_cap, need, c, 1)) return FACET_E_NO_MEMORY;
+    if (rehash(&c->row_tab, &c->row_tab_cap, need, c, 1)) goto oom;
     if (c->nid + more > c->id_cap) {
         size_t cap = c->id_cap ? c->id_cap : 64;
         while (cap < c->nid + more) cap *= 2;
-        char **s = facet_realloc(c->id_str, cap * sizeof *s);
-        if (!s) return FACET_E_NO_MEMORY;
-        c->id_str = s;
-        size_t *k = facet_realloc(c->id_cnt, cap * sizeof *k);
-        if (!k) return FACET_E_NO_MEMORY;
-        c->id_cnt = k;
-        c->id_cap = cap;
+        w->id_str = facet_malloc(cap * sizeof *w->id_str);
+        w->id_cnt = facet_malloc(cap * sizeof *w->id_cnt);
+        if (!w->id_str || !w->id_cnt) goto oom;
+        if (c->nid) {
+            memcpy(w->id_str, c->id_str, c->nid * sizeof *w->id_str);
+            memcpy(w->id_cnt, c->id_cnt, c->nid * sizeof *w->id_cnt);
+        }
+        w->id_cap = cap;
     }
-    if (rehash(&c->id_tab, &c->id_tab_cap, c->nid + more, c, 0)) return FACET_E_NO_MEMORY;
+    if (rehash(&c->id_tab, &c->id_tab_cap, c->nid + more, c, 0)) goto oom;
+    return FACET_OK;
+oom:
+    grow_free(w);
+    return FACET_E_NO_MEMORY;
+}
+
+/* Puts the grown arrays in place: the pointer swap, under the write lock when readers may be
+ * about; `w` gets the old arrays, to free once the lock is released. */
+static void grow_swap(coll *c, coll_grow *w)
+{
+    if (w->mat) {
+        uint8_t *m = c->mat;
+        uint8_t(*u)[16] = c->uuid;
+        uint32_t *id = c->ident;
+        size_t cap = c->cap;
+        c->mat = w->mat;
+        c->uuid = w->uuid;
+        c->ident = w->ident;
+        c->cap = w->cap;
+        w->mat = m;
+        w->uuid = u;
+        w->ident = id;
+        w->cap = cap;
+    }
+    if (w->id_str) {
+        char **s = c->id_str;
+        size_t *k = c->id_cnt;
+        size_t cap = c->id_cap;
+        c->id_str = w->id_str;
+        c->id_cnt = w->id_cnt;
+        c->id_cap = w->id_cap;
+        w->id_str = s;
+        w->id_cnt = k;
+        w->id_cap = cap;
+    }
+}
+
+/* Makes room for `more` rows and identities. `locked`: readers may be about (the writer
+ * mutex is held), so the swap takes the write lock. */
+static int coll_reserve(coll *c, size_t more, int locked)
+{
+    coll_grow w;
+    int st = grow_prepare(c, more, &w);
+    if (st) return st;
+    if (locked) pthread_rwlock_wrlock(&c->lock);
+    grow_swap(c, &w);
+    if (locked) pthread_rwlock_unlock(&c->lock);
+    grow_free(&w);
     return FACET_OK;
 }
 
@@ -376,6 +470,9 @@ void facet_gallery_defaults(facet_gallery_settings *s)
     s->threads = 0;
     s->match_a = 40.0f;
     s->match_b = -14.0f;
+    s->follow = 0;
+    s->follow_interval_ms = 500;
+    s->change_keep_s = 86400;
 }
 
 void facet_collection_defaults(facet_collection_settings *s)
@@ -398,8 +495,21 @@ facet_status facet_gallery_open(const char *url, const facet_gallery_settings *s
         return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG,
                                           "settings->threads %d is out of range 0..1024",
                                           s.threads);
+    if (s.follow_interval_ms < 10 || s.follow_interval_ms > 60000)
+        return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG,
+                                          "settings->follow_interval_ms %d is out of range "
+                                          "10..60000", s.follow_interval_ms);
+    if (s.change_keep_s < 0)
+        return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG,
+                                          "settings->change_keep_s %d is negative",
+                                          s.change_keep_s);
     facet_gallery *g = facet_calloc(1, sizeof *g);
     if (!g) return (facet_status)facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory");
+    g->wake[0] = g->wake[1] = -1;
+    g->follow_ms = s.follow_interval_ms;
+    g->keep_s = s.change_keep_s;
+    atomic_store(&g->store_ok, 1);
+    pthread_mutex_init(&g->sync_mu, NULL);
     pthread_mutex_init(&g->store_mu, NULL);
     pthread_mutex_init(&g->err_mu, NULL);
     pthread_rwlock_init(&g->lock, NULL);
@@ -417,6 +527,27 @@ facet_status facet_gallery_open(const char *url, const facet_gallery_settings *s
     facet_err e = {{0}};
     st = facet_store_open(url, &g->store, &e);
     if (st) goto fail;
+    if (g->store->ops->seq_range) {
+        /* collections loaded from now on hold every change up to here */
+        int64_t lo;
+        if ((st = g->store->ops->seq_range(g->store, &lo, &g->seq))) {
+            facet_seterr(NULL, st, "%s", g->store->err.msg);
+            goto fail;
+        }
+        atomic_store(&g->seq_seen, g->seq);
+    }
+    if (s.follow && g->store->ops->changes) {
+        if (pipe(g->wake) != 0) {
+            st = facet_seterr(NULL, FACET_E_IO, "cannot create the follower's pipe");
+            goto fail;
+        }
+        for (int i = 0; i < 2; i++) fcntl(g->wake[i], F_SETFL, O_NONBLOCK);
+        if (pthread_create(&g->follower, NULL, follow_main, g) != 0) {
+            st = facet_seterr(NULL, FACET_E_NO_MEMORY, "cannot start the follower thread");
+            goto fail;
+        }
+        g->following = 1;
+    }
     *out = g;
     return FACET_OK;
 fail:
@@ -427,6 +558,14 @@ fail:
 void facet_gallery_destroy(facet_gallery *g)
 {
     if (!g) return;
+    if (g->following) {
+        atomic_store(&g->stop, 1);
+        char b = 1;
+        if (write(g->wake[1], &b, 1) < 0) { /* full pipe: the thread is awake anyway */ }
+        pthread_join(g->follower, NULL);
+    }
+    for (int i = 0; i < 2; i++)
+        if (g->wake[i] >= 0) close(g->wake[i]);
     coll *c = g->colls;
     while (c) {
         coll *n = c->next;
@@ -437,6 +576,7 @@ void facet_gallery_destroy(facet_gallery *g)
     if (g->pool) pthreadpool_destroy(g->pool);
     pthread_rwlock_destroy(&g->lock);
     pthread_mutex_destroy(&g->store_mu);
+    pthread_mutex_destroy(&g->sync_mu);
     pthread_mutex_destroy(&g->err_mu);
     free(g);
 }
@@ -527,7 +667,7 @@ static int load_row(void *user, const facet_store_row *r)
                                               : "vector of the wrong size or format");
         return 0;
     }
-    int st = coll_reserve(c, 1);
+    int st = coll_reserve(c, 1, 0);
     if (st) {
         x->status = st;
         return 1;
@@ -606,16 +746,82 @@ facet_status facet_collection_create(facet_gallery *g, const char *name,
     info.created = facet_unix_ms();
     coll *c = coll_new(&info);
     if (!c) return (facet_status)gfail(g, FACET_E_NO_MEMORY, "no memory");
+    int64_t lo = 0, mark = 0;
     pthread_mutex_lock(&g->store_mu);
-    int st = g->store->ops->create_collection(g->store, &info);
+    int st = g->store->ops->seq_range ? g->store->ops->seq_range(g->store, &lo, &mark) : 0;
+    if (!st) st = g->store->ops->create_collection(g->store, &info);
     if (st) sfail(g, st);
     pthread_mutex_unlock(&g->store_mu);
     if (st) {
         coll_free(c);
         return (facet_status)st;
     }
-    link_coll(g, c);
+    link_coll_at(g, c, mark);
     return FACET_OK;
+}
+
+/* Builds collection `name` from the store, off the list. *mark gets the change log's last
+ * entry before the scan: every change up to it is in the scan, later ones may or may not be. */
+static int build_coll(facet_gallery *g, const char *name, coll **out, facet_load_stats *stats,
+                      int64_t *mark)
+{
+    facet_collection_info info;
+    int64_t lo = 0;
+    *mark = 0;
+    pthread_mutex_lock(&g->store_mu);
+    int st = g->store->ops->seq_range ? g->store->ops->seq_range(g->store, &lo, mark) : 0;
+    if (!st) st = g->store->ops->get_collection(g->store, name, &info);
+    if (st) {
+        sfail(g, st);
+        pthread_mutex_unlock(&g->store_mu);
+        return st;
+    }
+    load_ctx x = {.c = NULL};
+    if (info.dim < 1 || info.dim > 8192 || !info.model_id[0]) {
+        pthread_mutex_unlock(&g->store_mu);
+        return gfail(g, FACET_E_FORMAT, "collection '%s' has a bad model or dimension in the "
+                     "store", name);
+    }
+    x.c = coll_new(&info);
+    if (!x.c) {
+        pthread_mutex_unlock(&g->store_mu);
+        return gfail(g, FACET_E_NO_MEMORY, "no memory");
+    }
+    st = g->store->ops->scan(g->store, name, 0, load_row, &x);
+    if (st) sfail(g, st);
+    pthread_mutex_unlock(&g->store_mu);
+    if (!st && x.status) st = gfail(g, x.status, "no memory to load collection '%s'", name);
+    if (st) {
+        coll_free(x.c);
+        return st;
+    }
+    size_t bad = x.st.bad_length + x.st.bad_model + x.st.bad_value + x.st.bad_other;
+    if (bad)
+        facet_log(FACET_LOG_WARN, "collection '%s': loaded %zu faceprints, skipped %zu corrupt "
+                  "rows (%zu length, %zu model, %zu value, %zu other)", name, x.st.loaded, bad,
+                  x.st.bad_length, x.st.bad_model, x.st.bad_value, x.st.bad_other);
+    *out = x.c;
+    *stats = x.st;
+    return FACET_OK;
+}
+
+static void wake_follower(facet_gallery *g)
+{
+    if (g->following) {
+        char b = 1;
+        if (write(g->wake[1], &b, 1) < 0) { /* full pipe: a wake-up is pending anyway */ }
+    }
+}
+
+/* Links a new collection whose data reflects the change log up to `mark`: entries after it
+ * that a catch-up skipped while the collection was not linked are read again (see top). */
+static void link_coll_at(facet_gallery *g, coll *c, int64_t mark)
+{
+    pthread_mutex_lock(&g->sync_mu);
+    link_coll(g, c);
+    if (mark < g->seq) g->seq = mark;
+    pthread_mutex_unlock(&g->sync_mu);
+    wake_follower(g);
 }
 
 facet_status facet_collection_load(facet_gallery *g, const char *name, facet_load_stats *stats)
@@ -629,42 +835,14 @@ facet_status facet_collection_load(facet_gallery *g, const char *name, facet_loa
     if (loaded && stats) stats->loaded = loaded->n;
     pthread_rwlock_unlock(&g->lock);
     if (loaded) return FACET_OK;
-
-    facet_collection_info info;
-    pthread_mutex_lock(&g->store_mu);
-    int st = g->store->ops->get_collection(g->store, name, &info);
-    if (st) {
-        sfail(g, st);
-        pthread_mutex_unlock(&g->store_mu);
-        return (facet_status)st;
-    }
-    load_ctx x = {.c = NULL};
-    if (info.dim < 1 || info.dim > 8192 || !info.model_id[0]) {
-        pthread_mutex_unlock(&g->store_mu);
-        return (facet_status)gfail(g, FACET_E_FORMAT, "collection '%s' has a bad model or "
-                                   "dimension in the store", name);
-    }
-    x.c = coll_new(&info);
-    if (!x.c) {
-        pthread_mutex_unlock(&g->store_mu);
-        return (facet_status)gfail(g, FACET_E_NO_MEMORY, "no memory");
-    }
-    st = g->store->ops->scan(g->store, name, 0, load_row, &x);
-    if (st) sfail(g, st);
-    pthread_mutex_unlock(&g->store_mu);
-    if (!st && x.status) st = gfail(g, x.status, "no memory to load collection '%s'", name);
-    if (st) {
-        coll_free(x.c);
-        return (facet_status)st;
-    }
-    size_t bad = x.st.bad_length + x.st.bad_model + x.st.bad_value + x.st.bad_other;
-    if (bad)
-        facet_log(FACET_LOG_WARN, "collection '%s': loaded %zu faceprints, skipped %zu corrupt "
-                  "rows (%zu length, %zu model, %zu value, %zu other)", name, x.st.loaded, bad,
-                  x.st.bad_length, x.st.bad_model, x.st.bad_value, x.st.bad_other);
-    link_coll(g, x.c);
-    x.st.ms = facet_now_ms() - t0;
-    if (stats) *stats = x.st;
+    coll *c = NULL;
+    facet_load_stats ls;
+    int64_t mark;
+    int st = build_coll(g, name, &c, &ls, &mark);
+    if (st) return (facet_status)st;
+    link_coll_at(g, c, mark);
+    ls.ms = facet_now_ms() - t0;
+    if (stats) *stats = ls;
     return FACET_OK;
 }
 
@@ -821,32 +999,34 @@ static int enroll_rows(facet_gallery *g, const char *collection, const char *mod
             rows[i].payload_size = payload_size;
         }
     }
-    pthread_mutex_lock(&c->wmu);
-    pthread_rwlock_wrlock(&c->lock);
+    pthread_mutex_lock(&c->write_mu);
     /* everything that can fail happens before the durable write */
-    if ((st = coll_reserve(c, n))) st = gfail(g, st, "no memory to enrol %zu faceprints", n);
+    if ((st = coll_reserve(c, n, 1))) {
+        st = gfail(g, st, "no memory to enrol %zu faceprints", n);
+        goto unlock_w;
+    }
+    pthread_rwlock_wrlock(&c->lock);
     for (size_t i = 0; i < n && !st; i++) {
         idn[i] = coll_identity(c, identities[i]);
         if (idn[i] < 0) st = gfail(g, FACET_E_NO_MEMORY, "no memory");
     }
     pthread_rwlock_unlock(&c->lock);
+    if (st) goto unlock_w;
+    pthread_mutex_lock(&g->store_mu);
+    st = g->store->ops->insert(g->store, c->info.name, rows, n);
+    if (st) sfail(g, st);
+    pthread_mutex_unlock(&g->store_mu);
     if (!st) {
-        /* searches go on during the durable write; the reservation is ours (writer mutex) */
-        pthread_mutex_lock(&g->store_mu);
-        st = g->store->ops->insert(g->store, c->info.name, rows, n);
-        if (st) sfail(g, st);
-        pthread_mutex_unlock(&g->store_mu);
-    }
-    if (!st) {
+        /* rows past n: no reader looks there until the commit below */
+        for (size_t i = 0; i < n; i++)
+            coll_set_row(c, c->n + i, v + i * (size_t)dim); /* checked above: cannot fail */
         pthread_rwlock_wrlock(&c->lock);
-        for (size_t i = 0; i < n; i++) {
-            coll_set_row(c, c->n, v + i * (size_t)dim); /* checked above: cannot fail */
-            coll_commit_row(c, u[i], (uint32_t)idn[i]);
-        }
+        for (size_t i = 0; i < n; i++) coll_commit_row(c, u[i], (uint32_t)idn[i]);
         pthread_rwlock_unlock(&c->lock);
         if (uuids) memcpy(uuids, ids, n * sizeof *ids);
     }
-    pthread_mutex_unlock(&c->wmu);
+unlock_w:
+    pthread_mutex_unlock(&c->write_mu);
 unlock_g:
     pthread_rwlock_unlock(&g->lock);
 out:
@@ -893,25 +1073,24 @@ facet_status facet_gallery_remove(facet_gallery *g, const char *collection, cons
     coll *c = NULL;
     int st = acquire(g, collection, &c);
     if (st) return (facet_status)st;
-    /* rows change only under the writer mutex: reading them needs no other lock here */
-    pthread_mutex_lock(&c->wmu);
+    /* The store is asked even when this process has not seen the faceprint yet: another
+     * process may have enrolled it a moment ago. */
+    pthread_mutex_lock(&c->write_mu);
+    size_t removed = 0;
+    pthread_mutex_lock(&g->store_mu);
+    st = g->store->ops->remove(g->store, c->info.name, uuid, NULL, &removed);
+    if (st) sfail(g, st);
+    pthread_mutex_unlock(&g->store_mu);
     int64_t slot = row_find(c, u);
-    if (slot < 0) {
+    if (!st && slot >= 0) {
+        pthread_rwlock_wrlock(&c->lock);
+        coll_remove_slot(c, (size_t)slot);
+        pthread_rwlock_unlock(&c->lock);
+    } else if (!st && !removed) {
         st = gfail(g, FACET_E_NOT_FOUND, "collection '%s' has no faceprint %s", c->info.name,
                    uuid);
-    } else {
-        size_t removed = 0;
-        pthread_mutex_lock(&g->store_mu);
-        st = g->store->ops->remove(g->store, c->info.name, uuid, NULL, &removed);
-        if (st) sfail(g, st);
-        pthread_mutex_unlock(&g->store_mu);
-        if (!st) {
-            pthread_rwlock_wrlock(&c->lock);
-            coll_remove_slot(c, (size_t)slot);
-            pthread_rwlock_unlock(&c->lock);
-        }
     }
-    pthread_mutex_unlock(&c->wmu);
+    pthread_mutex_unlock(&c->write_mu);
     pthread_rwlock_unlock(&g->lock);
     return (facet_status)st;
 }
@@ -927,26 +1106,34 @@ facet_status facet_gallery_remove_identity(facet_gallery *g, const char *collect
     coll *c = NULL;
     int st = acquire(g, collection, &c);
     if (st) return (facet_status)st;
-    pthread_mutex_lock(&c->wmu);
-    size_t k = 0;
-    pthread_mutex_lock(&g->store_mu);
-    st = g->store->ops->remove(g->store, c->info.name, NULL, identity, &k);
-    if (st) sfail(g, st);
-    pthread_mutex_unlock(&g->store_mu);
-    int64_t id = st ? -1 : id_find(c, identity);
-    size_t mem = 0;
-    if (id >= 0) {
+    pthread_mutex_lock(&c->write_mu);
+    /* the rows are found under the writer mutex (nothing moves them meanwhile) and removed
+     * under the write lock, a row move each; the list is allocated before the durable write */
+    int64_t id = id_find(c, identity);
+    size_t k = 0, m = 0, cnt = id >= 0 ? c->id_cnt[id] : 0;
+    uint8_t (*gone)[16] = cnt ? facet_malloc(cnt * sizeof *gone) : NULL;
+    if (cnt && !gone) {
+        st = gfail(g, FACET_E_NO_MEMORY, "no memory");
+    } else {
+        pthread_mutex_lock(&g->store_mu);
+        st = g->store->ops->remove(g->store, c->info.name, NULL, identity, &k);
+        if (st) sfail(g, st);
+        pthread_mutex_unlock(&g->store_mu);
+    }
+    if (!st && cnt) {
+        for (size_t r = 0; r < c->n && m < cnt; r++)
+            if (c->ident[r] == (uint32_t)id) memcpy(gone[m++], c->uuid[r], 16);
         pthread_rwlock_wrlock(&c->lock);
-        for (size_t r = c->n; r-- > 0;) {
-            if (c->ident[r] != (uint32_t)id) continue;
-            coll_remove_slot(c, (size_t)row_find(c, c->uuid[r]));
-            mem++;
+        for (size_t i = 0; i < m; i++) {
+            int64_t slot = row_find(c, gone[i]);
+            if (slot >= 0) coll_remove_slot(c, (size_t)slot);
         }
         pthread_rwlock_unlock(&c->lock);
     }
-    pthread_mutex_unlock(&c->wmu);
+    free(gone);
+    pthread_mutex_unlock(&c->write_mu);
     pthread_rwlock_unlock(&g->lock);
-    if (removed) *removed = mem;
+    if (removed && !st) *removed = k;
     return (facet_status)st;
 }
 
@@ -1055,7 +1242,8 @@ facet_status facet_gallery_faces(facet_gallery *g, const char *collection, const
     coll *c = NULL;
     int st = acquire(g, collection, &c);
     if (st) return (facet_status)st;
-    pthread_rwlock_rdlock(&c->lock);
+    /* the writer mutex, not the read lock: the identity table belongs to the writer */
+    pthread_mutex_lock(&c->write_mu);
     int64_t id = identity ? id_find(c, identity) : -1;
     size_t cnt = identity ? (id >= 0 ? c->id_cnt[id] : 0) : c->n;
     face_key *keys = facet_malloc((cnt ? cnt : 1) * sizeof *keys);
@@ -1079,7 +1267,7 @@ facet_status facet_gallery_faces(facet_gallery *g, const char *collection, const
         *n = take;
         if (total) *total = cnt;
     }
-    pthread_rwlock_unlock(&c->lock);
+    pthread_mutex_unlock(&c->write_mu);
     pthread_rwlock_unlock(&g->lock);
     free(keys);
     return (facet_status)st;
@@ -1096,7 +1284,8 @@ facet_status facet_gallery_face(facet_gallery *g, const char *collection, const 
     coll *c = NULL;
     int st = acquire(g, collection, &c);
     if (st) return (facet_status)st;
-    pthread_rwlock_rdlock(&c->lock);
+    /* the writer mutex, not the read lock: the UUID table belongs to the writer */
+    pthread_mutex_lock(&c->write_mu);
     int64_t slot = row_find(c, u);
     if (dim != c->info.dim) {
         st = gfail(g, FACET_E_MODEL, "collection '%s' holds faceprints of dim %d, not %d",
@@ -1115,7 +1304,7 @@ facet_status facet_gallery_face(facet_gallery *g, const char *collection, const 
         }
         if (identity) snprintf(identity, FACET_IDENTITY_MAX + 1, "%s", c->id_str[c->ident[r]]);
     }
-    pthread_rwlock_unlock(&c->lock);
+    pthread_mutex_unlock(&c->write_mu);
     pthread_rwlock_unlock(&g->lock);
     return (facet_status)st;
 }
@@ -1171,32 +1360,40 @@ facet_status facet_gallery_rename_identity(facet_gallery *g, const char *collect
     coll *c = NULL;
     int st = acquire(g, collection, &c);
     if (st) return (facet_status)st;
-    pthread_mutex_lock(&c->wmu);
+    pthread_mutex_lock(&c->write_mu);
     int64_t a = id_find(c, from), b = -1;
-    size_t k = a >= 0 ? c->id_cnt[a] : 0;
+    size_t k = a >= 0 ? c->id_cnt[a] : 0, m = 0;
+    uint32_t *rows = NULL;
     if (strcmp(from, to) != 0 && k > 0) {
-        /* the target's identity number exists before the durable write, so nothing fails after */
-        pthread_rwlock_wrlock(&c->lock);
-        if ((st = coll_reserve(c, 1)) || (b = coll_identity(c, to)) < 0)
+        /* the target's identity number and the list of rows exist before the durable write,
+         * so nothing fails after; rows do not move while we hold the writer mutex */
+        rows = facet_malloc(k * sizeof *rows);
+        if (rows && !(st = coll_reserve(c, 1, 1))) {
+            pthread_rwlock_wrlock(&c->lock);
+            b = coll_identity(c, to);
+            pthread_rwlock_unlock(&c->lock);
+        }
+        if (!rows || st || b < 0) {
             st = gfail(g, FACET_E_NO_MEMORY, "no memory");
-        pthread_rwlock_unlock(&c->lock);
-        if (!st) {
+        } else {
+            for (size_t r = 0; r < c->n && m < k; r++)
+                if (c->ident[r] == (uint32_t)a) rows[m++] = (uint32_t)r;
             size_t n = 0;
             pthread_mutex_lock(&g->store_mu);
             st = g->store->ops->rename(g->store, c->info.name, from, to, &n);
             if (st) sfail(g, st);
             pthread_mutex_unlock(&g->store_mu);
-        }
-        if (!st) {
-            pthread_rwlock_wrlock(&c->lock);
-            for (size_t r = 0; r < c->n; r++)
-                if (c->ident[r] == (uint32_t)a) c->ident[r] = (uint32_t)b;
-            c->id_cnt[b] += c->id_cnt[a];
-            c->id_cnt[a] = 0;
-            pthread_rwlock_unlock(&c->lock);
+            if (!st) {
+                pthread_rwlock_wrlock(&c->lock);
+                for (size_t i = 0; i < m; i++) c->ident[rows[i]] = (uint32_t)b;
+                c->id_cnt[b] += c->id_cnt[a];
+                c->id_cnt[a] = 0;
+                pthread_rwlock_unlock(&c->lock);
+            }
         }
     }
-    pthread_mutex_unlock(&c->wmu);
+    free(rows);
+    pthread_mutex_unlock(&c->write_mu);
     pthread_rwlock_unlock(&g->lock);
     if (!st && renamed) *renamed = k;
     return (facet_status)st;
@@ -1305,4 +1502,303 @@ int facet_gallery_store_unlock(facet_gallery *g, int status)
     if (status) sfail(g, status);
     pthread_mutex_unlock(&g->store_mu);
     return status;
+}
+
+/* ---- following other processes (see the top of this file) ---- */
+
+/* One change log entry, copied out of the store's buffers (they are valid only during the
+ * store's callback, and entries are applied with the store mutex released). */
+typedef struct pending {
+    int64_t seq, coll_created;
+    char op;
+    char coll[FACET_NAME_MAX + 1];
+    char uuid[FACET_UUID_SIZE];
+    char *identity; /* 'E' and the row still exists */
+    uint8_t *vec;
+    size_t vec_size;
+} pending;
+
+#define SYNC_BATCH 512
+
+typedef struct pending_list {
+    pending *p;
+    size_t n;
+    int status;
+} pending_list;
+
+static int collect_change(void *user, const facet_change *c)
+{
+    pending_list *l = user;
+    pending *p = &l->p[l->n];
+    memset(p, 0, sizeof *p);
+    p->seq = c->seq;
+    p->op = c->op;
+    p->coll_created = c->coll_created;
+    l->n++;
+    /* a malformed entry is kept as a no-op so that the sequence still advances past it */
+    if (strlen(c->collection) > FACET_NAME_MAX || (c->op != 'E' && c->op != 'D' && c->op != 'X') ||
+        (c->op != 'X' && !facet_uuid_valid(c->uuid))) {
+        facet_log(FACET_LOG_WARN, "change log entry %lld is malformed: skipped",
+                  (long long)c->seq);
+        p->op = 0;
+        return 0;
+    }
+    snprintf(p->coll, sizeof p->coll, "%s", c->collection);
+    if (c->uuid) snprintf(p->uuid, sizeof p->uuid, "%s", c->uuid);
+    if (c->op == 'E' && c->identity && c->vector) {
+        p->identity = facet_strdup(c->identity);
+        p->vec = facet_malloc(c->vector_size ? c->vector_size : 1);
+        if (!p->identity || !p->vec) {
+            l->status = FACET_E_NO_MEMORY;
+            return 1;
+        }
+        memcpy(p->vec, c->vector, c->vector_size);
+        p->vec_size = c->vector_size;
+    }
+    return 0;
+}
+
+static void pending_clear(pending_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->p[i].identity);
+        free(l->p[i].vec);
+    }
+    l->n = 0;
+}
+
+/* Adds an enrolment made elsewhere, unless it is here already. Under the writer mutex, like
+ * a local enrolment, so that the two never add the same row twice. */
+static void apply_enrol(coll *c, const pending *p)
+{
+    uint8_t u[16];
+    if (!p->identity || parse_uuid(p->uuid, u)) return; /* removed since: a 'D' follows */
+    if (!valid_identity(p->identity) ||
+        facet_vec_check(p->vec, p->vec_size, c->info.dim, c->model_hash)) {
+        facet_log(FACET_LOG_WARN, "collection '%s': change %lld: faceprint %s is corrupt or of "
+                  "another model: not applied", c->info.name, (long long)p->seq, p->uuid);
+        return;
+    }
+    float *v = facet_malloc((size_t)c->info.dim * sizeof *v);
+    if (!v) return;
+    memcpy(v, p->vec + FACET_VEC_HEADER, (size_t)c->info.dim * sizeof *v);
+    pthread_mutex_lock(&c->write_mu);
+    if (row_find(c, u) < 0 && coll_reserve(c, 1, 1) == FACET_OK) {
+        if (coll_set_row(c, c->n, v) != FACET_OK) {
+            facet_log(FACET_LOG_WARN, "collection '%s': change %lld: faceprint %s has a NaN or "
+                      "a norm far from 1: not applied", c->info.name, (long long)p->seq, p->uuid);
+        } else {
+            pthread_rwlock_wrlock(&c->lock);
+            int64_t id = coll_identity(c, p->identity);
+            if (id >= 0) coll_commit_row(c, u, (uint32_t)id);
+            pthread_rwlock_unlock(&c->lock);
+        }
+    }
+    pthread_mutex_unlock(&c->write_mu);
+    free(v);
+}
+
+static void apply_remove(coll *c, const pending *p)
+{
+    uint8_t u[16];
+    if (parse_uuid(p->uuid, u)) return;
+    pthread_mutex_lock(&c->write_mu);
+    int64_t slot = row_find(c, u);
+    if (slot >= 0) {
+        pthread_rwlock_wrlock(&c->lock);
+        coll_remove_slot(c, (size_t)slot);
+        pthread_rwlock_unlock(&c->lock);
+    }
+    pthread_mutex_unlock(&c->write_mu);
+}
+
+/* Unloads the dropped collection if the loaded one is that very collection (not a newer one
+ * of the same name, created after the drop). */
+static void apply_drop(facet_gallery *g, const pending *p)
+{
+    pthread_rwlock_wrlock(&g->lock);
+    coll **q = &g->colls;
+    while (*q && strcmp((*q)->info.name, p->coll) != 0) q = &(*q)->next;
+    coll *c = *q;
+    if (c && c->info.created == p->coll_created) *q = c->next;
+    else c = NULL;
+    pthread_rwlock_unlock(&g->lock);
+    coll_free(c);
+}
+
+static void apply(facet_gallery *g, const pending *p)
+{
+    if (p->op == 'X') {
+        apply_drop(g, p);
+        return;
+    }
+    pthread_rwlock_rdlock(&g->lock);
+    coll *c = find_loaded(g, p->coll);
+    if (c && p->op == 'E') apply_enrol(c, p);
+    else if (c && p->op == 'D') apply_remove(c, p);
+    pthread_rwlock_unlock(&g->lock);
+}
+
+/* Rebuilds every loaded collection from the store (after falling behind the log's pruning)
+ * and swaps each in for the old one. Called with sync_mu held. */
+static int reload_all(facet_gallery *g)
+{
+    pthread_rwlock_rdlock(&g->lock);
+    size_t n = 0;
+    for (coll *c = g->colls; c; c = c->next) n++;
+    char (*names)[FACET_NAME_MAX + 1] = facet_malloc((n ? n : 1) * sizeof *names);
+    if (names) {
+        n = 0;
+        for (coll *c = g->colls; c; c = c->next) snprintf(names[n++], sizeof *names, "%s", c->info.name);
+    }
+    pthread_rwlock_unlock(&g->lock);
+    if (!names) return gfail(g, FACET_E_NO_MEMORY, "no memory");
+    int st = FACET_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        coll *fresh = NULL;
+        facet_load_stats ls;
+        int64_t mark;
+        st = build_coll(g, names[i], &fresh, &ls, &mark);
+        if (st == FACET_E_NOT_FOUND) { /* dropped meanwhile */
+            st = FACET_OK;
+            pending x = {.op = 'X'};
+            snprintf(x.coll, sizeof x.coll, "%s", names[i]);
+            pthread_rwlock_rdlock(&g->lock);
+            coll *c = find_loaded(g, names[i]);
+            x.coll_created = c ? c->info.created : 0;
+            pthread_rwlock_unlock(&g->lock);
+            if (c) apply_drop(g, &x);
+            continue;
+        }
+        if (st) break;
+        pthread_rwlock_wrlock(&g->lock);
+        coll **q = &g->colls;
+        while (*q && strcmp((*q)->info.name, names[i]) != 0) q = &(*q)->next;
+        coll *old = *q;
+        if (old) {
+            fresh->next = old->next;
+            *q = fresh;
+        }
+        pthread_rwlock_unlock(&g->lock);
+        coll_free(old ? old : fresh);
+    }
+    free(names);
+    return st;
+}
+
+/* One catch-up: applies every log entry after g->seq. */
+static int catch_up(facet_gallery *g, size_t *applied)
+{
+    size_t total = 0;
+    if (applied) *applied = 0;
+    if (!g->store->ops->changes) return FACET_OK;
+    pending_list l = {facet_malloc(SYNC_BATCH * sizeof(pending)), 0, 0};
+    if (!l.p) return gfail(g, FACET_E_NO_MEMORY, "no memory");
+    pthread_mutex_lock(&g->sync_mu);
+    int64_t lo = 0, hi = 0;
+    pthread_mutex_lock(&g->store_mu);
+    int st = g->store->ops->seq_range(g->store, &lo, &hi);
+    if (st) sfail(g, st);
+    pthread_mutex_unlock(&g->store_mu);
+    if (!st && (hi < g->seq || (lo > g->seq + 1 && hi > g->seq))) {
+        /* entries we have not applied were pruned, or the log was reset */
+        facet_log(FACET_LOG_WARN, "change log: at entry %lld, the log holds %lld..%lld: "
+                  "reloading the loaded collections", (long long)g->seq, (long long)lo,
+                  (long long)hi);
+        st = reload_all(g);
+        if (!st) {
+            g->seq = hi;
+            atomic_fetch_add(&g->reloads, 1);
+        }
+    }
+    while (!st) {
+        pthread_mutex_lock(&g->store_mu);
+        st = g->store->ops->changes(g->store, g->seq, SYNC_BATCH, collect_change, &l);
+        if (st) sfail(g, st);
+        pthread_mutex_unlock(&g->store_mu);
+        if (!st && l.status) st = gfail(g, l.status, "no memory to catch up");
+        if (st) break;
+        for (size_t i = 0; i < l.n; i++) {
+            if (l.p[i].op) apply(g, &l.p[i]);
+            g->seq = l.p[i].seq;
+        }
+        total += l.n;
+        size_t got = l.n;
+        pending_clear(&l);
+        if (got < SYNC_BATCH) break;
+    }
+    pending_clear(&l);
+    atomic_store(&g->seq_seen, g->seq);
+    pthread_mutex_unlock(&g->sync_mu);
+    free(l.p);
+    atomic_fetch_add(&g->applied, total);
+    atomic_store(&g->store_ok, st == FACET_OK);
+    if (st) atomic_fetch_add(&g->failures, 1);
+    if (applied) *applied = total;
+    return st;
+}
+
+facet_status facet_gallery_sync(facet_gallery *g, size_t *applied)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    return (facet_status)catch_up(g, applied);
+}
+
+facet_status facet_gallery_ping(facet_gallery *g)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    if (!g->store->ops->ping) return FACET_OK;
+    pthread_mutex_lock(&g->store_mu);
+    int st = g->store->ops->ping(g->store);
+    if (st) sfail(g, st);
+    pthread_mutex_unlock(&g->store_mu);
+    return (facet_status)st;
+}
+
+facet_status facet_gallery_sync_info(facet_gallery *g, facet_sync_info *out)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    if (!out) return (facet_status)gfail(g, FACET_E_INVALID_ARG, "out is NULL");
+    out->following = g->following;
+    out->store_ok = atomic_load(&g->store_ok);
+    out->seq = atomic_load(&g->seq_seen);
+    out->applied = atomic_load(&g->applied);
+    out->reloads = atomic_load(&g->reloads);
+    out->failures = atomic_load(&g->failures);
+    return FACET_OK;
+}
+
+static void *follow_main(void *arg)
+{
+    facet_gallery *g = arg;
+    int was_ok = 1;
+    double next_prune = facet_now_ms() + 60000;
+    while (!atomic_load(&g->stop)) {
+        if (g->store->ops->wait) {
+            g->store->ops->wait(g->store, g->follow_ms, g->wake[0]);
+        } else {
+            struct pollfd p = {g->wake[0], POLLIN, 0};
+            poll(&p, 1, g->follow_ms);
+        }
+        char buf[64];
+        struct pollfd p = {g->wake[0], POLLIN, 0};
+        while (poll(&p, 1, 0) > 0 && read(g->wake[0], buf, sizeof buf) > 0) {}
+        if (atomic_load(&g->stop)) break;
+        /* every wake-up and every interval: notifications can be lost (a dropped listener) */
+        int st = catch_up(g, NULL);
+        if (st && was_ok)
+            facet_log(FACET_LOG_WARN, "follower: cannot catch up (will retry): %s",
+                      facet_thread_errmsg());
+        else if (!st && !was_ok)
+            facet_log(FACET_LOG_INFO, "follower: caught up again at change %lld",
+                      (long long)atomic_load(&g->seq_seen));
+        was_ok = !st;
+        if (!st && g->keep_s > 0 && facet_now_ms() >= next_prune) {
+            next_prune = facet_now_ms() + 60000;
+            pthread_mutex_lock(&g->store_mu);
+            g->store->ops->prune(g->store, facet_unix_ms() - (int64_t)g->keep_s * 1000);
+            pthread_mutex_unlock(&g->store_mu);
+        }
+    }
+    return NULL;
 }

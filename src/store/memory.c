@@ -266,9 +266,20 @@ static void m_close(facet_store *s)
     free(m);
 }
 
-static const facet_store_ops mem_ops = {"memory", m_create, m_drop, m_get, m_list,
-                                        m_insert, m_remove, m_scan, m_close,
-                                        .get = m_get_row, .rename = m_rename};
+/* No change log: nothing outside this handle can change its data. */
+static const facet_store_ops mem_ops = {
+    .name = "memory",
+    .create_collection = m_create,
+    .drop_collection = m_drop,
+    .get_collection = m_get,
+    .list_collections = m_list,
+    .insert = m_insert,
+    .remove = m_remove,
+    .scan = m_scan,
+    .close = m_close,
+    .get = m_get_row,
+    .rename = m_rename,
+};
 
 /* ---- API keys ---- */
 

@@ -4,6 +4,10 @@
  * a process crash). Every statement is prepared once with bound parameters. Loading reads
  * each vector blob in place (sqlite3_column_blob, no copy) straight into the caller's matrix,
  * in rowid order through the collection index, so a million rows take seconds.
+ *
+ * Every write appends to the change log (see store.h) inside its BEGIN IMMEDIATE transaction;
+ * SQLite's single writer makes sequence numbers commit in order. Other processes on the same
+ * file find the changes by polling (there is no notification).
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -14,7 +18,9 @@
 
 enum {
     Q_CREATE, Q_GET, Q_LIST, Q_DROP_ROWS, Q_DROP_COLL, Q_INSERT, Q_DEL_UUID, Q_DEL_ID,
-    Q_SCAN, Q_SCAN_PAYLOAD, Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_GET_ROW, Q_RENAME, Q_COUNT
+    Q_SCAN, Q_SCAN_PAYLOAD, Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_GET_ROW, Q_RENAME, Q_LOG_RENAME,
+    Q_LOG_INSERT, Q_LOG_DEL_UUID,
+    Q_LOG_DEL_ID, Q_LOG_DROP, Q_CHANGES, Q_RANGE, Q_PRUNE, Q_PING, Q_COUNT
 };
 
 static const char *const sql_text[Q_COUNT] = {
@@ -37,6 +43,22 @@ static const char *const sql_text[Q_COUNT] = {
     "ROLLBACK",
     "SELECT uuid, identity, vector, payload FROM faceprints WHERE collection = ?1 AND uuid = ?2",
     "UPDATE faceprints SET identity = ?3 WHERE collection = ?1 AND identity = ?2",
+    "INSERT INTO changes(collection, op, uuid, created) SELECT collection, o.op, uuid, ?3 "
+    "FROM (SELECT 'D' AS op, 1 AS k UNION ALL SELECT 'E', 2) o, faceprints "
+    "WHERE collection = ?1 AND identity = ?2 ORDER BY o.k",
+    "INSERT INTO changes(collection, op, uuid, created) VALUES(?1, 'E', ?2, ?3)",
+    "INSERT INTO changes(collection, op, uuid, created) "
+    "SELECT collection, 'D', uuid, ?3 FROM faceprints WHERE collection = ?1 AND uuid = ?2",
+    "INSERT INTO changes(collection, op, uuid, created) "
+    "SELECT collection, 'D', uuid, ?3 FROM faceprints WHERE collection = ?1 AND identity = ?2",
+    "INSERT INTO changes(collection, op, coll_created, created) "
+    "SELECT name, 'X', created, ?2 FROM collections WHERE name = ?1",
+    "SELECT c.seq, c.collection, c.op, c.uuid, c.coll_created, f.identity, f.vector "
+    "FROM changes c LEFT JOIN faceprints f ON c.op = 'E' AND f.uuid = c.uuid AND "
+    "f.collection = c.collection WHERE c.seq > ?1 ORDER BY c.seq LIMIT ?2",
+    "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM changes",
+    "DELETE FROM changes WHERE created < ?1 AND seq < (SELECT max(seq) FROM changes)",
+    "SELECT 1",
 };
 
 static const char schema[] =
@@ -47,7 +69,10 @@ static const char schema[] =
     " uuid TEXT PRIMARY KEY, collection TEXT NOT NULL REFERENCES collections(name),"
     " identity TEXT NOT NULL, vector BLOB NOT NULL, payload BLOB, created BIGINT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS faceprints_collection ON faceprints(collection);"
-    "CREATE INDEX IF NOT EXISTS faceprints_identity ON faceprints(collection, identity);";
+    "CREATE INDEX IF NOT EXISTS faceprints_identity ON faceprints(collection, identity);"
+    "CREATE TABLE IF NOT EXISTS changes ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT NULL, op TEXT NOT NULL,"
+    " uuid TEXT, coll_created BIGINT, created BIGINT NOT NULL);";
 
 typedef struct sql_store {
     facet_store base;
@@ -159,9 +184,15 @@ static int q_drop(facet_store *b, const char *name)
     sql_store *s = (sql_store *)b;
     int r = exec_simple(s, Q_BEGIN);
     if (r) return r;
-    sqlite3_stmt *st = stmt(s, Q_DROP_ROWS);
+    sqlite3_stmt *st = stmt(s, Q_LOG_DROP);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, facet_unix_ms());
     int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) goto fail;
+    st = stmt(s, Q_DROP_ROWS);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) goto fail;
     st = stmt(s, Q_DROP_COLL);
@@ -198,6 +229,14 @@ static int q_insert(facet_store *b, const char *collection, const facet_store_ro
         sqlite3_bind_int64(st, 6, now);
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
+        if (rc == SQLITE_DONE) {
+            st = stmt(s, Q_LOG_INSERT);
+            sqlite3_bind_text(st, 1, collection, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, rows[i].uuid, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 3, now);
+            rc = sqlite3_step(st);
+            sqlite3_reset(st);
+        }
         if (rc != SQLITE_DONE) {
             r = fail(s, FACET_E_STORE, "insert faceprint");
             exec_simple(s, Q_ROLLBACK);
@@ -213,13 +252,30 @@ static int q_remove(facet_store *b, const char *collection, const char *uuid,
                     const char *identity, size_t *removed)
 {
     sql_store *s = (sql_store *)b;
-    sqlite3_stmt *st = stmt(s, uuid ? Q_DEL_UUID : Q_DEL_ID);
-    sqlite3_bind_text(st, 1, collection, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, uuid ? uuid : identity, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) return fail(s, FACET_E_STORE, "remove faceprint");
-    *removed = (size_t)sqlite3_changes(s->db);
+    int r = exec_simple(s, Q_BEGIN);
+    if (r) return r;
+    /* the log rows first: they select what the delete is about to remove */
+    static const int steps[2][2] = {{Q_LOG_DEL_UUID, Q_DEL_UUID}, {Q_LOG_DEL_ID, Q_DEL_ID}};
+    for (int i = 0; i < 2; i++) {
+        sqlite3_stmt *st = stmt(s, steps[uuid ? 0 : 1][i]);
+        sqlite3_bind_text(st, 1, collection, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, uuid ? uuid : identity, -1, SQLITE_STATIC);
+        if (i == 0) sqlite3_bind_int64(st, 3, facet_unix_ms());
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            r = fail(s, FACET_E_STORE, "remove faceprint");
+            exec_simple(s, Q_ROLLBACK);
+            return r;
+        }
+    }
+    size_t k = (size_t)sqlite3_changes(s->db);
+    r = exec_simple(s, Q_COMMIT);
+    if (r) {
+        exec_simple(s, Q_ROLLBACK);
+        return r;
+    }
+    *removed = k;
     return FACET_OK;
 }
 
@@ -282,15 +338,98 @@ static int q_rename(facet_store *b, const char *collection, const char *from, co
                     size_t *renamed)
 {
     sql_store *s = (sql_store *)b;
-    sqlite3_stmt *st = stmt(s, Q_RENAME);
-    sqlite3_bind_text(st, 1, collection, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
+    int r = exec_simple(s, Q_BEGIN);
+    if (r) return r;
+    /* the log rows first: they select the rows about to be renamed */
+    static const int steps[2] = {Q_LOG_RENAME, Q_RENAME};
+    for (int i = 0; i < 2; i++) {
+        sqlite3_stmt *st = stmt(s, steps[i]);
+        sqlite3_bind_text(st, 1, collection, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
+        if (i == 0) sqlite3_bind_int64(st, 3, facet_unix_ms());
+        else sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            r = fail(s, FACET_E_STORE, "rename identity");
+            exec_simple(s, Q_ROLLBACK);
+            return r;
+        }
+    }
+    size_t k = (size_t)sqlite3_changes(s->db);
+    r = exec_simple(s, Q_COMMIT);
+    if (r) {
+        exec_simple(s, Q_ROLLBACK);
+        return r;
+    }
+    *renamed = k;
+    return FACET_OK;
+}
+
+static int q_changes(facet_store *b, int64_t after, int limit, facet_change_fn fn, void *user)
+{
+    sql_store *s = (sql_store *)b;
+    sqlite3_stmt *st = stmt(s, Q_CHANGES);
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int(st, 2, limit);
+    int rc, bad = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        facet_change c = {0};
+        const char *op = (const char *)sqlite3_column_text(st, 2);
+        c.seq = sqlite3_column_int64(st, 0);
+        c.collection = (const char *)sqlite3_column_text(st, 1);
+        c.op = op && op[0] && !op[1] ? op[0] : 0;
+        c.uuid = (const char *)sqlite3_column_text(st, 3);
+        c.coll_created = sqlite3_column_int64(st, 4);
+        if (sqlite3_column_type(st, 5) != SQLITE_NULL && sqlite3_column_type(st, 6) != SQLITE_NULL) {
+            c.identity = (const char *)sqlite3_column_text(st, 5);
+            c.vector = sqlite3_column_blob(st, 6);
+            c.vector_size = (size_t)sqlite3_column_bytes(st, 6);
+        }
+        if (!c.collection || !c.op) {
+            bad = 1;
+            break;
+        }
+        if (fn(user, &c)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    if (bad) return facet_seterr(&b->err, FACET_E_FORMAT, "sqlite: a corrupt change log row");
+    return rc == SQLITE_DONE ? FACET_OK : fail(s, FACET_E_STORE, "read the change log");
+}
+
+static int q_seq_range(facet_store *b, int64_t *lo, int64_t *hi)
+{
+    sql_store *s = (sql_store *)b;
+    sqlite3_stmt *st = stmt(s, Q_RANGE);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *lo = sqlite3_column_int64(st, 0);
+        *hi = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? FACET_OK : fail(s, FACET_E_STORE, "read the change log");
+}
+
+static int q_prune(facet_store *b, int64_t before_ms)
+{
+    sql_store *s = (sql_store *)b;
+    sqlite3_stmt *st = stmt(s, Q_PRUNE);
+    sqlite3_bind_int64(st, 1, before_ms);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE) return fail(s, FACET_E_STORE, "rename identity");
-    *renamed = (size_t)sqlite3_changes(s->db);
-    return FACET_OK;
+    return rc == SQLITE_DONE ? FACET_OK : fail(s, FACET_E_STORE, "prune the change log");
+}
+
+static int q_ping(facet_store *b)
+{
+    sql_store *s = (sql_store *)b;
+    sqlite3_stmt *st = stmt(s, Q_PING);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? FACET_OK : fail(s, FACET_E_STORE, "ping");
 }
 
 static void q_close(facet_store *b)
@@ -411,9 +550,23 @@ static int qk_del(facet_store *b, const char *id)
 
 static const facet_store_key_ops sqlite_key_ops = {qk_put, qk_get, qk_list, qk_del};
 
-static const facet_store_ops sqlite_ops = {"sqlite", q_create, q_drop, q_get, q_list,
-                                           q_insert, q_remove, q_scan, q_close,
-                                           .get = q_get_row, .rename = q_rename};
+static const facet_store_ops sqlite_ops = {
+    .name = "sqlite",
+    .create_collection = q_create,
+    .drop_collection = q_drop,
+    .get_collection = q_get,
+    .list_collections = q_list,
+    .insert = q_insert,
+    .remove = q_remove,
+    .scan = q_scan,
+    .close = q_close,
+    .get = q_get_row,
+    .rename = q_rename,
+    .changes = q_changes,
+    .seq_range = q_seq_range,
+    .prune = q_prune,
+    .ping = q_ping,
+};
 
 int facet_store_open_sqlite(const char *path, facet_store **out, facet_err *e)
 {

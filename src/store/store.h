@@ -12,6 +12,19 @@
  *
  * A store handle is used by one thread at a time: the gallery serialises calls with its mutex.
  * Every write is one transaction that is durable when the call returns.
+ *
+ * The change log (sqlite.c and postgres.c; the memory store has none, its ops are NULL): a
+ * third table
+ *
+ *   changes(seq PK ascending, collection, op, uuid NULL, coll_created NULL, created)
+ *
+ * gets one row per enrolled faceprint ('E'), removed faceprint ('D') and dropped collection
+ * ('X', with the dropped collection's `created`, so that a process unloads that collection and
+ * not a newer one of the same name) in the same transaction as the change itself. Writers are
+ * serialised (SQLite's write lock; a transaction-scoped advisory lock on PostgreSQL taken
+ * before the sequence number is drawn), so sequence numbers commit in order: a reader that has
+ * seen seq N has seen every change below N, and "seq > last seen" is a complete catch-up read.
+ * PostgreSQL also sends NOTIFY facet_changes in each such transaction (delivered at commit).
  */
 #ifndef FACET_STORE_H
 #define FACET_STORE_H
@@ -38,6 +51,20 @@ typedef struct facet_store_row {
 /* Returns 0 to go on, nonzero to stop the scan (the scan then returns FACET_OK). */
 typedef int (*facet_store_row_fn)(void *user, const facet_store_row *row);
 
+/* One change log entry, valid during the callback only. For 'E' the enrolled row is joined in
+ * (identity, vector); both are NULL when that row has been removed since (a 'D' follows). */
+typedef struct facet_change {
+    int64_t seq;
+    const char *collection;
+    char op;              /* 'E' enrolled, 'D' removed, 'X' collection dropped */
+    const char *uuid;     /* 'E', 'D' */
+    int64_t coll_created; /* 'X' */
+    const char *identity; /* 'E' */
+    const void *vector;
+    size_t vector_size;
+} facet_change;
+typedef int (*facet_change_fn)(void *user, const facet_change *c);
+
 typedef struct facet_store_ops {
     const char *name;
     /* info->name etc. filled; FACET_E_EXISTS if present */
@@ -57,9 +84,27 @@ typedef struct facet_store_ops {
     /* one row by uuid, with its payload (NULL: none); FACET_E_NOT_FOUND when absent */
     int (*get)(facet_store *s, const char *collection, const char *uuid, facet_store_row_fn fn,
                void *user);
-    /* every row of identity `from` gets identity `to` (one statement); *renamed: how many */
+    /* every row of identity `from` gets identity `to` (one transaction; logged as a removal
+     * then an enrolment of each row, so followers pick up the new identity); *renamed: how
+     * many */
     int (*rename)(facet_store *s, const char *collection, const char *from, const char *to,
                   size_t *renamed);
+    /* ---- the change log; NULL for the memory store ---- */
+    /* entries with seq > after in seq order, at most `limit` of them */
+    int (*changes)(facet_store *s, int64_t after, int limit, facet_change_fn fn, void *user);
+    /* lowest and highest seq in the log; 0, 0 when it is empty */
+    int (*seq_range)(facet_store *s, int64_t *lo, int64_t *hi);
+    /* deletes entries created before `before_ms`, always keeping the newest one */
+    int (*prune)(facet_store *s, int64_t before_ms);
+    /* a round trip to the server (reconnecting first when the connection was lost) */
+    int (*ping)(facet_store *s);
+    /* Called by the gallery's follower thread only, without the store mutex (it uses a
+     * connection of its own and never touches `err`); NULL where the store cannot notify.
+     * Waits up to timeout_ms for a change notification or for stop_fd to become readable.
+     * Returns 1 when woken by a notification or after (re)connecting its listener (either way
+     * the caller should catch up), 0 on timeout or stop_fd, FACET_E_STORE when the server
+     * cannot be reached (having waited, so the caller may loop). */
+    int (*wait)(facet_store *s, int timeout_ms, int stop_fd);
 } facet_store_ops;
 
 /* API keys (facet/keys.h): one table api_keys(id PK, hash UNIQUE, role, collection, created),
