@@ -62,6 +62,19 @@ static void fresh_collection(facet_gallery *g, const char *name)
     CHECK_EQ(facet_collection_create(g, name, &cs), FACET_OK);
 }
 
+/* Two nodes on the store, with collection `name` created fresh by A and loaded by B;
+ * 0 (and a failed check) if either could not open. */
+static int two_nodes(int follow_a, int follow_b, const char *name, facet_gallery **a,
+                     facet_gallery **b)
+{
+    *a = open_node(follow_a);
+    *b = open_node(follow_b);
+    if (!*a || !*b) return 0;
+    fresh_collection(*a, name);
+    CHECK_EQ(facet_collection_load(*b, name, NULL), FACET_OK);
+    return 1;
+}
+
 /* Milliseconds until `g` finds the faceprint of `seed` as its best match (found = 1) or no
  * longer finds it there (found = 0); -1 after 3 s. */
 static double wait_for(facet_gallery *g, const char *coll, unsigned seed, int found)
@@ -103,10 +116,8 @@ static int wait_count(facet_gallery *g, const char *coll, size_t want)
 
 static void t_two_nodes(void)
 {
-    facet_gallery *a = open_node(1), *b = open_node(1);
-    if (!a || !b) goto out;
-    fresh_collection(a, "nodes");
-    CHECK_EQ(facet_collection_load(b, "nodes", NULL), FACET_OK);
+    facet_gallery *a = NULL, *b = NULL;
+    if (!two_nodes(1, 1, "nodes", &a, &b)) goto out;
     float v[DIM];
     char uuid[FACET_UUID_SIZE];
     double worst = 0;
@@ -195,10 +206,8 @@ out:
 
 static void t_explicit_sync(void)
 {
-    facet_gallery *a = open_node(0), *b = open_node(0);
-    if (!a || !b) goto out;
-    fresh_collection(a, "manual");
-    CHECK_EQ(facet_collection_load(b, "manual", NULL), FACET_OK);
+    facet_gallery *a = NULL, *b = NULL;
+    if (!two_nodes(0, 0, "manual", &a, &b)) goto out;
     float v[DIM];
     char uuid[FACET_UUID_SIZE];
     for (unsigned i = 0; i < 10; i++) {
@@ -269,10 +278,8 @@ static void *search_loop(void *arg)
 
 static void t_searches_during_changes(void)
 {
-    facet_gallery *a = open_node(0), *b = open_node(1);
-    if (!a || !b) goto out;
-    fresh_collection(a, "busy");
-    CHECK_EQ(facet_collection_load(b, "busy", NULL), FACET_OK);
+    facet_gallery *a = NULL, *b = NULL;
+    if (!two_nodes(0, 1, "busy", &a, &b)) goto out;
     atomic_int stop = 0;
     searcher s[2] = {{b, &stop, 0, 0}, {b, &stop, 0, 0}};
     pthread_t th[2];
@@ -306,7 +313,9 @@ static void t_searches_during_changes(void)
     size_t nx = 0, ny = 0;
     CHECK_EQ(facet_gallery_identities(b, "busy", &x, &nx), FACET_OK);
     CHECK_EQ(facet_gallery_identities(c, "busy", &y, &ny), FACET_OK);
-    CHECK(nx == ny && nx > 0 && memcmp(x, y, nx * sizeof *x) == 0);
+    CHECK(nx == ny && nx > 0);
+    for (size_t i = 0; i < nx && i < ny; i++)
+        CHECK(strcmp(x[i].identity, y[i].identity) == 0 && x[i].count == y[i].count);
     printf("# %ld searches on B while A and B wrote; B converged to the store's %zu rows\n",
            s[0].searches + s[1].searches, want);
     free(x);
@@ -325,10 +334,8 @@ static void t_server_restart(void)
     const char *stop_cmd = getenv("FACET_TEST_PG_STOP"), *start_cmd = getenv("FACET_TEST_PG_START");
     if (!stop_cmd || !start_cmd)
         SKIP("needs a PostgreSQL server this test may stop (tests/with-postgres.sh)");
-    facet_gallery *a = open_node(1), *b = open_node(1);
-    if (!a || !b) goto out;
-    fresh_collection(a, "outage");
-    CHECK_EQ(facet_collection_load(b, "outage", NULL), FACET_OK);
+    facet_gallery *a = NULL, *b = NULL;
+    if (!two_nodes(1, 1, "outage", &a, &b)) goto out;
     float v[DIM];
     char uuid[FACET_UUID_SIZE];
     vec_for(v, 9000);
@@ -386,10 +393,8 @@ static void t_fell_behind(void)
     CHECK_EQ(facet_gallery_open(url, &s, &bad), FACET_E_INVALID_ARG);
     CHECK(bad == NULL);
 
-    facet_gallery *a = open_node(0), *b = open_node(0);
-    if (!a || !b) goto out;
-    fresh_collection(a, "behind");
-    CHECK_EQ(facet_collection_load(b, "behind", NULL), FACET_OK);
+    facet_gallery *a = NULL, *b = NULL;
+    if (!two_nodes(0, 0, "behind", &a, &b)) goto out;
     float v[DIM];
     char uuid[FACET_UUID_SIZE];
     for (unsigned i = 0; i < 5; i++) {

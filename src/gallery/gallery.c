@@ -27,6 +27,7 @@
  * before scanning and rewinds g->seq to it. A process that fell behind the log's pruning
  * (or a log that was reset) reloads its loaded collections instead.
  */
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
@@ -197,7 +198,16 @@ static coll *coll_new(const facet_collection_info *info)
 {
     coll *c = facet_calloc(1, sizeof *c);
     if (!c) return NULL;
-    if (pthread_rwlock_init(&c->lock, NULL) != 0) {
+    /* Writers first: with glibc's default (readers first) a steady stream of searches keeps
+     * an enrolment waiting for ever. A writer holds the lock only for a swap or a row. */
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+#ifdef __GLIBC__
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    int rc = pthread_rwlock_init(&c->lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    if (rc != 0) {
         free(c);
         return NULL;
     }
