@@ -1,8 +1,10 @@
 #!/bin/sh
 # Runs the whole suite twice: the release build, then a build with AddressSanitizer and
 # UndefinedBehaviorSanitizer (any memory error, leak or undefined behaviour fails the test
-# that hit it). Prints the count of individual checks of both as the last line:
-# "N passed, N failed, N skipped". FACET_SANITIZE=0 skips the sanitizer pass.
+# that hit it); then the concurrency tests (TSAN_TESTS) a third time in a ThreadSanitizer
+# build of just those targets (TSAN_TARGETS). Prints the count of individual checks of all
+# as the last line: "N passed, N failed, N skipped". FACET_SANITIZE=0 skips the sanitizer
+# passes, FACET_TSAN=0 only the ThreadSanitizer one.
 set -u
 build=${1:-build}
 san="$build-sanitize"
@@ -25,6 +27,27 @@ if [ "${FACET_SANITIZE:-1}" != 0 ]; then
     else
         cat "$san/ninja.out"
         echo "sanitizer build failed"
+        rc=1
+    fi
+fi
+# ThreadSanitizer: galleries shared by threads and processes (followers, searches during
+# writes). Debian's uninstrumented libpthreadpool is suppressed (tests/tsan.supp).
+tsan="$build-tsan"
+TSAN_TARGETS="tests/test_cluster tests/test_cluster_pg"
+TSAN_TESTS="cluster cluster-postgres"
+if [ "${FACET_SANITIZE:-1}" != 0 ] && [ "${FACET_TSAN:-1}" != 0 ]; then
+    if [ ! -f "$tsan/build.ninja" ]; then
+        meson setup "$tsan" -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false >/dev/null
+    fi
+    if ninja -C "$tsan" $TSAN_TARGETS >"$tsan/ninja.out" 2>&1; then
+        meson test -C "$tsan" --no-rebuild --print-errorlogs --num-processes 2 $TSAN_TESTS \
+            >"$tsan/meson-test.out" 2>&1 || rc=1
+        grep -E "^ *[0-9]+/[0-9]+ " "$tsan/meson-test.out" | sed "s|^|[tsan] |"
+        grep -q "^Fail: *0" "$tsan/meson-test.out" || sed -n '/^=* [0-9]*\/[0-9]* =*$/,$p' "$tsan/meson-test.out" | head -200
+        logs="$logs $tsan/meson-logs/testlog.json"
+    else
+        cat "$tsan/ninja.out"
+        echo "thread sanitizer build failed"
         rc=1
     fi
 fi
