@@ -94,7 +94,9 @@ class _Attributes(ctypes.Structure):
 
 
 class _GallerySettings(ctypes.Structure):
-    _fields_ = [("threads", ctypes.c_int), ("match_a", ctypes.c_float), ("match_b", ctypes.c_float)]
+    _fields_ = [("threads", ctypes.c_int), ("match_a", ctypes.c_float), ("match_b", ctypes.c_float),
+                ("follow", ctypes.c_int), ("follow_interval_ms", ctypes.c_int),
+                ("change_keep_s", ctypes.c_int)]
 
 
 class _CollectionSettings(ctypes.Structure):
