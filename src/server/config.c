@@ -54,6 +54,9 @@ static const opt opts[] = {
     {"key-cache", "FACET_KEY_CACHE", T_INT, S(key_cache_s), 0, 3600, 0, "seconds a key lookup is cached (revocation delay)"},
     {"access-log", "FACET_ACCESS_LOG", T_BOOL, S(access_log), 0, 1, 0, "log one line per request (method, path, status, ms)"},
     {"preload", "FACET_PRELOAD", T_BOOL, S(preload), 0, 1, 0, "load every model at start (quality, attributes)"},
+    {"follow", "FACET_FOLLOW", T_BOOL, S(follow), 0, 1, 0, "apply other nodes' changes to the shared store (docs/deploy.md)"},
+    {"follow-interval-ms", "FACET_FOLLOW_INTERVAL_MS", T_INT, S(follow_interval_ms), 10, 60000, 0,
+     "catch-up period of --follow without a notification"},
 };
 #undef S
 #define N_OPTS (int)(sizeof opts / sizeof opts[0])
@@ -76,6 +79,7 @@ void srv_config_defaults(srv_config *c)
     c->body_timeout_s = 30;
     c->shutdown_timeout_s = 10;
     c->key_cache_s = 10;
+    c->follow_interval_ms = 500;
 }
 
 static const opt *find_opt(const char *name, size_t len)

@@ -520,6 +520,8 @@ int srv_create(const srv_config *cfg, int sdk_and_store, srv **out, char *err, s
     facet_gallery_settings gs;
     facet_gallery_defaults(&gs);
     facet_match_model(&gs.match_a, &gs.match_b);
+    gs.follow = cfg->follow;
+    gs.follow_interval_ms = cfg->follow_interval_ms;
     if ((rc = facet_gallery_open(cfg->db, &gs, &s->gallery))) {
         snprintf(err, errlen, "store: %s", facet_last_error());
         goto fail;

@@ -68,6 +68,8 @@ typedef struct srv_config {
     int key_cache_s;          /* how long a key lookup is trusted (revocation delay) */
     int access_log;           /* log one line per request */
     int preload;              /* load every model at start (1) or lazily (0) */
+    int follow;               /* 1: apply other nodes' changes (facet_gallery_settings.follow) */
+    int follow_interval_ms;   /* its catch-up period without a notification */
 } srv_config;
 
 void srv_config_defaults(srv_config *c);

@@ -1,0 +1,98 @@
+#!/bin/sh
+# bench/server/run.sh [BUILD] [SIZES] - facetd under load on loopback, against the SDK's own
+# time for the same work measured in the same run (figures in docs/performance.md, "Server").
+#
+#   BUILD  build folder with tools/facetd, bench/server/{prep,loadgen} (default build)
+#   SIZES  collection sizes, default "10000 1000000"
+#   SOAK=600 bench/server/run.sh build 10000   adds the soak: SOAK seconds of mixed traffic
+#                                             (8 recognize : 1 identify : 1 collection
+#                                             stats) at 40% of the recognize saturation
+#                                             rate, a line per minute with p99 and RSS
+#
+# For each size: prep fills a SQLite collection (the real faceprint of a photo + random ones)
+# and writes the aligned 112x112 chip; ffmpeg scales a two-person photo to a 640x480 JPEG.
+# Then, per request kind (recognize with the chip, identify with the JPEG):
+#   1. the SDK in process, single-threaded: decode + faceprint(s) + search (prep sdk);
+#   2. facetd, closed loop with 1 connection: HTTP + JSON overhead over (1), unloaded;
+#   3. facetd, closed loop with 8 connections: throughput at saturation;
+#   4. facetd, open loop at 50% of (3): p50 / p99 with queueing counted (loadgen --rate).
+# facetd runs with its defaults (one worker per core, one inference thread per request).
+set -eu
+build=${1:-build}
+sizes=${2:-"10000 1000000"}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+data=${FACET_TEST_DATA:-$root/../shared/data}
+export FACET_MODEL_PATH=${FACET_MODEL_PATH:-$root/models}
+dur=${DUR:-20}
+tmp=$(mktemp -d /tmp/facet-bench-server-XXXXXX)
+pid=
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+key=bench-admin-key-0123456789
+lg="$build/bench/server/loadgen"
+prep="$build/bench/server/prep"
+echo "# $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores," \
+     "flags: $(grep -o -w -m1 -E 'avx512f|avx512_bf16|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')load: $(cut -d' ' -f1-3 /proc/loadavg)"
+ffmpeg -loglevel error -y -i "$data/images/two_people.jpg" -vf scale=640:480 -q:v 3 "$tmp/probe.jpg"
+
+start_facetd() { # $1: store URL
+    FACET_ADMIN_KEY=$key "$build/tools/facetd" --listen 127.0.0.1:0 --db "$1" --log-file "$tmp/facetd.log" \
+        --max-in-flight 1000 >/dev/null 2>&1 &
+    pid=$!
+    port=
+    for _ in $(seq 1 600); do
+        port=$(sed -n 's/.*listening on .* (port \([0-9]*\).*/\1/p' "$tmp/facetd.log" 2>/dev/null | head -1)
+        [ -n "$port" ] && break
+        sleep 0.1
+    done
+    [ -n "$port" ] || { echo "facetd did not start:"; cat "$tmp/facetd.log"; exit 1; }
+}
+
+field() { # $1: JSON line, $2: field
+    echo "$1" | sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p"
+}
+
+for n in $sizes; do
+    db="$tmp/s$n.db"
+    "$prep" fill "sqlite:$db" people "$n" "$data/images/obama.jpg" "$tmp" >&2
+    sdk=$(FACET_NUM_THREADS=1 "$prep" sdk "sqlite:$db" people "$tmp/chip.png" "$tmp/probe.jpg" 10)
+    echo "$sdk" | sed "s/^/{\"n\":$n,/;s/,{/{/"
+    start_facetd "sqlite:$db"
+    echo "# facetd: $(grep -m1 'faceprints loaded' "$tmp/facetd.log" | sed 's/^.*collection/collection/')"
+    for kind in recognize identify; do
+        if [ $kind = recognize ]; then req="POST,/v1/collections/people/recognize,image/png,$tmp/chip.png"
+        else req="POST,/v1/collections/people/identify,image/jpeg,$tmp/probe.jpg"; fi
+        common="--target 127.0.0.1:$port --header 'Authorization: Bearer $key' --req $req --pid $pid"
+        one=$(eval "$lg" $common --connections 1 --duration "$dur" --warmup 2 --label "$kind-$n-1conn")
+        sat=$(eval "$lg" $common --connections 8 --duration "$dur" --warmup 2 --label "$kind-$n-saturation")
+        x=$(field "$sat" throughput)
+        half=$(echo "$x" | awk '{printf "%.1f", $1 / 2}')
+        load=$(eval "$lg" $common --connections 32 --rate "$half" --duration "$((dur * 2))" --warmup 2 \
+               --label "$kind-$n-50pct")
+        echo "$one"
+        echo "$sat"
+        echo "$load"
+        s50=$(echo "$sdk" | grep "\"$kind\"" | sed -n 's/.*"p50_ms":\([0-9.]*\).*/\1/p')
+        h50=$(field "$one" p50_ms)
+        l50=$(field "$load" p50_ms)
+        l99=$(field "$load" p99_ms)
+        echo "{\"n\":$n,\"kind\":\"$kind\",\"sdk_p50_ms\":$s50,\"http_1conn_p50_ms\":$h50," \
+             "\"overhead_unloaded_pct\":$(echo "$h50 $s50" | awk '{printf "%.1f", ($1 - $2) / $2 * 100}')," \
+             "\"saturation_rps\":$x,\"at_50pct_p50_ms\":$l50,\"at_50pct_p99_ms\":$l99}"
+        [ $kind = recognize ] && soak_rate=$(echo "$x" | awk '{printf "%.1f", $1 * 0.4}')
+    done
+    if [ -n "${SOAK:-}" ]; then
+        eval "$lg" --target "127.0.0.1:$port" --header "'Authorization: Bearer $key'" \
+            --req "POST,/v1/collections/people/recognize,image/png,$tmp/chip.png,8" \
+            --req "POST,/v1/collections/people/identify,image/jpeg,$tmp/probe.jpg,1" \
+            --req "GET,/v1/collections/people,-,-,1" \
+            --pid "$pid" --connections 32 --rate "$soak_rate" --duration "$SOAK" --warmup 30 --interval 60 \
+            --label "soak-$n"
+    fi
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    pid=
+done
