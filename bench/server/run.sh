@@ -59,7 +59,7 @@ for n in $sizes; do
     db="$tmp/s$n.db"
     "$prep" fill "sqlite:$db" people "$n" "$data/images/obama.jpg" "$tmp" >&2
     sdk=$(FACET_NUM_THREADS=1 "$prep" sdk "sqlite:$db" people "$tmp/chip.png" "$tmp/probe.jpg" 10)
-    echo "$sdk" | sed "s/^/{\"n\":$n,/;s/,{/{/"
+    echo "$sdk" | sed "s/^{/{\"n\":$n,/"
     start_facetd "sqlite:$db"
     echo "# facetd: $(grep -m1 'faceprints loaded' "$tmp/facetd.log" | sed 's/^.*collection/collection/')"
     for kind in recognize identify; do
