@@ -7,7 +7,9 @@
 #   SOAK=600 bench/server/run.sh build 10000   adds the soak: SOAK seconds of mixed traffic
 #                                             (8 recognize : 1 identify : 1 collection
 #                                             stats) at 40% of the recognize saturation
-#                                             rate, a line per minute with p99 and RSS
+#                                             rate, a line per minute with p99 and RSS;
+#                                             SOAK_RATE=R skips the measurements and soaks
+#                                             at R requests/s
 #
 # For each size: prep fills a SQLite collection (the real faceprint of a photo + random ones)
 # and writes the aligned 112x112 chip; ffmpeg scales a two-person photo to a 640x480 JPEG.
@@ -58,11 +60,13 @@ field() { # $1: JSON line, $2: field
 for n in $sizes; do
     db="$tmp/s$n.db"
     "$prep" fill "sqlite:$db" people "$n" "$data/images/obama.jpg" "$tmp" >&2
-    sdk=$(FACET_NUM_THREADS=1 "$prep" sdk "sqlite:$db" people "$tmp/chip.png" "$tmp/probe.jpg" 10)
-    echo "$sdk" | sed "s/^{/{\"n\":$n,/"
+    [ -z "${SOAK_RATE:-}" ] && sdk=$(FACET_NUM_THREADS=1 "$prep" sdk "sqlite:$db" people "$tmp/chip.png" "$tmp/probe.jpg" 10)
+    [ -z "${SOAK_RATE:-}" ] && echo "$sdk" | sed "s/^{/{\"n\":$n,/"
     start_facetd "sqlite:$db"
     echo "# facetd: $(grep -m1 'faceprints loaded' "$tmp/facetd.log" | sed 's/^.*collection/collection/')"
+    soak_rate=${SOAK_RATE:-}
     for kind in recognize identify; do
+        [ -n "${SOAK_RATE:-}" ] && break
         if [ $kind = recognize ]; then req="POST,/v1/collections/people/recognize,image/png,$tmp/chip.png"
         else req="POST,/v1/collections/people/identify,image/jpeg,$tmp/probe.jpg"; fi
         common="--target 127.0.0.1:$port --header 'Authorization: Bearer $key' --req $req --pid $pid"
