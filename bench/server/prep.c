@@ -172,7 +172,7 @@ static int do_identify(work *w)
         if (!st) st = facet_gallery_identify(w->g, w->coll, fp.model, fp.v, fp.dim, 0.0f, &m, &found);
         w->faces += found;
     }
-    free(faces);
+    facet_free(faces);
     facet_image_destroy(img);
     return st;
 }
