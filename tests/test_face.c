@@ -357,7 +357,10 @@ static void t_faceprint_formats(void)
     float s;
     CHECK_EQ(facet_compare(&fp, &other, &s, NULL), FACET_E_MODEL);
     other = fp;
-    other.dim = 256;
+    other.dim = 256; /* a valid faceprint of 256 values: another model's */
+    double n256 = 0;
+    for (int i = 0; i < 256; i++) n256 += (double)other.v[i] * other.v[i];
+    for (int i = 0; i < 256; i++) other.v[i] = (float)(other.v[i] / sqrt(n256));
     CHECK_EQ(facet_compare(&fp, &other, &s, NULL), FACET_E_MODEL);
     other = fp;
     other.v[3] = NAN;

@@ -205,6 +205,158 @@ static void t_pg_interface(void)
     store_interface(pg_url());
 }
 
+/* ---- identities and names: one rule on every store ---- */
+
+/* Each refused identity with the exact message; the same for memory, SQLite and PostgreSQL
+ * (PostgreSQL alone would refuse invalid UTF-8 with its own error, SQLite would store it). */
+static const struct {
+    const char *id, *msg;
+} bad_identities[] = {
+    {"", "identity 0 must be 1..255 bytes"},
+    {"a\nb", "identity 0 has the control character U+000A at byte 1"},
+    {"\x1b[31mred", "identity 0 has the control character U+001B at byte 0"},
+    {"del\x7f", "identity 0 has the control character U+007F at byte 3"},
+    {"nel\xc2\x85", "identity 0 has the control character U+0085 at byte 3"},
+    {"rlo\xe2\x80\xae", "identity 0 has the control character U+202E at byte 3"},
+    {"ls\xe2\x80\xa8", "identity 0 has the control character U+2028 at byte 2"},
+    {"bad\xff", "identity 0 is not valid UTF-8 at byte 3 (0xff)"},
+    {"over\xc0\xaf", "identity 0 is not valid UTF-8 at byte 4 (0xc0)"},
+    {"sur\xed\xa0\x80", "identity 0 is not valid UTF-8 at byte 3 (0xed)"},
+    {"cut\xe2\x82", "identity 0 is not valid UTF-8 at byte 3 (0xe2)"},
+    {"big\xf4\x90\x80\x80", "identity 0 is not valid UTF-8 at byte 3 (0xf4)"},
+};
+
+static void identity_rules(const char *url)
+{
+    facet_gallery *g = NULL;
+    CHECK_MSG(facet_gallery_open(url, NULL, &g) == 0, "%s: %s", url, facet_last_error());
+    if (!g) return;
+    facet_collection_drop(g, "idrules");
+    facet_collection_settings cs;
+    facet_collection_defaults(&cs);
+    cs.model_id = MODEL;
+    cs.dim = 8;
+    CHECK_EQ(facet_collection_create(g, "idrules", &cs), 0);
+    float v[8];
+    vec_for(v, 8, 1);
+    char u[FACET_UUID_SIZE];
+    for (size_t i = 0; i < sizeof bad_identities / sizeof bad_identities[0]; i++) {
+        int st = facet_gallery_enroll(g, "idrules", MODEL, v, 8, bad_identities[i].id, NULL, 0, u);
+        CHECK_MSG(st == FACET_E_INVALID_ARG, "%s: identity %zu: %d", url, i, st);
+        CHECK_MSG(!strcmp(facet_gallery_errmsg(g), bad_identities[i].msg), "%s: got '%s', want '%s'", url,
+                  facet_gallery_errmsg(g), bad_identities[i].msg);
+    }
+    char longest[FACET_IDENTITY_MAX + 2];
+    memset(longest, 'x', FACET_IDENTITY_MAX + 1);
+    longest[FACET_IDENTITY_MAX + 1] = 0;
+    CHECK_EQ(facet_gallery_enroll(g, "idrules", MODEL, v, 8, longest, NULL, 0, u), FACET_E_INVALID_ARG);
+    CHECK(!strcmp(facet_gallery_errmsg(g), "identity 0 must be 1..255 bytes"));
+    CHECK_EQ(facet_gallery_remove_identity(g, "idrules", "a\nb", NULL), FACET_E_INVALID_ARG);
+    CHECK(!strcmp(facet_gallery_errmsg(g), "identity has the control character U+000A at byte 1"));
+    /* accepted: any script, emoji, spaces, quotes, the longest length; stored byte for byte */
+    longest[FACET_IDENTITY_MAX] = 0;
+    const char *good[] = {"Jos\xc3\xa9 Garc\xc3\xad" "a", "\xe6\x9d\x8e\xe5\xb0\x8f\xe9\xbe\x99", "O'Brien \"Bob\"",
+                          "\xf0\x9f\x99\x82", longest};
+    for (int i = 0; i < 5; i++)
+        CHECK_MSG(facet_gallery_enroll(g, "idrules", MODEL, v, 8, good[i], NULL, 0, u) == 0, "%s: %s", url,
+                  facet_gallery_errmsg(g));
+    facet_gallery_destroy(g);
+    g = NULL;
+    CHECK_EQ(facet_gallery_open(url, NULL, &g), 0);
+    if (!g) return;
+    if (strcmp(url, "memory:")) {
+        facet_load_stats ls;
+        CHECK_EQ(facet_collection_load(g, "idrules", &ls), 0);
+        CHECK_EQ(ls.loaded, 5);
+        facet_identity_count *ids = NULL;
+        size_t n = 0;
+        CHECK_EQ(facet_gallery_identities(g, "idrules", &ids, &n), 0);
+        CHECK_EQ(n, 5);
+        for (int i = 0; i < 5; i++) {
+            int seen = 0;
+            for (size_t k = 0; k < n; k++) seen += !strcmp(ids[k].identity, good[i]);
+            CHECK_MSG(seen == 1, "%s: identity %d not read back byte for byte", url, i);
+        }
+        free(ids);
+    }
+    /* "." and ".." are not collection names */
+    CHECK_EQ(facet_collection_create(g, ".", &cs), FACET_E_INVALID_ARG);
+    CHECK(!strcmp(facet_gallery_errmsg(g), "name must be 1..127 characters of [A-Za-z0-9_.-], not \".\" or \"..\""));
+    CHECK_EQ(facet_collection_create(g, "..", &cs), FACET_E_INVALID_ARG);
+    CHECK_EQ(facet_collection_create(g, "...", &cs), 0); /* only those two */
+    facet_collection_drop(g, "...");
+    facet_collection_drop(g, "idrules");
+    facet_gallery_destroy(g);
+}
+
+static void t_identity_rules_memory(void)
+{
+    identity_rules("memory:");
+}
+
+static void t_identity_rules_sqlite(void)
+{
+    char url[320];
+    identity_rules(tmp_url(url, sizeof url, "ids.db"));
+    /* a row written by an older facet with a control character is skipped on load, counted */
+    facet_store *s = NULL;
+    facet_err e = {{0}};
+    CHECK_EQ(facet_store_open(url, &s, &e), 0);
+    if (!s) return;
+    facet_collection_info ci;
+    memset(&ci, 0, sizeof ci);
+    strcpy(ci.name, "old");
+    strcpy(ci.model_id, MODEL);
+    ci.dim = 8;
+    CHECK_EQ(s->ops->create_collection(s, &ci), 0);
+    float v[8];
+    vec_for(v, 8, 2);
+    uint8_t blob[FACET_VEC_HEADER + 32];
+    facet_vec_encode(blob, v, 8, facet_model_hash(MODEL));
+    char u1[FACET_UUID_SIZE], u2[FACET_UUID_SIZE];
+    facet_uuid_v4(u1);
+    facet_uuid_v4(u2);
+    facet_store_row rows[2] = {{u1, "ok", blob, sizeof blob, NULL, 0}, {u2, "evil\x1b]0;x\x07", blob, sizeof blob, NULL, 0}};
+    CHECK_EQ(s->ops->insert(s, "old", rows, 2), 0);
+    facet_store_close(s);
+    facet_gallery *g = NULL;
+    CHECK_EQ(facet_gallery_open(url, NULL, &g), 0);
+    facet_load_stats ls;
+    CHECK_EQ(facet_collection_load(g, "old", &ls), 0);
+    CHECK_EQ(ls.loaded, 1);
+    CHECK_EQ(ls.bad_other, 1);
+    facet_gallery_destroy(g);
+}
+
+static void t_identity_rules_pg(void)
+{
+    if (!pg_url()) SKIP("FACET_TEST_PG not set (run through tests/with-postgres.sh)");
+    identity_rules(pg_url());
+}
+
+/* A command that only reads must not leave an empty database behind a typo in the path. */
+static void t_sqlite_must_exist(void)
+{
+    char url[320];
+    tmp_url(url, sizeof url, "typo.db");
+    facet_gallery_settings gs;
+    facet_gallery_defaults(&gs);
+    gs.must_exist = 1;
+    facet_gallery *g = NULL;
+    CHECK_EQ(facet_gallery_open(url, &gs, &g), FACET_E_NOT_FOUND);
+    CHECK(g == NULL);
+    char want[400];
+    snprintf(want, sizeof want, "sqlite: '%s' does not exist", url + 7);
+    CHECK_MSG(!strcmp(facet_last_error(), want), "'%s'", facet_last_error());
+    CHECK(access(url + 7, F_OK) != 0);
+    /* without the flag the file is created, and then opens with it */
+    CHECK_EQ(facet_gallery_open(url, NULL, &g), 0);
+    facet_gallery_destroy(g);
+    g = NULL;
+    CHECK_EQ(facet_gallery_open(url, &gs, &g), 0);
+    facet_gallery_destroy(g);
+}
+
 static void t_pg_gallery_roundtrip(void)
 {
     if (!pg_url()) SKIP("FACET_TEST_PG not set (run through tests/with-postgres.sh)");
@@ -488,4 +640,5 @@ static void t_pg_keys(void)
 
 TESTS(TEST(t_keys), TEST(t_pg_keys), TEST(t_memory_interface), TEST(t_sqlite_interface),
       TEST(t_secrets_masked), TEST(t_sqlite_crash),
-      TEST(t_pg_interface), TEST(t_pg_gallery_roundtrip), TEST(t_pg_crash))
+      TEST(t_identity_rules_memory), TEST(t_identity_rules_sqlite), TEST(t_sqlite_must_exist),
+      TEST(t_pg_interface), TEST(t_pg_gallery_roundtrip), TEST(t_identity_rules_pg), TEST(t_pg_crash))

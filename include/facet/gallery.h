@@ -63,12 +63,16 @@ typedef struct facet_gallery facet_gallery;
 
 typedef struct facet_gallery_settings {
     int threads;         /* threads for large searches; 0 = FACET_NUM_THREADS or all cores */
-    float match_a;       /* match probability p = 1 / (1 + exp(-(a * s + b))), default 40 */
-    float match_b;       /* default -14 */
+    float match_a;       /* match probability p = 1 / (1 + exp(-(a * s + b))); the defaults are
+                            facet_match_model()'s (facet/face.h), the mapping facet_compare uses */
+    float match_b;
     int follow;          /* 1: a thread applies other processes' changes (see above); default 0 */
     int follow_interval_ms; /* catch-up period without a notification, 10..60000; default 500 */
     int change_keep_s;   /* followers prune log entries older than this (default 86400; 0 keeps
                             them); a process further behind than that reloads its collections */
+    int must_exist;      /* 1: the store must exist already: a missing sqlite:PATH is
+                            FACET_E_NOT_FOUND instead of a new empty database file (for
+                            commands that only read); default 0 (create it) */
 } facet_gallery_settings;
 
 FACET_API void facet_gallery_defaults(facet_gallery_settings *s);
@@ -134,7 +138,7 @@ typedef struct facet_collection_info {
 } facet_collection_info;
 
 /* Creates an empty collection in the store and loads it. FACET_E_EXISTS if the name is taken.
- * Names are 1..FACET_NAME_MAX bytes of [A-Za-z0-9_.-]. */
+ * Names are 1..FACET_NAME_MAX bytes of [A-Za-z0-9_.-], other than "." and "..". */
 FACET_API facet_status facet_collection_create(facet_gallery *g, const char *name,
                                                const facet_collection_settings *settings);
 
@@ -164,8 +168,11 @@ FACET_API facet_status facet_collection_get(facet_gallery *g, const char *name,
 
 /* ---- enrolment ---- */
 
-/* Adds one faceprint `v` (dim floats, L2-normalised) made by `model_id` under `identity`
- * (1..FACET_IDENTITY_MAX bytes). `payload` (may be NULL) is stored only if the collection keeps
+/* Adds one faceprint `v` (dim floats, L2-normalised: norm within 0.01 of 1) made by `model_id`
+ * under `identity`. Identities, on every store alike, are 1..FACET_IDENTITY_MAX bytes of valid
+ * UTF-8 without control characters (U+0000..U+001F, U+007F..U+009F), line or paragraph
+ * separators (U+2028, U+2029) or bidirectional overrides and isolates (U+202A..U+202E,
+ * U+2066..U+2069); anything else is FACET_E_INVALID_ARG. `payload` (may be NULL) is stored only if the collection keeps
  * payloads. Writes the new random (v4) UUID into `uuid`. Durable when it returns. */
 FACET_API facet_status facet_gallery_enroll(facet_gallery *g, const char *collection,
                                             const char *model_id, const float *v, int dim,
@@ -249,6 +256,9 @@ typedef struct facet_match {
     float similarity;  /* dot product of probe and enrolled faceprint, in [-1, 1] */
     float probability; /* the gallery's logistic mapping of `similarity` */
 } facet_match;
+
+/* Probes are faceprints like enrolments: finite, L2-normalised (else FACET_E_INVALID_ARG), of
+ * the collection's model and dimension (else FACET_E_MODEL). */
 
 /* Best match of probe `v`. *found = 1 and *out filled when its similarity is >= threshold,
  * else *found = 0 (not an error). */

@@ -12,14 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sdk.h"
+#include <jansson.h>
 
-/* Logistic match probability, fitted on ../shared/data/lfw-dev (docs/faceprint.md):
- * p = 1 / (1 + exp(-(PROB_A * similarity + PROB_B))). */
-#define PROB_A 31.477f
-#define PROB_B -8.8913f
-/* Similarity threshold for "same person" (docs/faceprint.md). */
-#define MATCH_THRESHOLD 0.302f
+#include "face/match.h"
+#include "sdk.h"
 
 #define FP_MAGIC "FPRT"
 #define FP_VERSION 1
@@ -105,36 +101,45 @@ facet_status facet_faceprint_extract(facet_sdk *sdk, const facet_image *img, con
 
 /* ---- comparison ---- */
 
-float facet_match_probability(float similarity)
+/* Model ids are printable ASCII without spaces ("fr_feature@87aacdfe"), so they pass through
+ * JSON, SQL and terminals unchanged. */
+static int valid_model_id(const char *m, size_t n)
 {
-    return 1.0f / (1.0f + expf(-(PROB_A * similarity + PROB_B)));
-}
-
-void facet_match_model(float *a, float *b)
-{
-    if (a) *a = PROB_A;
-    if (b) *b = PROB_B;
-}
-
-float facet_match_threshold(void)
-{
-    return MATCH_THRESHOLD;
-}
-
-static int valid_fp(const facet_faceprint *f)
-{
-    if (f->dim < 1 || f->dim > FACET_FACEPRINT_DIM) return 0;
-    if (memchr(f->model, 0, sizeof f->model) == NULL) return 0;
-    for (int i = 0; i < f->dim; i++)
-        if (!isfinite(f->v[i])) return 0;
+    if (n < 1 || n >= FACET_FACEPRINT_MODEL_MAX) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (m[i] < 0x21 || m[i] > 0x7e) return 0;
     return 1;
+}
+
+/* What a faceprint promises (facet/face.h): a model id, dim in 1..FACET_FACEPRINT_DIM, finite
+ * values of unit L2 norm. `status` is the code to fail with; `what` names the faceprint. */
+static int check_fp(const facet_faceprint *f, int status, const char *what)
+{
+    const char *nul = memchr(f->model, 0, sizeof f->model);
+    if (!nul || !valid_model_id(f->model, (size_t)(nul - f->model)))
+        return facet_seterr(NULL, status, "%s: model id is not 1..%d printable ASCII characters", what,
+                            FACET_FACEPRINT_MODEL_MAX - 1);
+    if (f->dim < 1 || f->dim > FACET_FACEPRINT_DIM)
+        return facet_seterr(NULL, status, "%s: dim %d is not in 1..%d", what, f->dim, FACET_FACEPRINT_DIM);
+    double norm = 0;
+    size_t where = 0;
+    switch (facet_vec_unit_check(f->v, (size_t)f->dim, &norm, &where)) {
+    case FACET_VEC_NOT_FINITE:
+        return facet_seterr(NULL, status, "%s: value %zu is not finite", what, where);
+    case FACET_VEC_NOT_UNIT:
+        return facet_seterr(NULL, status, "%s: L2 norm %.6g is not 1 (+-%g): not a faceprint", what, norm,
+                            FACET_NORM_TOL);
+    default:
+        return 0;
+    }
 }
 
 facet_status facet_compare(const facet_faceprint *a, const facet_faceprint *b, float *similarity, float *probability)
 {
     if (!a || !b || !similarity) return facet_seterr(NULL, FACET_E_INVALID_ARG, "a, b and similarity must not be NULL");
-    if (!valid_fp(a) || !valid_fp(b))
-        return facet_seterr(NULL, FACET_E_FORMAT, "a faceprint is malformed (dimension, model id or values)");
+    int rc;
+    if ((rc = check_fp(a, FACET_E_FORMAT, "faceprint a")) || (rc = check_fp(b, FACET_E_FORMAT, "faceprint b")))
+        return rc;
     if (strcmp(a->model, b->model) || a->dim != b->dim)
         return facet_seterr(NULL, FACET_E_MODEL, "faceprints of different models cannot be compared: %s/%d vs %s/%d",
                             a->model, a->dim, b->model, b->dim);
@@ -144,7 +149,7 @@ facet_status facet_compare(const facet_faceprint *a, const facet_faceprint *b, f
         na += (double)a->v[i] * a->v[i];
         nb += (double)b->v[i] * b->v[i];
     }
-    double s = na > 0 && nb > 0 ? dot / sqrt(na * nb) : 0;
+    double s = dot / sqrt(na * nb); /* both norms are near 1 (checked above) */
     s = s > 1 ? 1 : s < -1 ? -1 : s;
     *similarity = (float)s;
     if (probability) *probability = facet_match_probability((float)s);
@@ -216,7 +221,8 @@ facet_status facet_faceprint_serialize(const facet_faceprint *fp, int fp16, uint
 {
     if (data) *data = NULL;
     if (!fp || !data || !size) return facet_seterr(NULL, FACET_E_INVALID_ARG, "fp, data and size must not be NULL");
-    if (!valid_fp(fp)) return facet_seterr(NULL, FACET_E_INVALID_ARG, "fp is malformed");
+    int rc = check_fp(fp, FACET_E_INVALID_ARG, "fp");
+    if (rc) return rc;
     size_t idlen = strlen(fp->model), es = fp16 ? 2 : 4;
     size_t n = 12 + idlen + (size_t)fp->dim * es;
     uint8_t *p = facet_malloc(n);
@@ -259,29 +265,34 @@ facet_status facet_faceprint_deserialize(const void *data, size_t size, facet_fa
     if (size != 12 + idlen + dim * es)
         return facet_seterr(NULL, FACET_E_FORMAT, "faceprint is %zu bytes, its header says %zu", size,
                             (size_t)(12 + idlen + dim * es));
-    memset(out, 0, sizeof *out);
-    memcpy(out->model, p + 12, idlen);
-    if (memchr(out->model, 0, idlen)) return facet_seterr(NULL, FACET_E_FORMAT, "faceprint model id has a NUL byte");
-    out->dim = (int)dim;
+    if (!valid_model_id((const char *)p + 12, idlen))
+        return facet_seterr(NULL, FACET_E_FORMAT, "faceprint model id is not printable ASCII");
+    facet_faceprint fp;
+    memset(&fp, 0, sizeof fp);
+    memcpy(fp.model, p + 12, idlen);
+    fp.dim = (int)dim;
     const uint8_t *v = p + 12 + idlen;
     for (unsigned i = 0; i < dim; i++) {
         if (type == FP_F16) {
-            out->v[i] = f16_to_f32((uint16_t)get16(v + 2 * i));
+            fp.v[i] = f16_to_f32((uint16_t)get16(v + 2 * i));
         } else {
             uint32_t x = 0;
             for (int k = 0; k < 4; k++) x |= (uint32_t)v[4 * i + k] << (8 * k);
-            memcpy(&out->v[i], &x, 4);
+            memcpy(&fp.v[i], &x, 4);
         }
-        if (!isfinite(out->v[i])) return facet_seterr(NULL, FACET_E_FORMAT, "faceprint value %u is not finite", i);
     }
+    /* the unit length the format promises: a zero or unnormalised vector is not a faceprint */
+    int rc = check_fp(&fp, FACET_E_FORMAT, "faceprint");
+    if (rc) return rc;
+    *out = fp;
     return 0;
 }
 
-/* ---- JSON form ---- */
+/* ---- JSON form (jansson) ---- */
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static size_t b64_encode(const uint8_t *in, size_t n, char *out)
+static void b64_encode(const uint8_t *in, size_t n, char *out)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i += 3) {
@@ -292,7 +303,6 @@ static size_t b64_encode(const uint8_t *in, size_t n, char *out)
         out[o++] = i + 2 < n ? b64[v & 63] : '=';
     }
     out[o] = 0;
-    return o;
 }
 
 static int b64_value(char c)
@@ -301,121 +311,164 @@ static int b64_value(char c)
     return p ? (int)(p - b64) : -1;
 }
 
-/* Decodes standard base64 (with padding); returns the byte count or -1. */
-static long b64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
+/* Decodes canonical standard base64 (padded, unused bits zero, so that each byte string has
+ * exactly one accepted text) of exactly `want` bytes into out; on failure returns nonzero with
+ * the position and cause in the thread's error message. */
+static int b64_decode_exact(const char *in, size_t n, uint8_t *out, size_t want)
 {
-    if (n % 4) return -1;
+    if (n % 4)
+        return facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON: data: base64 length %zu is not a multiple of 4", n);
     size_t o = 0;
     for (size_t i = 0; i < n; i += 4) {
-        int v[4];
-        for (int k = 0; k < 4; k++) v[k] = in[i + k] == '=' && i + 4 == n && k >= 2 ? 0 : b64_value(in[i + k]);
-        if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0) return -1;
-        if (in[i + 2] == '=' && in[i + 3] != '=') return -1;
-        uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-        int bytes = in[i + 2] == '=' ? 1 : in[i + 3] == '=' ? 2 : 3;
+        int pad = 0;
+        uint32_t x = 0;
+        for (int k = 0; k < 4; k++) {
+            char c = in[i + k];
+            int v = 0;
+            if (c == '=' && i + 4 == n && k >= 2 && (k == 3 || in[i + 3] == '=')) {
+                pad++;
+            } else if ((v = b64_value(c)) < 0 || pad) {
+                if ((unsigned char)c >= 0x20 && (unsigned char)c < 0x7f)
+                    return facet_seterr(NULL, FACET_E_FORMAT,
+                                        "faceprint JSON: data: '%c' at position %zu is not base64", c, i + k);
+                return facet_seterr(NULL, FACET_E_FORMAT,
+                                    "faceprint JSON: data: byte 0x%02x at position %zu is not base64",
+                                    (unsigned char)c, i + k);
+            }
+            x = x << 6 | (uint32_t)v;
+        }
+        int bytes = 3 - pad;
+        if ((pad == 1 && (x & 0xff)) || (pad == 2 && (x & 0xffff)))
+            return facet_seterr(NULL, FACET_E_FORMAT,
+                                "faceprint JSON: data: unused bits before the padding at position %zu are not zero",
+                                i + 3 - (size_t)pad);
         for (int k = 0; k < bytes; k++) {
-            if (o >= cap) return -1;
-            out[o++] = (uint8_t)(x >> (16 - 8 * k));
+            if (o < want) out[o] = (uint8_t)(x >> (16 - 8 * k));
+            o++;
         }
     }
-    return (long)o;
+    if (o != want)
+        return facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON: data holds %zu bytes where dim and dtype need %zu",
+                            o, want);
+    return 0;
 }
 
 facet_status facet_faceprint_to_json(const facet_faceprint *fp, int fp16, char **json)
 {
     if (json) *json = NULL;
     if (!fp || !json) return facet_seterr(NULL, FACET_E_INVALID_ARG, "fp and json must not be NULL");
-    if (!valid_fp(fp)) return facet_seterr(NULL, FACET_E_INVALID_ARG, "fp is malformed");
-    for (const char *c = fp->model; *c; c++)
-        if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
-            return facet_seterr(NULL, FACET_E_INVALID_ARG, "model id has characters JSON would need to escape");
     uint8_t *bin;
     size_t n;
-    int rc = facet_faceprint_serialize(fp, fp16, &bin, &n);
+    int rc = facet_faceprint_serialize(fp, fp16, &bin, &n); /* validates fp */
     if (rc) return rc;
     size_t vbytes = n - 12 - strlen(fp->model);
-    size_t cap = 96 + strlen(fp->model) + (vbytes + 2) / 3 * 4 + 1;
-    char *out = facet_malloc(cap);
-    if (!out) {
-        free(bin);
-        return facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory");
+    char *data = facet_malloc((vbytes + 2) / 3 * 4 + 1);
+    json_t *o = NULL;
+    char *out = NULL;
+    if (data) {
+        b64_encode(bin + n - vbytes, vbytes, data);
+        o = json_pack("{s:s, s:i, s:s, s:s}", "model", fp->model, "dim", fp->dim, "dtype", fp16 ? "f16" : "f32",
+                      "data", data);
     }
-    int k = snprintf(out, cap, "{\"model\": \"%s\", \"dim\": %d, \"dtype\": \"%s\", \"data\": \"", fp->model, fp->dim,
-                     fp16 ? "f16" : "f32");
-    size_t o = (size_t)k + b64_encode(bin + n - vbytes, vbytes, out + k);
-    snprintf(out + o, cap - o, "\"}");
+    char *text = o ? json_dumps(o, JSON_PRESERVE_ORDER) : NULL;
+    /* copied into the library's own allocation, which the allocation-failure tests reach */
+    if (text && (out = facet_malloc(strlen(text) + 1))) memcpy(out, text, strlen(text) + 1);
+    free(text); /* jansson's default allocator */
+    json_decref(o);
+    free(data);
     free(bin);
+    if (!out) return facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory for the faceprint JSON");
     *json = out;
     return 0;
 }
 
-/* Finds "key": in a flat JSON object and returns a pointer past the colon (whitespace skipped). */
-static const char *json_field(const char *json, const char *key)
+static const char *json_type_name(const json_t *v)
 {
-    size_t kl = strlen(key);
-    for (const char *p = json; (p = strchr(p, '"')) != NULL; p++) {
-        if (!strncmp(p + 1, key, kl) && p[1 + kl] == '"') {
-            const char *q = p + 2 + kl;
-            while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r') q++;
-            if (*q != ':') continue;
-            q++;
-            while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r') q++;
-            return q;
-        }
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a real number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    default: return "null";
     }
-    return NULL;
 }
 
-/* Copies a JSON string value (no escapes allowed: faceprint fields never need them). */
-static int json_string(const char *p, char *out, size_t cap, size_t *len)
+/* The string member `key` of o (any JSON escapes resolved, NUL refused) or an error. */
+static int member_string(json_t *o, const char *key, const char **s, size_t *len)
 {
-    if (!p || *p != '"') return -1;
-    const char *e = p + 1;
-    while (*e && *e != '"' && *e != '\\') e++;
-    if (*e != '"') return -1;
-    size_t n = (size_t)(e - p - 1);
-    if (out) {
-        if (n >= cap) return -1;
-        memcpy(out, p + 1, n);
-        out[n] = 0;
-    }
-    if (len) *len = n;
+    json_t *v = json_object_get(o, key);
+    if (!v) return facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON: \"%s\" is missing", key);
+    if (!json_is_string(v))
+        return facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON: \"%s\" must be a string, not %s", key,
+                            json_type_name(v));
+    *s = json_string_value(v);
+    *len = json_string_length(v);
+    if (strlen(*s) != *len)
+        return facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON: \"%s\" contains a NUL character", key);
     return 0;
 }
 
-facet_status facet_faceprint_from_json(const char *json, facet_faceprint *out)
+static int from_json_object(json_t *root, facet_faceprint *out)
 {
-    if (!json || !out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "json and out must not be NULL");
-    char model[FACET_FACEPRINT_MODEL_MAX], dtype[8];
-    const char *pm = json_field(json, "model"), *pt = json_field(json, "dtype"), *pd = json_field(json, "data");
-    const char *pdim = json_field(json, "dim");
-    size_t dlen;
-    if (json_string(pm, model, sizeof model, NULL) || json_string(pt, dtype, sizeof dtype, NULL) ||
-        json_string(pd, NULL, 0, &dlen) || !pdim)
-        return facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON needs string fields model, dtype, data and dim");
-    char *end;
-    long dim = strtol(pdim, &end, 10);
-    if (end == pdim || dim < 1 || dim > FACET_FACEPRINT_DIM)
-        return facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON: bad dim");
+    if (!json_is_object(root))
+        return facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON must be an object, not %s", json_type_name(root));
+    const char *key;
+    json_t *val;
+    json_object_foreach(root, key, val) {
+        if (strcmp(key, "model") && strcmp(key, "dim") && strcmp(key, "dtype") && strcmp(key, "data"))
+            return facet_seterr(NULL, FACET_E_FORMAT,
+                                "faceprint JSON: unknown member \"%.40s\" (expected model, dim, dtype, data)", key);
+    }
+    const char *model, *dtype, *data;
+    size_t mlen, tlen, dlen;
+    int rc;
+    if ((rc = member_string(root, "model", &model, &mlen)) || (rc = member_string(root, "dtype", &dtype, &tlen)) ||
+        (rc = member_string(root, "data", &data, &dlen)))
+        return rc;
+    json_t *jd = json_object_get(root, "dim");
+    if (!jd) return facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON: \"dim\" is missing");
+    if (!json_is_integer(jd))
+        return facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON: \"dim\" must be an integer, not %s",
+                            json_type_name(jd));
+    json_int_t dim = json_integer_value(jd);
+    if (dim < 1 || dim > FACET_FACEPRINT_DIM)
+        return facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON: \"dim\" %lld is not in 1..%d", (long long)dim,
+                            FACET_FACEPRINT_DIM);
+    if (!valid_model_id(model, mlen))
+        return facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON: \"model\" is not 1..%d printable ASCII characters",
+                            FACET_FACEPRINT_MODEL_MAX - 1);
     int f16 = !strcmp(dtype, "f16");
-    if (!f16 && strcmp(dtype, "f32")) return facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON: dtype '%s'", dtype);
-    size_t idlen = strlen(model), es = f16 ? 2 : 4, vbytes = (size_t)dim * es;
-    if (idlen < 1) return facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON: empty model");
-    uint8_t *bin = facet_malloc(12 + idlen + vbytes + 4);
+    if (!f16 && strcmp(dtype, "f32"))
+        return facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON: \"dtype\" must be \"f32\" or \"f16\"");
+    size_t vbytes = (size_t)dim * (f16 ? 2 : 4), n = 12 + mlen + vbytes;
+    uint8_t *bin = facet_malloc(n);
     if (!bin) return facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory");
     memcpy(bin, FP_MAGIC, 4);
     put16(bin + 4, FP_VERSION);
     put16(bin + 6, f16 ? FP_F16 : FP_F32);
     put16(bin + 8, (unsigned)dim);
-    put16(bin + 10, (unsigned)idlen);
-    memcpy(bin + 12, model, idlen);
-    long got = b64_decode(pd + 1, dlen, bin + 12 + idlen, vbytes + 4);
-    int rc;
-    if (got != (long)vbytes)
-        rc = facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON: data holds %ld bytes, dim %ld needs %zu", got, dim,
-                          vbytes);
-    else
-        rc = facet_faceprint_deserialize(bin, 12 + idlen + vbytes, out);
+    put16(bin + 10, (unsigned)mlen);
+    memcpy(bin + 12, model, mlen);
+    rc = b64_decode_exact(data, dlen, bin + 12 + mlen, vbytes);
+    if (!rc) rc = facet_faceprint_deserialize(bin, n, out);
     free(bin);
+    return rc;
+}
+
+facet_status facet_faceprint_from_json(const char *json, facet_faceprint *out)
+{
+    if (!json || !out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "json and out must not be NULL");
+    json_error_t err;
+    /* strict: one value and nothing after it (jansson's default end check), no duplicate keys;
+     * \u0000 is let through the parser so that the check above can name the member */
+    json_t *root = json_loads(json, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+    if (!root)
+        return facet_seterr(NULL, FACET_E_FORMAT, "faceprint JSON: line %d column %d (byte %d): %s", err.line,
+                            err.column, err.position, err.text);
+    int rc = from_json_object(root, out);
+    json_decref(root);
     return rc;
 }

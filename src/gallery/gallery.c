@@ -40,6 +40,8 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "face/match.h"
+#include "facet/face.h"
 #include "facet/gallery.h"
 #include "gallery_priv.h"
 #include "kernels.h"
@@ -158,8 +160,10 @@ static void format_uuid(const uint8_t *u, char *out)
     *o = 0;
 }
 
+/* Names appear in URLs (facetd routes) and paths, so "." and ".." are refused. */
 static int valid_name(const char *s)
 {
+    if (!strcmp(s, ".") || !strcmp(s, "..")) return 0;
     size_t n = 0;
     for (; s[n]; n++) {
         char c = s[n];
@@ -170,10 +174,51 @@ static int valid_name(const char *s)
     return n >= 1 && n <= FACET_NAME_MAX;
 }
 
-static int valid_identity(const char *s)
+/* The identity rule, the same for every store (the gallery checks before any store sees the
+ * string): 1..FACET_IDENTITY_MAX bytes of well-formed UTF-8 (no overlong forms, surrogates or
+ * code points above U+10FFFF), without control characters (C0, DEL, C1), line or paragraph
+ * separators (U+2028, U+2029) or bidirectional overrides and isolates (U+202A..U+202E,
+ * U+2066..U+2069), which would let a name rewrite or reorder the terminal or page showing it.
+ * SQLite would store any bytes and PostgreSQL refuses invalid UTF-8, so without this rule the
+ * same call behaved differently per store. Returns 0, or nonzero with the cause in `why`. */
+static int identity_problem(const char *s, char *why, size_t cap)
 {
     size_t n = strnlen(s, FACET_IDENTITY_MAX + 1);
-    return n >= 1 && n <= FACET_IDENTITY_MAX;
+    if (n < 1 || n > FACET_IDENTITY_MAX) {
+        snprintf(why, cap, "must be 1..%d bytes", FACET_IDENTITY_MAX);
+        return 1;
+    }
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned c = u[i];
+        int len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
+        for (int k = 1; k < len; k++) {
+            if (i + (size_t)k >= n || (u[i + k] & 0xc0) != 0x80) {
+                len = 0;
+                break;
+            }
+            cp = cp << 6 | (u[i + k] & 0x3f);
+        }
+        static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (!len || cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            snprintf(why, cap, "is not valid UTF-8 at byte %zu (0x%02x)", i, c);
+            return 1;
+        }
+        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+            (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069)) {
+            snprintf(why, cap, "has the control character U+%04X at byte %zu", (unsigned)cp, i);
+            return 1;
+        }
+        i += (size_t)len;
+    }
+    return 0;
+}
+
+static int valid_identity(const char *s)
+{
+    char why[80];
+    return identity_problem(s, why, sizeof why) == 0;
 }
 
 /* ---- collection internals ---- */
@@ -428,12 +473,7 @@ static int64_t coll_identity(coll *c, const char *identity)
 /* Checks a vector (finite, norm near 1) and writes it as row `row`. */
 static int coll_set_row(coll *c, size_t row, const float *v)
 {
-    double nn = 0;
-    for (int d = 0; d < c->info.dim; d++) {
-        if (!isfinite(v[d])) return FACET_E_INVALID_ARG;
-        nn += (double)v[d] * v[d];
-    }
-    if (fabs(sqrt(nn) - 1.0) > 1e-2) return FACET_E_INVALID_ARG;
+    if (facet_vec_unit_check(v, (size_t)c->info.dim, NULL, NULL)) return FACET_E_INVALID_ARG;
     uint8_t *dst = c->mat + row * c->stride;
     memset(dst, 0, c->stride);
     if (c->info.dtype == FACET_DTYPE_F16) {
@@ -478,8 +518,7 @@ void facet_gallery_defaults(facet_gallery_settings *s)
     if (!s) return;
     memset(s, 0, sizeof *s);
     s->threads = 0;
-    s->match_a = 40.0f;
-    s->match_b = -14.0f;
+    facet_match_model(&s->match_a, &s->match_b); /* the same mapping as facet_compare */
     s->follow = 0;
     s->follow_interval_ms = 500;
     s->change_keep_s = 86400;
@@ -535,7 +574,8 @@ facet_status facet_gallery_open(const char *url, const facet_gallery_settings *s
         }
     }
     facet_err e = {{0}};
-    st = facet_store_open(url, &g->store, &e);
+    st = facet_store_open_flags(url, s.must_exist ? FACET_STORE_MUST_EXIST : 0, &g->store,
+                                &e);
     if (st) goto fail;
     if (g->store->ops->seq_range) {
         /* collections loaded from now on hold every change up to here */
@@ -612,7 +652,7 @@ float facet_gallery_match_probability(const facet_gallery *g, float s)
 {
     facet_gallery *m = (facet_gallery *)g; /* atomics need a non-const object */
     float a = atomic_load(&m->match_a), b = atomic_load(&m->match_b);
-    return (float)(1.0 / (1.0 + exp(-((double)a * s + b))));
+    return facet_match_logistic(a, b, s);
 }
 
 static coll *find_loaded(facet_gallery *g, const char *name)
@@ -736,7 +776,8 @@ facet_status facet_collection_create(facet_gallery *g, const char *name,
     if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
     if (!name || !valid_name(name))
         return (facet_status)gfail(g, FACET_E_INVALID_ARG,
-                                   "name must be 1..%d characters of [A-Za-z0-9_.-]",
+                                   "name must be 1..%d characters of [A-Za-z0-9_.-], not \".\" or "
+                                   "\"..\"",
                                    FACET_NAME_MAX);
     if (!s || !s->model_id || !s->model_id[0] || strlen(s->model_id) > FACET_NAME_MAX)
         return (facet_status)gfail(g, FACET_E_INVALID_ARG,
@@ -951,19 +992,21 @@ facet_status facet_collection_get(facet_gallery *g, const char *name, facet_coll
 
 /* ---- enrolment ---- */
 
-static int check_vectors(facet_gallery *g, const float *v, size_t n, int dim)
+/* The faceprint rule of facet/face.h (finite, unit L2 norm), for enrolments and probes alike;
+ * `what` is "faceprint" or "probe". */
+static int check_vectors(facet_gallery *g, const char *what, const float *v, size_t n, int dim)
 {
     for (size_t i = 0; i < n; i++) {
-        const float *x = v + i * (size_t)dim;
-        double nn = 0;
-        for (int d = 0; d < dim; d++) {
-            if (!isfinite(x[d]))
-                return gfail(g, FACET_E_INVALID_ARG, "faceprint %zu has a NaN or infinity", i);
-            nn += (double)x[d] * x[d];
+        double norm = 0;
+        switch (facet_vec_unit_check(v + i * (size_t)dim, (size_t)dim, &norm, NULL)) {
+        case FACET_VEC_NOT_FINITE:
+            return gfail(g, FACET_E_INVALID_ARG, "%s %zu has a NaN or infinity", what, i);
+        case FACET_VEC_NOT_UNIT:
+            return gfail(g, FACET_E_INVALID_ARG, "%s %zu is not L2-normalised (norm %.4f)", what, i,
+                         norm);
+        default:
+            break;
         }
-        if (fabs(sqrt(nn) - 1.0) > 1e-2)
-            return gfail(g, FACET_E_INVALID_ARG,
-                         "faceprint %zu is not L2-normalised (norm %.4f)", i, sqrt(nn));
     }
     return FACET_OK;
 }
@@ -977,10 +1020,12 @@ static int enroll_rows(facet_gallery *g, const char *collection, const char *mod
     if (dim < 1 || dim > 8192) return gfail(g, FACET_E_INVALID_ARG, "dim %d is not in 1..8192", dim);
     if (n == 0) return FACET_OK;
     if (n > (1u << 24)) return gfail(g, FACET_E_LIMIT, "more than %u faceprints at once", 1u << 24);
-    for (size_t i = 0; i < n; i++)
-        if (!identities[i] || !valid_identity(identities[i]))
-            return gfail(g, FACET_E_INVALID_ARG, "identity %zu must be 1..%d bytes", i,
-                         FACET_IDENTITY_MAX);
+    for (size_t i = 0; i < n; i++) {
+        char why[80];
+        if (!identities[i]) return gfail(g, FACET_E_INVALID_ARG, "identity %zu is NULL", i);
+        if (identity_problem(identities[i], why, sizeof why))
+            return gfail(g, FACET_E_INVALID_ARG, "identity %zu %s", i, why);
+    }
     int st;
     size_t bs = facet_vec_blob_size(dim);
     uint8_t *blobs = facet_malloc(n * bs);
@@ -995,7 +1040,7 @@ static int enroll_rows(facet_gallery *g, const char *collection, const char *mod
     coll *c = NULL;
     if ((st = acquire(g, collection, &c))) goto out;
     if ((st = check_model(g, c, model_id, dim))) goto unlock_g;
-    if ((st = check_vectors(g, v, n, dim))) goto unlock_g;
+    if ((st = check_vectors(g, "faceprint", v, n, dim))) goto unlock_g;
     for (size_t i = 0; i < n; i++) {
         if (facet_uuid_v4(ids[i])) {
             st = gfail(g, FACET_E_IO, "getrandom failed");
@@ -1110,9 +1155,10 @@ facet_status facet_gallery_remove_identity(facet_gallery *g, const char *collect
 {
     if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
     if (removed) *removed = 0;
-    if (!identity || !valid_identity(identity))
-        return (facet_status)gfail(g, FACET_E_INVALID_ARG, "identity must be 1..%d bytes",
-                                   FACET_IDENTITY_MAX);
+    char why[80];
+    if (!identity) return (facet_status)gfail(g, FACET_E_INVALID_ARG, "identity is NULL");
+    if (identity_problem(identity, why, sizeof why))
+        return (facet_status)gfail(g, FACET_E_INVALID_ARG, "identity %s", why);
     coll *c = NULL;
     int st = acquire(g, collection, &c);
     if (st) return (facet_status)st;
@@ -1420,10 +1466,9 @@ static int search(facet_gallery *g, const char *collection, const char *model_id
     if (dim < 1 || dim > 8192) return gfail(g, FACET_E_INVALID_ARG, "dim %d is not in 1..8192", dim);
     if (n == 0) return FACET_OK;
     if (n > (1u << 24)) return gfail(g, FACET_E_LIMIT, "more than %u probes at once", 1u << 24);
-    for (size_t i = 0; i < n * (size_t)dim; i++)
-        if (!isfinite(v[i]))
-            return gfail(g, FACET_E_INVALID_ARG, "probe %zu has a NaN or infinity",
-                         i / (size_t)dim);
+    /* a probe must be a faceprint like an enrolment: a zero or unnormalised vector would
+     * give similarities that are not cosines, reported as if they were */
+    if (check_vectors(g, "probe", v, n, dim)) return FACET_E_INVALID_ARG;
     int dpad = facet_dpad(dim);
     float *probes = facet_alloc_zeroed(n * (size_t)dpad, sizeof(float));
     float *sc = facet_malloc(n * (size_t)k * sizeof *sc);

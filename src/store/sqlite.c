@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store.h"
 
@@ -568,15 +569,20 @@ static const facet_store_ops sqlite_ops = {
     .ping = q_ping,
 };
 
-int facet_store_open_sqlite(const char *path, facet_store **out, facet_err *e)
+int facet_store_open_sqlite(const char *path, unsigned flags, facet_store **out, facet_err *e)
 {
     int status;
     sql_store *s = facet_calloc(1, sizeof *s);
     if (!s) return facet_seterr(e, FACET_E_NO_MEMORY, "no memory for the store");
     s->base.ops = &sqlite_ops;
     s->base.keys = &sqlite_key_ops;
-    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                               SQLITE_OPEN_NOMUTEX, NULL);
+    int create = flags & FACET_STORE_MUST_EXIST ? 0 : SQLITE_OPEN_CREATE;
+    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | create | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc == SQLITE_CANTOPEN && !create && access(path, F_OK) != 0) {
+        status = facet_seterr(e, FACET_E_NOT_FOUND, "sqlite: '%s' does not exist", path);
+        goto fail;
+    }
     if (rc != SQLITE_OK) {
         status = facet_seterr(e, FACET_E_IO, "sqlite: cannot open '%s': %s", path,
                      s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));

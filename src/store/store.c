@@ -16,12 +16,17 @@
 
 int facet_store_open(const char *url, facet_store **out, facet_err *e)
 {
+    return facet_store_open_flags(url, 0, out, e);
+}
+
+int facet_store_open_flags(const char *url, unsigned flags, facet_store **out, facet_err *e)
+{
     *out = NULL;
     if (!url) return facet_seterr(e, FACET_E_INVALID_ARG, "url is NULL");
     if (strcmp(url, "memory:") == 0) return facet_store_open_memory(out, e);
     if (strncmp(url, "sqlite:", 7) == 0) {
         if (!url[7]) return facet_seterr(e, FACET_E_INVALID_ARG, "url 'sqlite:' names no file");
-        return facet_store_open_sqlite(url + 7, out, e);
+        return facet_store_open_sqlite(url + 7, flags, out, e);
     }
     if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0 ||
         strstr(url, "host=") || strstr(url, "hostaddr=") || strstr(url, "dbname="))

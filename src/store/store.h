@@ -133,10 +133,13 @@ struct facet_store {
 
 /* Opens a store from a URL (see facet/gallery.h). On failure the message is in `e`. */
 int facet_store_open(const char *url, facet_store **out, facet_err *e);
+/* FACET_STORE_MUST_EXIST: a missing SQLite file is FACET_E_NOT_FOUND, not created. */
+enum { FACET_STORE_MUST_EXIST = 1 };
+int facet_store_open_flags(const char *url, unsigned flags, facet_store **out, facet_err *e);
 void facet_store_close(facet_store *s);
 
 int facet_store_open_memory(facet_store **out, facet_err *e);
-int facet_store_open_sqlite(const char *path, facet_store **out, facet_err *e);
+int facet_store_open_sqlite(const char *path, unsigned flags, facet_store **out, facet_err *e);
 int facet_store_open_postgres(const char *conninfo, facet_store **out, facet_err *e);
 
 /* Vector blobs. encode writes FACET_VEC_HEADER + 4 * dim bytes. check verifies the header and
