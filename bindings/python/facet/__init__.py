@@ -96,7 +96,7 @@ class _Attributes(ctypes.Structure):
 class _GallerySettings(ctypes.Structure):
     _fields_ = [("threads", ctypes.c_int), ("match_a", ctypes.c_float), ("match_b", ctypes.c_float),
                 ("follow", ctypes.c_int), ("follow_interval_ms", ctypes.c_int),
-                ("change_keep_s", ctypes.c_int)]
+                ("change_keep_s", ctypes.c_int), ("must_exist", ctypes.c_int)]
 
 
 class _CollectionSettings(ctypes.Structure):
@@ -299,10 +299,7 @@ class Gallery:
 
     def __init__(self, url="sqlite:facet.db"):
         gs = _GallerySettings()
-        _lib.facet_gallery_defaults(ctypes.byref(gs))
-        a, b = ctypes.c_float(), ctypes.c_float()
-        _lib.facet_match_model(ctypes.byref(a), ctypes.byref(b))  # the SDK's fitted mapping
-        gs.match_a, gs.match_b = a.value, b.value
+        _lib.facet_gallery_defaults(ctypes.byref(gs))  # the match mapping is facet_compare's
         self._h = ctypes.c_void_p()
         _check(_lib.facet_gallery_open(os.fsencode(url), ctypes.byref(gs), ctypes.byref(self._h)))
 
