@@ -1,7 +1,10 @@
 #!/bin/sh
 # test_cli.sh FACET - the `facet` command line end to end on real photos, printing TAP:
 # JSON output shapes, errors for bad input that do not stop a run, enrol/identify through a
-# real SQLite file, compare, eval on a slice of LFW, nn run, and a missing model folder.
+# real SQLite file, compare, eval on a slice of LFW, nn run, and a missing model folder; then
+# what must be refused, each with its exact exit status and message: malformed numbers and
+# unknown options (2), failed writes (1), hostile faceprints, migrate onto itself, malformed
+# pairs files, read-only commands on a missing database, identities with control characters.
 set -u
 facet=$1
 data=${FACET_TEST_DATA:-$(dirname "$0")/../../shared/data}
@@ -12,7 +15,6 @@ fails=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; sed 's/^/#   /' "$tmp/out" | head -20; }
 check() { name=$1; shift; if "$@" >"$tmp/out" 2>&1; then ok "$name"; else bad "$name"; fi; }
-echo "1..11"
 
 check "version" sh -c "'$facet' --version | grep -q '^facet 0\.'"
 
@@ -73,4 +75,94 @@ check "a store URL's password is never printed" sh -c "
     ! '$facet' collection list --db 'postgres://alice:s3cret@127.0.0.1:1/faces' >'$tmp/out3' 2>&1 &&
     grep -q 'postgres://alice:\*\*\*\*@127.0.0.1:1/faces' '$tmp/out3' && ! grep -q s3cret '$tmp/out3' ||
     { cat '$tmp/out3'; exit 1; }"
+# ---- refusals: exact exit status and message ----
+# refused NAME RC MESSAGE CMD...: CMD exits RC and its stderr's first line is MESSAGE
+refused() {
+    name=$1 want_rc=$2 want_msg=$3; shift 3
+    "$@" >"$tmp/out.stdout" 2>"$tmp/out"; got=$?
+    if [ "$got" = "$want_rc" ] && [ "$(head -1 "$tmp/out")" = "$want_msg" ]; then ok "$name"
+    else echo "exit $got, wanted $want_rc; wanted message: $want_msg" >>"$tmp/out"; bad "$name"; fi
+}
+img="$data/images/obama.jpg"
+refused "--threshold abc is a usage error" 2 "facet: --threshold: 'abc' is not a number in 0..1" \
+    "$facet" detect --threshold abc "$img"
+refused "--threshold nan is a usage error" 2 "facet: --threshold: 'nan' is not a number in 0..1" \
+    "$facet" detect --threshold=nan "$img"
+refused "--top 5x is a usage error" 2 "facet: --top: '5x' is not an integer in 1..100" \
+    "$facet" identify --collection people --db "$db" --top 5x "$img"
+refused "--min-face '' is a usage error" 2 "facet: --min-face: '' is not an integer in 8..100000" \
+    "$facet" analyze --min-face "" "$img"
+refused "--backend foo is a usage error" 2 "facet: --backend: 'foo' is not one of ref, xnnpack, auto" \
+    "$facet" faceprint --json --backend foo "$img"
+refused "--iters 1e3 is a usage error" 2 "facet: --iters: '1e3' is not an integer in 1..1000000" \
+    "$facet" nn bench "${FACET_MODEL_PATH:-models}/fr_eye.onnx" --iters 1e3
+refused "an unknown option is a usage error" 2 "facet compare: unknown option '--thresold'" \
+    "$facet" compare --thresold 0.5 "$img" "$img"
+refused "an option without its value is a usage error" 2 "facet detect: option '--draw' needs a value" \
+    "$facet" detect "$img" --draw
+if [ -w /dev/full ]; then
+    refused "faceprint --out /dev/full fails" 1 "facet: cannot write /dev/full: No space left on device" \
+        "$facet" faceprint "$img" --out /dev/full
+    refused "a full standard output fails" 1 "facet: cannot write standard output: No space left on device" \
+        sh -c "'$facet' detect --json '$img' >/dev/full"
+fi
+refused "detect --draw into a missing folder fails" 1 \
+    "facet: cannot write /nonexistent/x.png: cannot create '/nonexistent/x.png': No such file or directory" \
+    "$facet" detect --draw /nonexistent/x.png "$img"
+refused "migrate onto itself is refused (it doubled the collection)" 2 \
+    "facet collection migrate: --to must name a new collection, not people itself" \
+    "$facet" collection migrate people --to people --db "$db"
+refused "migrate into an existing collection is refused" 1 \
+    "facet: collection people2 exists; migrate writes a new collection (drop it first)" \
+    "$facet" collection migrate people --to people2 --db "$db"
+check "people still holds 9 faceprints" sh -c "'$facet' collection stats people --db '$db' | grep -q '^people: 9 faceprints of 5 identities'"
+for verb in "identify --collection people $img" "collection list" "collection stats people" "collection drop people"; do
+    # shellcheck disable=SC2086
+    refused "${verb%% /*} on a missing database creates nothing" 1 \
+        "facet: sqlite:$tmp/typo.db: sqlite: '$tmp/typo.db' does not exist" \
+        "$facet" $verb --db "sqlite:$tmp/typo.db"
+    [ -e "$tmp/typo.db" ] && bad "$verb created $tmp/typo.db"
+done
+esc=$(printf '\033')
+refused "an identity with an escape sequence is refused" 1 \
+    "facet: $img: identity 0 has the control character U+001B at byte 0" \
+    "$facet" enroll --collection people --db "$db" --identity "${esc}[2Jx" "$img"
+refused "an identity with a right-to-left override is refused" 1 \
+    "facet: $img: identity 0 has the control character U+202E at byte 2" \
+    "$facet" enroll --collection people --db "$db" --identity "$(printf 'ab\342\200\256cd')" "$img"
+cp "$img" "$tmp/${esc}[31mred.jpg"
+check "paths are printed escaped (no terminal injection)" sh -c "
+    '$facet' detect '$tmp/${esc}[31mred.jpg' | grep -qF '\\x1b[31mred.jpg: 910x1137, 1 face' &&
+    ! '$facet' detect '$tmp/${esc}[31mred.jpg' | grep -q '$esc'"
+
+# faceprints: the CLI's own JSON line, the library's JSON and the binary form all compare
+"$facet" faceprint --json "$data/gallery/enroll/obama/obama.jpg" >"$tmp/a.json"
+"$facet" faceprint "$data/gallery/enroll/obama/obama2.jpg" --out "$tmp/b.fp" >/dev/null
+"$facet" compare "$data/gallery/enroll/obama/obama.jpg" "$data/gallery/enroll/obama/obama2.jpg" >"$tmp/want"
+check "compare takes faceprint --json output (same numbers as from the images)" sh -c "
+    '$facet' compare '$tmp/a.json' '$tmp/b.fp' >'$tmp/got' && cmp '$tmp/got' '$tmp/want' &&
+    grep -q 'same person' '$tmp/want'"
+printf '{"model": "fr_feature@87aacdfe", "dim": 1e999, "dtype": "f32", "data": ""}' >"$tmp/big.json"
+refused "a faceprint JSON with dim 1e999 is refused" 1 "facet: $tmp/big.json: line 1 column 45: real number overflow near '1e999'" \
+    "$facet" compare "$tmp/big.json" "$tmp/b.fp"
+printf '{"model": "fr_feature@87aacdfe", "dim": "4x", "dtype": "f32", "data": ""}' >"$tmp/4x.json"
+refused "a faceprint JSON with dim \"4x\" is refused" 1 "facet: $tmp/4x.json: faceprint JSON: \"dim\" must be an integer, not a string" \
+    "$facet" compare "$tmp/4x.json" "$tmp/b.fp"
+{ head -c 31 "$tmp/b.fp"; head -c 2048 /dev/zero; } >"$tmp/zero.fp"
+refused "a zero faceprint is an error, not similarity 0" 1 \
+    "facet: $tmp/zero.fp: faceprint: L2 norm 0 is not 1 (+-0.01): not a faceprint" \
+    "$facet" compare "$tmp/zero.fp" "$tmp/b.fp"
+
+# eval lfw: counts labelled from the pairs themselves; malformed lines refused with their number
+check "eval lfw counts same and different pairs" sh -c "
+    '$facet' eval lfw '$data/lfw-dev/images' '$tmp/pairs.txt' | grep -q '^LFW: 40 pairs (20 same, 20 different)'"
+sed '3s/.*/Aaron_Peirsol 1 two/' "$tmp/pairs.txt" >"$tmp/pairs-bad.txt"
+refused "eval lfw refuses a malformed pair line with its number" 1 \
+    "facet: $tmp/pairs-bad.txt:3: expected 'NAME N M' (same person) or 'NAME1 N NAME2 M' (different people), N and M image numbers from 1" \
+    "$facet" eval lfw "$data/lfw-dev/images" "$tmp/pairs-bad.txt"
+sed '$d' "$tmp/pairs.txt" >"$tmp/pairs-short.txt"
+refused "eval lfw refuses a file shorter than its header" 1 \
+    "facet: $tmp/pairs-short.txt: the header promises 40 pairs, the file holds 39" \
+    "$facet" eval lfw "$data/lfw-dev/images" "$tmp/pairs-short.txt"
+echo "1..$n"
 [ $fails = 0 ]

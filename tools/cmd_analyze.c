@@ -17,25 +17,20 @@ int cmd_analyze(int argc, char **argv)
 {
     facet_sdk_settings set;
     facet_sdk_defaults(&set);
-    int json = 0, nimg = 0;
-    const char **imgs = calloc((size_t)argc + 1, sizeof *imgs);
-    if (!imgs) return 1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json")) json = 1;
-        else if (cli_sdk_options(argc, argv, &i, &set)) continue;
-        else if (argv[i][0] == '-') nimg = -1, i = argc;
-        else imgs[nimg++] = argv[i];
+    int json = 0, ok = 1;
+    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, CLI_SDK_OPTIONS, {0}};
+    for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
+        if (c == 'j') json = 1;
+        else if (!cli_sdk_option(c, optarg, &set)) ok = 0;
     }
-    if (nimg <= 0) {
-        free(imgs);
+    char **imgs = argv + optind;
+    int nimg = argc - optind;
+    if (!ok || nimg <= 0) {
         fprintf(stderr, "usage: facet analyze IMG... [--json]   (quality and attributes of every face)\n");
         return 2;
     }
     facet_sdk *sdk;
-    if (cli_sdk_create(&set, &sdk)) {
-        free(imgs);
-        return 1;
-    }
+    if (cli_sdk_create(&set, &sdk)) return 1;
     const double deg = 180.0 / M_PI;
     int failures = 0;
     for (int k = 0; k < nimg; k++) {
@@ -96,6 +91,5 @@ int cmd_analyze(int argc, char **argv)
         facet_image_destroy(img);
     }
     facet_sdk_destroy(sdk);
-    free(imgs);
     return failures ? 1 : 0;
 }

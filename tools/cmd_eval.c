@@ -15,6 +15,7 @@
  * prediction as correct when it matches any ground-truth face (also one too small or marked
  * invalid, which a detector should not be punished for finding).
  */
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -214,22 +215,100 @@ static void fit_logistic(const pair *p, int n, double *a, double *b)
     *a = A, *b = B;
 }
 
+/* "NAME N" fields of a pairs line: an LFW name and a positive image number. */
+static int pair_index(const char *tok, int *idx)
+{
+    char *end;
+    long v = strtol(tok, &end, 10);
+    if (end == tok || *end || v < 1 || v > 9999) return -1;
+    *idx = (int)v;
+    return 0;
+}
+
+/* Reads an LFW pairs file: a header "PAIRS" or "FOLDS PAIRS" (pairs of each kind per fold),
+ * then exactly that many lines "NAME N M" (same person) and "NAME1 N NAME2 M" (different).
+ * A line of any other shape, or a count that does not match the header, is an error naming
+ * the line: a skipped pair would change the accuracy without saying so. */
+static int read_pairs(FILE *f, const char *path, pair **out, int *np, int *nfolds, lfw_img **imgs, int *nimg)
+{
+    char line[512];
+    long folds = 1, per = 0;
+    int lineno = 1, cap = 0;
+    if (!fgets(line, sizeof line, f)) {
+        fprintf(stderr, "facet: %s: empty file\n", path);
+        return 1;
+    }
+    char *tok[6], *save = NULL;
+    int nt = 0;
+    for (char *t = strtok_r(line, " \t\r\n", &save); t && nt < 6; t = strtok_r(NULL, " \t\r\n", &save)) tok[nt++] = t;
+    char *e1 = NULL, *e2 = NULL;
+    if (nt == 1) per = strtol(tok[0], &e1, 10);
+    else if (nt == 2) folds = strtol(tok[0], &e1, 10), per = strtol(tok[1], &e2, 10);
+    if ((nt != 1 && nt != 2) || *e1 || (e2 && *e2) || folds < 1 || folds > 100 || per < 1 || per > 100000) {
+        fprintf(stderr, "facet: %s:1: the header must be 'PAIRS' or 'FOLDS PAIRS' (positive integers)\n", path);
+        return 1;
+    }
+    long want = folds * per * 2;
+    *nfolds = (int)folds;
+    pair *pairs = calloc((size_t)want, sizeof *pairs);
+    if (!pairs) return 1;
+    *out = pairs;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            fprintf(stderr, "facet: %s:%d: line longer than %zu bytes\n", path, lineno, sizeof line - 2);
+            return 1;
+        }
+        nt = 0;
+        for (char *t = strtok_r(line, " \t\r\n", &save); t && nt < 6; t = strtok_r(NULL, " \t\r\n", &save))
+            tok[nt++] = t;
+        if (nt == 0) continue; /* a blank line (e.g. at the end) */
+        int i1, i2;
+        const char *n2;
+        int shape = (nt == 3 && !pair_index(tok[1], &i1) && !pair_index(tok[2], &i2))   ? 1
+                    : (nt == 4 && !pair_index(tok[1], &i1) && !pair_index(tok[3], &i2)) ? 2
+                                                                                        : 0;
+        if (!shape || strlen(tok[0]) > 127 || (shape == 2 && strlen(tok[2]) > 127)) {
+            fprintf(stderr, "facet: %s:%d: expected 'NAME N M' (same person) or 'NAME1 N NAME2 M' (different "
+                            "people), N and M image numbers from 1\n", path, lineno);
+            return 1;
+        }
+        if (*np >= want) {
+            fprintf(stderr, "facet: %s:%d: more pairs than the header's %ld\n", path, lineno, want);
+            return 1;
+        }
+        n2 = shape == 1 ? tok[0] : tok[2];
+        pair *p = &pairs[*np];
+        p->same = shape == 1;
+        p->a = find_or_add(imgs, nimg, &cap, tok[0], i1);
+        p->b = find_or_add(imgs, nimg, &cap, n2, i2);
+        p->fold = folds > 1 ? (int)(*np / (2 * per)) : -1;
+        if (p->a < 0 || p->b < 0) return 1;
+        (*np)++;
+    }
+    if (*np != want) {
+        fprintf(stderr, "facet: %s: the header promises %ld pairs, the file holds %d\n", path, want, *np);
+        return 1;
+    }
+    return 0;
+}
+
 static int eval_lfw(int argc, char **argv)
 {
     facet_sdk_settings set;
     facet_sdk_defaults(&set);
     const char *dir = NULL, *pairs_path = NULL, *roc = NULL;
-    int fit = 0, jobs = 0;
-    for (int i = 2; i < argc; i++) {
-        const char *v;
-        if ((v = cli_opt(argc, argv, &i, "--roc"))) roc = v;
-        else if (!strcmp(argv[i], "--fit")) fit = 1;
-        else if ((v = cli_opt(argc, argv, &i, "--jobs"))) jobs = atoi(v);
-        else if (cli_sdk_options(argc, argv, &i, &set)) continue;
-        else if (!dir && argv[i][0] != '-') dir = argv[i];
-        else if (!pairs_path && argv[i][0] != '-') pairs_path = argv[i];
-        else dir = NULL, i = argc;
+    int fit = 0, jobs = 0, ok = 1, ret = 0;
+    enum { O_ROC = CLI_OPT_FIRST_OWN, O_FIT, O_JOBS };
+    static const struct option opts[] = {{"roc", required_argument, NULL, O_ROC}, {"fit", no_argument, NULL, O_FIT},
+                                         {"jobs", required_argument, NULL, O_JOBS}, CLI_SDK_OPTIONS, {0}};
+    for (int c; (c = cli_getopt(argc - 1, argv + 1, "", opts)) != -1;) {
+        if (c == O_ROC) roc = optarg;
+        else if (c == O_FIT) fit = 1;
+        else if (c == O_JOBS) jobs = (int)cli_long("jobs", optarg, 1, 1024);
+        else if (!cli_sdk_option(c, optarg, &set)) ok = 0;
     }
+    if (ok && argc - 1 - optind == 2) dir = argv[1 + optind], pairs_path = argv[2 + optind];
     if (!dir || !pairs_path) {
         fprintf(stderr, "usage: facet eval lfw IMAGES_DIR PAIRS.txt [--roc ROC.csv] [--fit] [--jobs N]\n");
         return 2;
@@ -239,38 +318,12 @@ static int eval_lfw(int argc, char **argv)
         fprintf(stderr, "facet: cannot open %s\n", pairs_path);
         return 1;
     }
-    char line[512];
-    int folds = 1, per = 0;
-    if (!fgets(line, sizeof line, f) || sscanf(line, "%d %d", &folds, &per) < 1) {
-        fclose(f);
-        fprintf(stderr, "facet: %s: bad header\n", pairs_path);
-        return 1;
-    }
-    if (sscanf(line, "%d %d", &folds, &per) == 1) per = folds, folds = 1;
     lfw_img *imgs = NULL;
-    int nimg = 0, cap = 0, np = 0;
-    pair *pairs = calloc((size_t)folds * per * 2 + 1, sizeof *pairs);
-    while (pairs && fgets(line, sizeof line, f) && np < folds * per * 2) {
-        char n1[128], n2[128];
-        int i1, i2;
-        pair *p = &pairs[np];
-        if (sscanf(line, "%127s %d %127s %d", n1, &i1, n2, &i2) == 4) {
-            p->same = 0;
-        } else if (sscanf(line, "%127s %d %d", n1, &i1, &i2) == 3) {
-            strcpy(n2, n1);
-            p->same = 1;
-        } else {
-            continue;
-        }
-        p->a = find_or_add(&imgs, &nimg, &cap, n1, i1);
-        p->b = find_or_add(&imgs, &nimg, &cap, n2, i2);
-        p->fold = folds > 1 ? np / (2 * per) : -1;
-        if (p->a < 0 || p->b < 0) break;
-        np++;
-    }
+    pair *pairs = NULL;
+    int nimg = 0, np = 0, folds = 1;
+    int rc = read_pairs(f, pairs_path, &pairs, &np, &folds, &imgs, &nimg);
     fclose(f);
-    if (!pairs || np == 0) {
-        fprintf(stderr, "facet: no pairs read from %s\n", pairs_path);
+    if (rc) {
         free(pairs);
         free(imgs);
         return 1;
@@ -283,7 +336,8 @@ static int eval_lfw(int argc, char **argv)
     double t0 = now_s();
     parallel_map(nimg, jobs, "lfw", lfw_one, &ctx);
     double secs = now_s() - t0;
-    int failed_imgs = 0, failed_pairs = 0;
+    int failed_imgs = 0, failed_pairs = 0, nsame = 0;
+    for (int i = 0; i < np; i++) nsame += pairs[i].same;
     for (int i = 0; i < nimg; i++)
         if (!imgs[i].ok) {
             failed_imgs++;
@@ -300,7 +354,7 @@ static int eval_lfw(int argc, char **argv)
     }
     printf("LFW: %d pairs (%d same, %d different), %d images in %.1f s (%.1f images/s); %d images without a "
            "faceprint, %d pairs counted as failures\n",
-           np, np / 2, np - np / 2, nimg, secs, nimg / secs, failed_imgs, failed_pairs);
+           np, nsame, np - nsame, nimg, secs, nimg / secs, failed_imgs, failed_pairs);
     if (folds > 1) {
         double sum = 0, sq = 0;
         for (int k = 0; k < folds; k++) {
@@ -340,16 +394,17 @@ static int eval_lfw(int argc, char **argv)
                 }
                 fprintf(r, "%.2f,%.6f,%.6f\n", t, nn ? (double)fa / nn : 0, npos ? (double)ta / npos : 0);
             }
-            fclose(r);
-            printf("ROC written to %s\n", roc);
+            if (cli_close(r, roc)) ret = 1;
+            else printf("ROC written to %s\n", roc);
         } else {
-            fprintf(stderr, "facet: cannot write %s\n", roc);
+            fprintf(stderr, "facet: cannot write %s: %s\n", roc, strerror(errno));
+            ret = 1;
         }
     }
     facet_sdk_destroy(sdk);
     free(pairs);
     free(imgs);
-    return 0;
+    return ret;
 }
 
 /* ---------- detection (WIDER FACE format) ---------- */
@@ -415,15 +470,16 @@ static int eval_detect(int argc, char **argv)
     const char *dir = NULL, *gt_path = NULL;
     int jobs = 0;
     float min_eval = 40;
-    for (int i = 2; i < argc; i++) {
-        const char *v;
-        if ((v = cli_opt(argc, argv, &i, "--jobs"))) jobs = atoi(v);
-        else if ((v = cli_opt(argc, argv, &i, "--eval-min"))) min_eval = (float)atof(v);
-        else if (cli_sdk_options(argc, argv, &i, &set)) continue;
-        else if (!dir && argv[i][0] != '-') dir = argv[i];
-        else if (!gt_path && argv[i][0] != '-') gt_path = argv[i];
-        else dir = NULL, i = argc;
+    int ok = 1;
+    enum { O_JOBS = CLI_OPT_FIRST_OWN, O_EVAL_MIN };
+    static const struct option opts[] = {{"jobs", required_argument, NULL, O_JOBS},
+                                         {"eval-min", required_argument, NULL, O_EVAL_MIN}, CLI_SDK_OPTIONS, {0}};
+    for (int c; (c = cli_getopt(argc - 1, argv + 1, "", opts)) != -1;) {
+        if (c == O_JOBS) jobs = (int)cli_long("jobs", optarg, 1, 1024);
+        else if (c == O_EVAL_MIN) min_eval = cli_float("eval-min", optarg, 0, 100000);
+        else if (!cli_sdk_option(c, optarg, &set)) ok = 0;
     }
+    if (ok && argc - 1 - optind == 2) dir = argv[1 + optind], gt_path = argv[2 + optind];
     if (!dir || !gt_path) {
         fprintf(stderr, "usage: facet eval detect IMAGES_DIR GT.txt [--min-face PX] [--threshold T] [--eval-min PX]\n"
                         "  GT in WIDER FACE format; images missing from IMAGES_DIR are left out\n");

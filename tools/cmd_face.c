@@ -3,26 +3,12 @@
  * command line. With --json, each image gives one line of JSON, so that any tool can score
  * facet's output; an image that fails gives {"path": ..., "error": ...} and the run goes on.
  */
+#include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-
-int cli_sdk_options(int argc, char **argv, int *i, facet_sdk_settings *set)
-{
-    const char *v;
-    if ((v = cli_opt(argc, argv, i, "--threshold"))) set->detect_threshold = (float)atof(v);
-    else if ((v = cli_opt(argc, argv, i, "--min-face"))) set->smallest_face_height = atoi(v);
-    else if ((v = cli_opt(argc, argv, i, "--threads"))) set->num_threads = atoi(v);
-    else if ((v = cli_opt(argc, argv, i, "--passes"))) set->detect_passes = atoi(v);
-    else if (!strcmp(argv[*i], "--verify")) set->detect_verify = 1;
-    else if (!strcmp(argv[*i], "--allow-corrupt")) set->allow_corrupt = cli_allow_corrupt = 1;
-    else if ((v = cli_opt(argc, argv, i, "--models"))) set->model_dir = v;
-    else if ((v = cli_opt(argc, argv, i, "--backend")))
-        set->backend = !strcmp(v, "ref") ? FACET_NN_BACKEND_REF : FACET_NN_BACKEND_XNNPACK;
-    else return 0;
-    return 1;
-}
 
 int cli_sdk_create(const facet_sdk_settings *set, facet_sdk **sdk)
 {
@@ -50,19 +36,6 @@ const char *cli_error_text(char *buf, size_t size, const char *path, const char 
     return buf;
 }
 
-/* JSON string with escapes. */
-void cli_json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 void cli_json_error(const char *path, const char *msg)
 {
     printf("{\"path\": ");
@@ -81,8 +54,12 @@ void cli_json_image(const char *path, const facet_image *img)
 
 void cli_begin_image(const char *path, const facet_image *img, int nfaces, int json)
 {
-    if (json) cli_json_image(path, img);
-    else printf("%s: %dx%d, %d face%s\n", path, img->width, img->height, nfaces, nfaces == 1 ? "" : "s");
+    if (json) {
+        cli_json_image(path, img);
+    } else {
+        cli_text(stdout, path);
+        printf(": %dx%d, %d face%s\n", img->width, img->height, nfaces, nfaces == 1 ? "" : "s");
+    }
 }
 
 int cli_detect(facet_sdk *sdk, const char *path, int json, facet_image **img, facet_face **faces, int *n)
@@ -94,8 +71,13 @@ int cli_detect(facet_sdk *sdk, const char *path, int json, facet_image **img, fa
     if (!rc) rc = facet_detect_faces(sdk, *img, faces, n);
     if (!rc) return 0;
     char why[1600];
-    if (json) cli_json_error(path, facet_last_error());
-    else fprintf(stderr, "facet: %s\n", cli_error_text(why, sizeof why, path, facet_last_error()));
+    if (json) {
+        cli_json_error(path, facet_last_error());
+    } else {
+        fprintf(stderr, "facet: ");
+        cli_text(stderr, cli_error_text(why, sizeof why, path, facet_last_error()));
+        fprintf(stderr, "\n");
+    }
     facet_image_destroy(*img);
     *img = NULL;
     return 1;
@@ -139,30 +121,22 @@ int cmd_detect(int argc, char **argv)
 {
     facet_sdk_settings set;
     facet_sdk_defaults(&set);
-    int json = 0, p68 = 0, nimg = 0;
+    int json = 0, p68 = 0;
     const char *draw = NULL;
-    const char **imgs = calloc((size_t)argc + 1, sizeof *imgs);
-    if (!imgs) return 1;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (!strcmp(argv[i], "--json")) json = 1;
-        else if (!strcmp(argv[i], "--points68")) p68 = 1;
-        else if ((v = cli_opt(argc, argv, &i, "--draw"))) draw = v;
-        else if (cli_sdk_options(argc, argv, &i, &set)) continue;
-        else if (argv[i][0] == '-') {
-            free(imgs);
-            return usage_detect();
-        } else imgs[nimg++] = argv[i];
+    enum { O_JSON = CLI_OPT_FIRST_OWN, O_P68, O_DRAW };
+    static const struct option opts[] = {{"json", no_argument, NULL, O_JSON}, {"points68", no_argument, NULL, O_P68},
+                                         {"draw", required_argument, NULL, O_DRAW}, CLI_SDK_OPTIONS, {0}};
+    for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
+        if (c == O_JSON) json = 1;
+        else if (c == O_P68) p68 = 1;
+        else if (c == O_DRAW) draw = optarg;
+        else if (!cli_sdk_option(c, optarg, &set)) return usage_detect();
     }
-    if (!nimg) {
-        free(imgs);
-        return usage_detect();
-    }
+    char **imgs = argv + optind;
+    int nimg = argc - optind;
+    if (!nimg) return usage_detect();
     facet_sdk *sdk;
-    if (cli_sdk_create(&set, &sdk)) {
-        free(imgs);
-        return 1;
-    }
+    if (cli_sdk_create(&set, &sdk)) return 1;
     int failures = 0;
     for (int k = 0; k < nimg; k++) {
         facet_image *img;
@@ -202,14 +176,41 @@ int cmd_detect(int argc, char **argv)
                 snprintf(out, sizeof out, "%s", draw);
             }
             draw_faces(img, faces, n);
-            if (facet_image_write_png(img, out)) fprintf(stderr, "facet: cannot write %s: %s\n", out, facet_last_error());
+            if (facet_image_write_png(img, out)) {
+                fprintf(stderr, "facet: cannot write ");
+                cli_text(stderr, out);
+                fprintf(stderr, ": %s\n", facet_last_error());
+                failures++;
+            }
         }
         facet_free(faces);
         facet_image_destroy(img);
     }
     facet_sdk_destroy(sdk);
-    free(imgs);
     return failures ? 1 : 0;
+}
+
+#define CLI_WRITE_FAILED 1 /* reported already; not a facet_status */
+
+/* The binary form into `path`, every write checked (a full disk is not "written"). */
+static int write_faceprint(const facet_faceprint *fp, int fp16, const char *path)
+{
+    uint8_t *bin = NULL;
+    size_t size = 0;
+    int rc = facet_faceprint_serialize(fp, fp16, &bin, &size);
+    if (rc) return rc;
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        fprintf(stderr, "facet: cannot write ");
+        cli_text(stderr, path);
+        fprintf(stderr, ": %s\n", strerror(errno));
+        facet_free(bin);
+        return CLI_WRITE_FAILED;
+    }
+    size_t put = fwrite(bin, 1, size, f);
+    facet_free(bin);
+    if (cli_close(f, path) || put != size) return CLI_WRITE_FAILED;
+    return 0;
 }
 
 static int usage_faceprint(void)
@@ -223,30 +224,22 @@ int cmd_faceprint(int argc, char **argv)
 {
     facet_sdk_settings set;
     facet_sdk_defaults(&set);
-    int json = 0, fp16 = 0, nimg = 0;
+    int json = 0, fp16 = 0;
     const char *out = NULL;
-    const char **imgs = calloc((size_t)argc + 1, sizeof *imgs);
-    if (!imgs) return 1;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (!strcmp(argv[i], "--json")) json = 1;
-        else if (!strcmp(argv[i], "--fp16")) fp16 = 1;
-        else if ((v = cli_opt(argc, argv, &i, "--out"))) out = v;
-        else if (cli_sdk_options(argc, argv, &i, &set)) continue;
-        else if (argv[i][0] == '-') {
-            free(imgs);
-            return usage_faceprint();
-        } else imgs[nimg++] = argv[i];
+    enum { O_JSON = CLI_OPT_FIRST_OWN, O_FP16, O_OUT };
+    static const struct option opts[] = {{"json", no_argument, NULL, O_JSON}, {"fp16", no_argument, NULL, O_FP16},
+                                         {"out", required_argument, NULL, O_OUT}, CLI_SDK_OPTIONS, {0}};
+    for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
+        if (c == O_JSON) json = 1;
+        else if (c == O_FP16) fp16 = 1;
+        else if (c == O_OUT) out = optarg;
+        else if (!cli_sdk_option(c, optarg, &set)) return usage_faceprint();
     }
-    if (!nimg || (!json && (!out || nimg != 1))) {
-        free(imgs);
-        return usage_faceprint();
-    }
+    char **imgs = argv + optind;
+    int nimg = argc - optind;
+    if (!nimg || (!json && (!out || nimg != 1)) || (json && out)) return usage_faceprint();
     facet_sdk *sdk;
-    if (cli_sdk_create(&set, &sdk)) {
-        free(imgs);
-        return 1;
-    }
+    if (cli_sdk_create(&set, &sdk)) return 1;
     int failures = 0;
     for (int k = 0; k < nimg; k++) {
         facet_image *img;
@@ -260,25 +253,24 @@ int cmd_faceprint(int argc, char **argv)
                 if (best < 0 || faces[i].w * faces[i].h > faces[best].w * faces[best].h) best = i;
             facet_faceprint fp;
             if (best < 0) {
-                fprintf(stderr, "facet: %s: no face found\n", imgs[k]);
+                rc = FACET_E_NOT_FOUND;
+                fprintf(stderr, "facet: ");
+                cli_text(stderr, imgs[k]);
+                fprintf(stderr, ": no face found\n");
                 failures++;
-            } else if ((rc = facet_faceprint_extract(sdk, img, &faces[best], &fp))) {
-                fprintf(stderr, "facet: %s: %s\n", imgs[k], facet_last_error());
+            } else if ((rc = facet_faceprint_extract(sdk, img, &faces[best], &fp)) ||
+                       (rc = write_faceprint(&fp, fp16, out))) {
+                if (rc != CLI_WRITE_FAILED) {
+                    fprintf(stderr, "facet: ");
+                    cli_text(stderr, imgs[k]);
+                    fprintf(stderr, ": %s\n", facet_last_error());
+                }
                 failures++;
             } else {
-                uint8_t *bin = NULL;
-                size_t size = 0;
-                rc = facet_faceprint_serialize(&fp, fp16, &bin, &size);
-                FILE *f = rc ? NULL : fopen(out, "wb");
-                if (!f || fwrite(bin, 1, size, f) != size) {
-                    fprintf(stderr, "facet: cannot write %s\n", out);
-                    failures++;
-                } else {
-                    printf("%s: faceprint of the largest of %d face%s (%s, %zu bytes) written to %s\n", imgs[k], n,
-                           n == 1 ? "" : "s", fp.model, size, out);
-                }
-                if (f) fclose(f);
-                facet_free(bin);
+                cli_text(stdout, imgs[k]);
+                printf(": faceprint of the largest of %d face%s (%s) written to ", n, n == 1 ? "" : "s", fp.model);
+                cli_text(stdout, out);
+                printf("\n");
             }
         } else if (!rc) {
             cli_json_image(imgs[k], img);
@@ -287,8 +279,10 @@ int cmd_faceprint(int argc, char **argv)
                 printf("%s", i ? ", " : "");
                 print_face_json(&faces[i], 0);
                 if (facet_faceprint_extract(sdk, img, &faces[i], &fp) == 0) {
+                    /* %.9g: every float prints back to the same bits, so `facet compare` reads
+                     * this line as exactly the faceprint that was computed */
                     printf(", \"model\": \"%s\", \"faceprint\": [", fp.model);
-                    for (int d = 0; d < fp.dim; d++) printf("%s%.6g", d ? ", " : "", fp.v[d]);
+                    for (int d = 0; d < fp.dim; d++) printf("%s%.9g", d ? ", " : "", fp.v[d]);
                     printf("]");
                 } else {
                     printf(", \"error\": ");
@@ -300,51 +294,109 @@ int cmd_faceprint(int argc, char **argv)
         } else {
             failures++;
             char why[1600];
-            if (json) cli_json_error(imgs[k], facet_last_error());
-            else fprintf(stderr, "facet: %s\n", cli_error_text(why, sizeof why, imgs[k], facet_last_error()));
+            if (json) {
+                cli_json_error(imgs[k], facet_last_error());
+            } else {
+                fprintf(stderr, "facet: ");
+                cli_text(stderr, cli_error_text(why, sizeof why, imgs[k], facet_last_error()));
+                fprintf(stderr, "\n");
+            }
         }
         facet_free(faces);
         facet_image_destroy(img);
     }
     facet_sdk_destroy(sdk);
-    free(imgs);
     return failures ? 1 : 0;
 }
 
-/* A faceprint from a file: binary faceprint, faceprint JSON, or an image (largest face). */
+/* Reports a file that is not a faceprint; returns 1. */
+static int bad_faceprint_file(const char *path, const char *why)
+{
+    fprintf(stderr, "facet: ");
+    cli_text(stderr, path);
+    fprintf(stderr, ": %s\n", why);
+    return 1;
+}
+
+/* One line of `facet faceprint --json`: the faceprint of its largest face. */
+static int faceprint_from_cli_line(const char *path, json_t *line, facet_faceprint *fp)
+{
+    json_t *faces = json_object_get(line, "faces"), *best = NULL, *face;
+    size_t i;
+    double area = -1;
+    if (!json_is_array(faces)) return bad_faceprint_file(path, "\"faces\" is not an array");
+    json_array_foreach(faces, i, face) {
+        json_t *box = json_object_get(face, "box");
+        if (!json_object_get(face, "faceprint") || !json_is_array(box) || json_array_size(box) != 4) continue;
+        double a = json_number_value(json_array_get(box, 2)) * json_number_value(json_array_get(box, 3));
+        if (a > area) area = a, best = face;
+    }
+    if (!best) return bad_faceprint_file(path, "this `facet faceprint --json` line has no face with a faceprint");
+    json_t *model = json_object_get(best, "model"), *v = json_object_get(best, "faceprint"), *x;
+    if (!json_is_string(model) || json_string_length(model) >= FACET_FACEPRINT_MODEL_MAX || !json_is_array(v) ||
+        json_array_size(v) < 1 || json_array_size(v) > FACET_FACEPRINT_DIM)
+        return bad_faceprint_file(path, "a face needs \"model\" (a string) and \"faceprint\" (1..512 numbers)");
+    memset(fp, 0, sizeof *fp);
+    snprintf(fp->model, sizeof fp->model, "%s", json_string_value(model));
+    fp->dim = (int)json_array_size(v);
+    json_array_foreach(v, i, x) {
+        if (!json_is_number(x)) return bad_faceprint_file(path, "\"faceprint\" holds something other than numbers");
+        fp->v[i] = (float)json_number_value(x);
+    }
+    /* the library's own reader checks what a faceprint promises (model id, unit length) */
+    uint8_t *bin;
+    size_t size;
+    if (facet_faceprint_serialize(fp, 0, &bin, &size)) return bad_faceprint_file(path, facet_last_error());
+    int rc = facet_faceprint_deserialize(bin, size, fp);
+    facet_free(bin);
+    return rc ? bad_faceprint_file(path, facet_last_error()) : 0;
+}
+
+/* A faceprint from a file: binary faceprint, faceprint JSON, a line of `facet faceprint
+ * --json`, or an image (its largest face). Reports its own errors; returns nonzero on one. */
 static int load_faceprint(facet_sdk *sdk, const char *path, facet_faceprint *fp)
 {
-    uint8_t head[4] = {0};
+    enum { MAX = 1 << 20 };
     FILE *f = fopen(path, "rb");
-    if (!f) {
-        facet_image *none = NULL;
-        return cli_load_image(path, &none); /* fails with the decoder's message */
-    }
-    size_t got = fread(head, 1, 4, f);
+    if (!f) return bad_faceprint_file(path, strerror(errno));
+    char *buf = malloc(MAX + 1);
+    size_t n = buf ? fread(buf, 1, MAX + 1, f) : 0;
+    int rd = ferror(f);
     fclose(f);
-    if (got == 4 && (!memcmp(head, "FPRT", 4) || head[0] == '{')) {
-        FILE *g = fopen(path, "rb");
-        char *buf = malloc(1 << 16);
-        size_t n = g && buf ? fread(buf, 1, (1 << 16) - 1, g) : 0;
-        if (g) fclose(g);
-        int rc;
-        if (!buf) return FACET_E_NO_MEMORY;
-        if (head[0] == '{') {
-            buf[n] = 0;
-            rc = facet_faceprint_from_json(buf, fp);
+    if (!buf) return bad_faceprint_file(path, "no memory");
+    size_t ws = strspn(buf, " \t\r\n");
+    int rc = 1;
+    if (rd) {
+        rc = bad_faceprint_file(path, "read error");
+    } else if (n >= 4 && !memcmp(buf, "FPRT", 4)) {
+        rc = facet_faceprint_deserialize(buf, n, fp) ? bad_faceprint_file(path, facet_last_error()) : 0;
+    } else if (ws < n && buf[ws] == '{') {
+        json_error_t err;
+        json_t *root = NULL;
+        if (n > MAX) rc = bad_faceprint_file(path, "JSON larger than 1 MiB");
+        else if (memchr(buf, 0, n)) rc = bad_faceprint_file(path, "JSON with a NUL byte");
+        else if (buf[n] = 0, !(root = json_loads(buf, JSON_REJECT_DUPLICATES, &err))) {
+            char why[300];
+            snprintf(why, sizeof why, "line %d column %d: %s", err.line, err.column, err.text);
+            rc = bad_faceprint_file(path, why);
+        } else if (json_object_get(root, "faces")) {
+            rc = faceprint_from_cli_line(path, root, fp);
         } else {
-            rc = facet_faceprint_deserialize(buf, n, fp);
+            rc = facet_faceprint_from_json(buf, fp) ? bad_faceprint_file(path, facet_last_error()) : 0;
         }
-        free(buf);
-        return rc;
+        json_decref(root);
+    } else {
+        facet_image *img;
+        facet_face face;
+        rc = cli_load_image(path, &img);
+        if (!rc) {
+            rc = facet_detect_largest_face(sdk, img, &face);
+            if (!rc) rc = facet_faceprint_extract(sdk, img, &face, fp);
+            facet_image_destroy(img);
+        }
+        if (rc) rc = bad_faceprint_file(path, facet_last_error());
     }
-    facet_image *img;
-    int rc = cli_load_image(path, &img);
-    if (rc) return rc;
-    facet_face face;
-    rc = facet_detect_largest_face(sdk, img, &face);
-    if (!rc) rc = facet_faceprint_extract(sdk, img, &face, fp);
-    facet_image_destroy(img);
+    free(buf);
     return rc;
 }
 
@@ -352,34 +404,27 @@ int cmd_compare(int argc, char **argv)
 {
     facet_sdk_settings set;
     facet_sdk_defaults(&set);
-    const char *a = NULL, *b = NULL;
     int json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json")) json = 1;
-        else if (cli_sdk_options(argc, argv, &i, &set)) continue;
-        else if (argv[i][0] != '-' && !a) a = argv[i];
-        else if (argv[i][0] != '-' && !b) b = argv[i];
-        else a = b = NULL, i = argc;
+    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, CLI_SDK_OPTIONS, {0}};
+    for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
+        if (c == 'j') json = 1;
+        else if (!cli_sdk_option(c, optarg, &set)) return 2;
     }
-    if (!a || !b) {
-        fprintf(stderr, "usage: facet compare A B [--json]   (A, B: images, faceprint files or faceprint JSON)\n");
+    if (argc - optind != 2) {
+        fprintf(stderr, "usage: facet compare A B [--json]   (A, B: images, faceprint files, faceprint JSON or a line "
+                        "of `facet faceprint --json`)\n");
         return 2;
     }
+    const char *a = argv[optind], *b = argv[optind + 1];
     facet_sdk *sdk;
     if (cli_sdk_create(&set, &sdk)) return 1;
     facet_faceprint fa, fb;
-    int rc = load_faceprint(sdk, a, &fa);
-    if (rc) {
+    if (load_faceprint(sdk, a, &fa) || load_faceprint(sdk, b, &fb)) {
         facet_sdk_destroy(sdk);
-        return cli_fail(a, rc);
-    }
-    rc = load_faceprint(sdk, b, &fb);
-    if (rc) {
-        facet_sdk_destroy(sdk);
-        return cli_fail(b, rc);
+        return 1;
     }
     float sim, prob;
-    rc = facet_compare(&fa, &fb, &sim, &prob);
+    int rc = facet_compare(&fa, &fb, &sim, &prob);
     facet_sdk_destroy(sdk);
     if (rc) return cli_fail("compare", rc);
     int same = sim >= facet_match_threshold();

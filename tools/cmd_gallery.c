@@ -26,11 +26,14 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int open_gallery(const char *db, facet_gallery **g)
+/* `create` 0: the store must exist (commands that only read or remove must not leave an
+ * empty database behind a typo in the path). The match mapping is the library's default,
+ * the one facet_compare uses. */
+static int open_gallery(const char *db, int create, facet_gallery **g)
 {
     facet_gallery_settings gs;
     facet_gallery_defaults(&gs);
-    facet_match_model(&gs.match_a, &gs.match_b);
+    gs.must_exist = !create;
     int rc = facet_gallery_open(db, &gs, g);
     char shown[1200];
     if (rc) return cli_fail(facet_redact(db, shown, sizeof shown), rc); /* no password on screen */
@@ -140,26 +143,23 @@ int cmd_enroll(int argc, char **argv)
     const char *coll = NULL, *db = DEFAULT_DB, *identity = NULL;
     int fp16 = 0, keep = 0, n = 0, cap = 0, json = 0;
     enroll_item *items = NULL;
-    const char **args = calloc((size_t)argc + 1, sizeof *args);
-    int nargs = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if ((v = cli_opt(argc, argv, &i, "--collection"))) coll = v;
-        else if ((v = cli_opt(argc, argv, &i, "--db"))) db = v;
-        else if ((v = cli_opt(argc, argv, &i, "--identity"))) identity = v;
-        else if (!strcmp(argv[i], "--fp16")) fp16 = 1;
-        else if (!strcmp(argv[i], "--keep-chips")) keep = 1;
-        else if (!strcmp(argv[i], "--json")) json = 1;
-        else if (cli_sdk_options(argc, argv, &i, &set)) continue;
-        else if (argv[i][0] == '-') {
-            free(args);
-            return usage_enroll();
-        } else args[nargs++] = argv[i];
+    enum { O_COLL = CLI_OPT_FIRST_OWN, O_DB, O_IDENTITY, O_FP16, O_KEEP, O_JSON };
+    static const struct option opts[] = {
+        {"collection", required_argument, NULL, O_COLL}, {"db", required_argument, NULL, O_DB},
+        {"identity", required_argument, NULL, O_IDENTITY}, {"fp16", no_argument, NULL, O_FP16},
+        {"keep-chips", no_argument, NULL, O_KEEP}, {"json", no_argument, NULL, O_JSON}, CLI_SDK_OPTIONS, {0}};
+    for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
+        if (c == O_COLL) coll = optarg;
+        else if (c == O_DB) db = optarg;
+        else if (c == O_IDENTITY) identity = optarg;
+        else if (c == O_FP16) fp16 = 1;
+        else if (c == O_KEEP) keep = 1;
+        else if (c == O_JSON) json = 1;
+        else if (!cli_sdk_option(c, optarg, &set)) return usage_enroll();
     }
-    if (!coll || !nargs || (!identity && nargs != 1)) {
-        free(args);
-        return usage_enroll();
-    }
+    char **args = argv + optind;
+    int nargs = argc - optind;
+    if (!coll || !nargs || (!identity && nargs != 1)) return usage_enroll();
     if (identity) {
         items = calloc((size_t)nargs, sizeof *items);
         for (int i = 0; items && i < nargs; i++) {
@@ -168,10 +168,8 @@ int cmd_enroll(int argc, char **argv)
             n++;
         }
     } else if (scan_dir(args[0], &items, &n, &cap)) {
-        free(args);
         return 1;
     }
-    free(args);
     if (!n) {
         fprintf(stderr, "facet: no images to enrol\n");
         free(items);
@@ -180,7 +178,7 @@ int cmd_enroll(int argc, char **argv)
     facet_sdk *sdk = NULL;
     facet_gallery *g = NULL;
     int ret = 1, ok = 0, failed = 0;
-    if (cli_sdk_create(&set, &sdk) || open_gallery(db, &g) || ensure_collection(g, sdk, coll, 1, fp16, keep))
+    if (cli_sdk_create(&set, &sdk) || open_gallery(db, 1, &g) || ensure_collection(g, sdk, coll, 1, fp16, keep))
         goto done;
     double t0 = now_s();
     for (int i = 0; i < n; i++) {
@@ -203,10 +201,13 @@ int cmd_enroll(int argc, char **argv)
         if (rc) {
             failed++;
             char text[1600];
-            if (json) cli_json_error(items[i].path, why);
-            else
-                fprintf(stderr, "%sfacet: %s\n", isatty(2) ? "\n" : "",
-                        cli_error_text(text, sizeof text, items[i].path, why));
+            if (json) {
+                cli_json_error(items[i].path, why);
+            } else {
+                fprintf(stderr, "%sfacet: ", isatty(2) ? "\n" : "");
+                cli_text(stderr, cli_error_text(text, sizeof text, items[i].path, why));
+                fprintf(stderr, "\n");
+            }
         } else {
             ok++;
             if (json) {
@@ -249,30 +250,31 @@ int cmd_identify(int argc, char **argv)
     facet_sdk_settings set;
     facet_sdk_defaults(&set);
     const char *coll = NULL, *db = DEFAULT_DB;
-    int json = 0, top = 1, nimg = 0;
+    int json = 0, top = 1;
     float match = facet_match_threshold();
-    const char **imgs = calloc((size_t)argc + 1, sizeof *imgs);
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if ((v = cli_opt(argc, argv, &i, "--collection"))) coll = v;
-        else if ((v = cli_opt(argc, argv, &i, "--db"))) db = v;
-        else if ((v = cli_opt(argc, argv, &i, "--top"))) top = atoi(v);
-        else if ((v = cli_opt(argc, argv, &i, "--match"))) match = (float)atof(v);
-        else if (!strcmp(argv[i], "--json")) json = 1;
-        else if (cli_sdk_options(argc, argv, &i, &set)) continue;
-        else if (argv[i][0] == '-') {
-            free(imgs);
-            return usage_identify();
-        } else imgs[nimg++] = argv[i];
+    enum { O_COLL = CLI_OPT_FIRST_OWN, O_DB, O_TOP, O_MATCH, O_JSON };
+    static const struct option opts[] = {{"collection", required_argument, NULL, O_COLL},
+                                         {"db", required_argument, NULL, O_DB},
+                                         {"top", required_argument, NULL, O_TOP},
+                                         {"match", required_argument, NULL, O_MATCH},
+                                         {"json", no_argument, NULL, O_JSON},
+                                         CLI_SDK_OPTIONS,
+                                         {0}};
+    for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
+        if (c == O_COLL) coll = optarg;
+        else if (c == O_DB) db = optarg;
+        else if (c == O_TOP) top = (int)cli_long("top", optarg, 1, 100);
+        else if (c == O_MATCH) match = cli_float("match", optarg, -1, 1);
+        else if (c == O_JSON) json = 1;
+        else if (!cli_sdk_option(c, optarg, &set)) return usage_identify();
     }
-    if (!coll || !nimg || top < 1 || top > 100) {
-        free(imgs);
-        return usage_identify();
-    }
+    char **imgs = argv + optind;
+    int nimg = argc - optind;
+    if (!coll || !nimg) return usage_identify();
     facet_sdk *sdk = NULL;
     facet_gallery *g = NULL;
     int ret = 1, failures = 0;
-    if (cli_sdk_create(&set, &sdk) || open_gallery(db, &g) || ensure_collection(g, sdk, coll, 0, 0, 0)) goto done;
+    if (cli_sdk_create(&set, &sdk) || open_gallery(db, 0, &g) || ensure_collection(g, sdk, coll, 0, 0, 0)) goto done;
     facet_match cand[100];
     for (int k = 0; k < nimg; k++) {
         facet_image *img;
@@ -315,13 +317,19 @@ int cmd_identify(int argc, char **argv)
             } else if (rc) {
                 printf("  face at %.0f,%.0f: error: %s\n", faces[i].x, faces[i].y, why);
             } else if (!shown) {
-                printf("  face at %.0f,%.0f %.0fx%.0f: unknown (best %s %.3f)\n", faces[i].x, faces[i].y, faces[i].w,
-                       faces[i].h, nc ? cand[0].identity : "-", nc ? cand[0].similarity : 0.0f);
+                printf("  face at %.0f,%.0f %.0fx%.0f: unknown (best ", faces[i].x, faces[i].y, faces[i].w,
+                       faces[i].h);
+                cli_text(stdout, nc ? cand[0].identity : "-");
+                printf(" %.3f)\n", nc ? cand[0].similarity : 0.0f);
             } else {
-                printf("  face at %.0f,%.0f %.0fx%.0f: %s (similarity %.3f, probability %.3f)\n", faces[i].x,
-                       faces[i].y, faces[i].w, faces[i].h, cand[0].identity, cand[0].similarity, cand[0].probability);
-                for (int c = 1; c < shown; c++)
-                    printf("      or %s (%.3f)\n", cand[c].identity, cand[c].similarity);
+                printf("  face at %.0f,%.0f %.0fx%.0f: ", faces[i].x, faces[i].y, faces[i].w, faces[i].h);
+                cli_text(stdout, cand[0].identity);
+                printf(" (similarity %.3f, probability %.3f)\n", cand[0].similarity, cand[0].probability);
+                for (int c = 1; c < shown; c++) {
+                    printf("      or ");
+                    cli_text(stdout, cand[c].identity);
+                    printf(" (%.3f)\n", cand[c].similarity);
+                }
             }
             if (rc) failures++;
         }
@@ -333,7 +341,6 @@ int cmd_identify(int argc, char **argv)
 done:
     facet_gallery_destroy(g);
     facet_sdk_destroy(sdk);
-    free(imgs);
     return ret;
 }
 
@@ -360,7 +367,9 @@ static int migrate_one(void *user, const char *uuid, const char *identity, const
     facet_image_destroy(chip);
     if (rc) {
         m->failed++;
-        fprintf(stderr, "facet: %s (%s): %s\n", uuid, identity, facet_last_error());
+        fprintf(stderr, "facet: %s (", uuid);
+        cli_text(stderr, identity);
+        fprintf(stderr, "): %s\n", facet_last_error());
     } else {
         m->ok++;
     }
@@ -372,21 +381,25 @@ int cmd_collection(int argc, char **argv)
     facet_sdk_settings set;
     facet_sdk_defaults(&set);
     const char *db = DEFAULT_DB, *verb = argc > 1 ? argv[1] : "", *name = NULL, *to = NULL;
-    int fp16 = 0, keep = 0;
-    for (int i = 2; i < argc; i++) {
-        const char *v;
-        if ((v = cli_opt(argc, argv, &i, "--db"))) db = v;
-        else if ((v = cli_opt(argc, argv, &i, "--to"))) to = v;
-        else if (!strcmp(argv[i], "--fp16")) fp16 = 1;
-        else if (!strcmp(argv[i], "--keep-chips")) keep = 1;
-        else if (cli_sdk_options(argc, argv, &i, &set)) continue;
-        else if (!name && argv[i][0] != '-') name = argv[i];
-        else verb = "";
+    int fp16 = 0, keep = 0, ok = argc > 1;
+    enum { O_DB = CLI_OPT_FIRST_OWN, O_TO, O_FP16, O_KEEP };
+    static const struct option opts[] = {{"db", required_argument, NULL, O_DB}, {"to", required_argument, NULL, O_TO},
+                                         {"fp16", no_argument, NULL, O_FP16},
+                                         {"keep-chips", no_argument, NULL, O_KEEP}, CLI_SDK_OPTIONS, {0}};
+    /* options after the verb: `collection stats NAME --db URL` parses argv + 1 */
+    for (int c; ok && (c = cli_getopt(argc - 1, argv + 1, "", opts)) != -1;) {
+        if (c == O_DB) db = optarg;
+        else if (c == O_TO) to = optarg;
+        else if (c == O_FP16) fp16 = 1;
+        else if (c == O_KEEP) keep = 1;
+        else if (!cli_sdk_option(c, optarg, &set)) ok = 0;
     }
+    int npos = ok ? argc - 1 - optind : 0;
+    if (npos == 1) name = argv[1 + optind];
     int needs_name = strcmp(verb, "list") != 0;
-    if ((strcmp(verb, "list") && strcmp(verb, "create") && strcmp(verb, "drop") && strcmp(verb, "stats") &&
-         strcmp(verb, "migrate")) ||
-        (needs_name && !name) || (!strcmp(verb, "migrate") && !to)) {
+    if (!ok || (strcmp(verb, "list") && strcmp(verb, "create") && strcmp(verb, "drop") && strcmp(verb, "stats") &&
+                strcmp(verb, "migrate")) ||
+        npos != needs_name || (!strcmp(verb, "migrate") && !to)) {
         fprintf(stderr, "usage: facet collection list [--db URL]\n"
                         "       facet collection create NAME [--fp16] [--keep-chips] [--db URL]\n"
                         "       facet collection drop NAME [--db URL]\n"
@@ -394,10 +407,15 @@ int cmd_collection(int argc, char **argv)
                         "       facet collection migrate NAME --to NEW [--db URL]   (needs --keep-chips collections)\n");
         return 2;
     }
+    if (to && !strcmp(verb, "migrate") && !strcmp(name, to)) {
+        /* it would read the collection while writing into it: every faceprint twice */
+        fprintf(stderr, "facet collection migrate: --to must name a new collection, not %s itself\n", name);
+        return 2;
+    }
     facet_gallery *g = NULL;
     facet_sdk *sdk = NULL;
     int ret = 1, rc;
-    if (open_gallery(db, &g)) return 1;
+    if (open_gallery(db, !strcmp(verb, "create"), &g)) return 1;
     if (!strcmp(verb, "list")) {
         facet_collection_info *info;
         size_t n;
@@ -437,7 +455,11 @@ int cmd_collection(int argc, char **argv)
                    info.keep_payload ? ", keeps chips" : "", st.ms);
             size_t bad = st.bad_length + st.bad_model + st.bad_value + st.bad_other;
             printf(", %zu corrupt rows skipped\n", bad);
-            for (size_t i = 0; i < nid; i++) printf("  %-32s %zu\n", ids[i].identity, ids[i].count);
+            for (size_t i = 0; i < nid; i++) {
+                printf("  ");
+                cli_text(stdout, ids[i].identity);
+                printf("  %zu\n", ids[i].count);
+            }
             facet_free(ids);
             ret = 0;
         }
@@ -453,7 +475,12 @@ int cmd_collection(int argc, char **argv)
                             "cannot be rebuilt without the photos\n", name);
             goto done;
         }
-        if (cli_sdk_create(&set, &sdk) || open_gallery(db, &dst) ||
+        facet_collection_info existing;
+        if (facet_collection_get(g, to, &existing) == FACET_OK) {
+            fprintf(stderr, "facet: collection %s exists; migrate writes a new collection (drop it first)\n", to);
+            goto done;
+        }
+        if (cli_sdk_create(&set, &sdk) || open_gallery(db, 0, &dst) ||
             ensure_collection(dst, sdk, to, 1, info.dtype == FACET_DTYPE_F16, 1)) {
             facet_gallery_destroy(dst);
             goto done;

@@ -131,34 +131,42 @@ static void sanitize(const char *in, char *out, size_t n)
 
 int cmd_nn(int argc, char **argv)
 {
-    if (argc < 3) return usage_nn();
-    const char *verb = argv[1], *path = argv[2];
-    const char *input = NULL, *outdir = NULL, *shape = NULL, *backend = NULL;
+    if (argc < 2) return usage_nn();
+    const char *verb = argv[1], *input = NULL, *outdir = NULL, *shape = NULL;
     long seed = -1, iters = 50;
     facet_nn_settings set;
     facet_nn_settings_defaults(&set);
-    for (int i = 3; i < argc; i++) {
-        const char *v;
-        if ((v = cli_opt(argc, argv, &i, "--input"))) input = v;
-        else if ((v = cli_opt(argc, argv, &i, "--out"))) outdir = v;
-        else if ((v = cli_opt(argc, argv, &i, "--seed"))) seed = strtol(v, NULL, 10);
-        else if ((v = cli_opt(argc, argv, &i, "--shape"))) shape = v;
-        else if ((v = cli_opt(argc, argv, &i, "--threads"))) set.num_threads = atoi(v);
-        else if ((v = cli_opt(argc, argv, &i, "--iters"))) iters = strtol(v, NULL, 10);
-        else if ((v = cli_opt(argc, argv, &i, "--backend"))) backend = v;
-        else if (!strcmp(argv[i], "--profile")) set.profile = 1;
-        else return usage_nn();
+    enum { O_INPUT = CLI_OPT_FIRST_OWN, O_OUT, O_SEED, O_SHAPE, O_THREADS, O_ITERS, O_BACKEND, O_PROFILE };
+    static const struct option opts[] = {
+        {"input", required_argument, NULL, O_INPUT},     {"out", required_argument, NULL, O_OUT},
+        {"seed", required_argument, NULL, O_SEED},       {"shape", required_argument, NULL, O_SHAPE},
+        {"threads", required_argument, NULL, O_THREADS}, {"iters", required_argument, NULL, O_ITERS},
+        {"backend", required_argument, NULL, O_BACKEND}, {"profile", no_argument, NULL, O_PROFILE},
+        {0}};
+    for (int c; (c = cli_getopt(argc - 1, argv + 1, "", opts)) != -1;) {
+        switch (c) {
+        case O_INPUT: input = optarg; break;
+        case O_OUT: outdir = optarg; break;
+        case O_SEED: seed = cli_long("seed", optarg, 0, 4294967295L); break;
+        case O_SHAPE: shape = optarg; break;
+        case O_THREADS: set.num_threads = (int)cli_long("threads", optarg, 0, 1024); break;
+        case O_ITERS: iters = cli_long("iters", optarg, 1, 1000000); break;
+        case O_BACKEND: set.backend = cli_backend(optarg); break;
+        case O_PROFILE: set.profile = 1; break;
+        default: return usage_nn();
+        }
     }
-    if (backend) {
-        if (!strcmp(backend, "ref")) set.backend = FACET_NN_BACKEND_REF;
-        else if (!strcmp(backend, "xnnpack")) set.backend = FACET_NN_BACKEND_XNNPACK;
-        else return usage_nn();
-    }
+    if (argc - 1 - optind != 1) return usage_nn();
+    const char *path = argv[1 + optind];
     if (shape) {
-        if (parse_shape(shape, &set.input_shape)) return usage_nn();
+        if (parse_shape(shape, &set.input_shape)) {
+            fprintf(stderr, "facet: --shape: '");
+            cli_text(stderr, shape);
+            fprintf(stderr, "' is not a list of positive integers like 1,3,112,112\n");
+            return 2;
+        }
         set.override_input = 1;
     }
-    if (iters < 1 || iters > 1000000) iters = 50;
     facet_nn_model *m;
     int rc = facet_nn_model_load(path, &m);
     if (rc) return cli_fail("load", rc);
@@ -225,7 +233,8 @@ int cmd_nn(int argc, char **argv)
         fprintf(js, "{\"model\": \"%s\", \"input_shape\": ", base ? base + 1 : path);
         print_shape(js, &in);
         fprintf(js, ", \"outputs\": [");
-        for (int i = 0; i < facet_nn_model_num_outputs(m); i++) {
+        int bad = 0;
+        for (int i = 0; !bad && i < facet_nn_model_num_outputs(m); i++) {
             const float *y;
             facet_nn_shape ys;
             facet_nn_session_output(s, i, &y, &ys);
@@ -234,20 +243,19 @@ int cmd_nn(int argc, char **argv)
             strcat(file, ".f32");
             snprintf(p, sizeof p, "%s/%s", outdir, file);
             FILE *f = fopen(p, "wb");
-            if (!f || fwrite(y, sizeof *y, (size_t)facet_nn_shape_count(&ys), f) != (size_t)facet_nn_shape_count(&ys)) {
-                fprintf(stderr, "facet: cannot write %s\n", p);
-                if (f) fclose(f);
-                fclose(js);
-                goto done;
-            }
-            fclose(f);
+            size_t count = (size_t)facet_nn_shape_count(&ys);
+            if (!f || fwrite(y, sizeof *y, count, f) != count) bad = 1;
+            if (f && cli_close(f, p)) bad = 1;
+            else if (bad) fprintf(stderr, "facet: cannot write %s: %s\n", p, strerror(errno));
+            if (bad) break;
             fprintf(js, "%s{\"name\": \"%s\", \"file\": \"%s\", \"shape\": ", i ? ", " : "",
                     facet_nn_model_output_name(m, i), file);
             print_shape(js, &ys);
             fprintf(js, "}");
         }
         fprintf(js, "]}\n");
-        fclose(js);
+        snprintf(p, sizeof p, "%s/outputs.json", outdir);
+        if (cli_close(js, p) || bad) goto done;
         printf("wrote %d outputs to %s\n", facet_nn_model_num_outputs(m), outdir);
         ret = 0;
     } else if (!strcmp(verb, "bench")) {

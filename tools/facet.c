@@ -43,20 +43,6 @@ int cli_fail(const char *what, int status)
     return 1;
 }
 
-const char *cli_opt(int argc, char **argv, int *i, const char *name)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) != 0) return NULL;
-    if (a[n] == '=') return a + n + 1;
-    if (a[n] != 0) return NULL;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "facet: %s needs a value\n", name);
-        exit(2);
-    }
-    return argv[++*i];
-}
-
 void cli_progress(const char *label, long done, long total, double elapsed_s)
 {
     if (!isatty(2)) return;
@@ -95,9 +81,16 @@ int main(int argc, char **argv)
         printf("facet %s (cpu: %s)\n", facet_version(), facet_cpu_features());
         return 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "facet: unknown command '%s'\n\n", argv[1]);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name)) continue;
+        int rc = commands[i].fn(argc - 1, argv + 1);
+        /* "written" must mean written: a full disk or a closed pipe on stdout is a failure */
+        if (cli_close(stdout, "standard output") && !rc) rc = 1;
+        return rc;
+    }
+    fprintf(stderr, "facet: unknown command '");
+    cli_text(stderr, argv[1]);
+    fprintf(stderr, "'\n\n");
     usage(stderr);
     return 2;
 }
