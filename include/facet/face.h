@@ -155,26 +155,34 @@ FACET_API facet_status facet_sdk_faceprint_model(facet_sdk *sdk,
  * (1 = f32, 2 = f16), u16 dim, u16 model id length, model id bytes, then the values.
  * fp16 loses at most 0.001 in similarity. *data (*size bytes) is allocated by the library: the
  * caller releases it with facet_free().
+ * What every reader and writer checks (FACET_E_FORMAT on reading, FACET_E_INVALID_ARG on
+ * writing): a model id of 1..39 printable ASCII characters, dim 1..FACET_FACEPRINT_DIM, finite
+ * values with an L2 norm within 0.01 of 1 (fp16 rounding moves it by less than 0.0005).
  */
 FACET_API facet_status facet_faceprint_serialize(const facet_faceprint *fp, int fp16,
                                                  uint8_t **data, size_t *size);
 FACET_API facet_status facet_faceprint_deserialize(const void *data, size_t size,
                                                    facet_faceprint *out);
 /* JSON form: {"model": "...", "dim": 512, "dtype": "f32"|"f16", "data": "<base64 of the values>"}.
- * *json is a NUL-terminated string allocated by the library: release it with facet_free(). */
+ * The reader is strict: exactly those four members (any order, any JSON escapes), no duplicate
+ * keys, nothing after the object, "dim" an integer, "data" canonical padded base64 of exactly
+ * dim values; each error names the member or the position. *json is a NUL-terminated string
+ * allocated by the library: release it with facet_free(). */
 FACET_API facet_status facet_faceprint_to_json(const facet_faceprint *fp, int fp16, char **json);
 FACET_API facet_status facet_faceprint_from_json(const char *json, facet_faceprint *out);
 
 /*
  * Similarity (cosine, -1..1) and match probability (0..1) of two faceprints. Faceprints of
- * different models or dimensions are FACET_E_MODEL, never a number. probability may be NULL.
+ * different models or dimensions are FACET_E_MODEL, and a zero, unnormalised or non-finite
+ * vector FACET_E_FORMAT, never a number. probability may be NULL.
  * The probability is 1 / (1 + exp(-(a * similarity + b))) with a, b fitted on LFW pairs
  * (docs/faceprint.md; `facet eval lfw --fit` reproduces them).
  */
 FACET_API facet_status facet_compare(const facet_faceprint *a, const facet_faceprint *b,
                                      float *similarity, float *probability);
 FACET_API float facet_match_probability(float similarity);
-/* The fitted parameters a, b of that mapping (to configure a gallery with the same mapping). */
+/* The fitted parameters a, b of that mapping; collections use them unless told otherwise
+ * (facet_gallery_defaults), so compare and identify give one probability for one similarity. */
 FACET_API void facet_match_model(float *a, float *b);
 /* The similarity at which facet calls two faceprints the same person (documented threshold). */
 FACET_API float facet_match_threshold(void);
