@@ -253,6 +253,8 @@ static void identity_rules(const char *url)
     CHECK(!strcmp(facet_gallery_errmsg(g), "identity 0 must be 1..255 bytes"));
     CHECK_EQ(facet_gallery_remove_identity(g, "idrules", "a\nb", NULL), FACET_E_INVALID_ARG);
     CHECK(!strcmp(facet_gallery_errmsg(g), "identity has the control character U+000A at byte 1"));
+    CHECK_EQ(facet_gallery_rename_identity(g, "idrules", "x", "a\x1b", NULL), FACET_E_INVALID_ARG);
+    CHECK(!strcmp(facet_gallery_errmsg(g), "identity 'to' has the control character U+001B at byte 1"));
     /* accepted: any script, emoji, spaces, quotes, the longest length; stored byte for byte */
     longest[FACET_IDENTITY_MAX] = 0;
     const char *good[] = {"Jos\xc3\xa9 Garc\xc3\xad" "a", "\xe6\x9d\x8e\xe5\xb0\x8f\xe9\xbe\x99", "O'Brien \"Bob\"",

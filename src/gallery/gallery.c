@@ -1410,9 +1410,12 @@ facet_status facet_gallery_rename_identity(facet_gallery *g, const char *collect
 {
     if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
     if (renamed) *renamed = 0;
-    if (!from || !valid_identity(from) || !to || !valid_identity(to))
-        return (facet_status)gfail(g, FACET_E_INVALID_ARG, "identities must be 1..%d bytes",
-                                   FACET_IDENTITY_MAX);
+    char why[80];
+    if (!from || !to) return (facet_status)gfail(g, FACET_E_INVALID_ARG, "from or to is NULL");
+    if (identity_problem(from, why, sizeof why))
+        return (facet_status)gfail(g, FACET_E_INVALID_ARG, "identity 'from' %s", why);
+    if (identity_problem(to, why, sizeof why))
+        return (facet_status)gfail(g, FACET_E_INVALID_ARG, "identity 'to' %s", why);
     coll *c = NULL;
     int st = acquire(g, collection, &c);
     if (st) return (facet_status)st;
