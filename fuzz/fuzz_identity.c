@@ -36,7 +36,8 @@ static int acceptable(const char *s)
         size_t k = mbrtowc(&w, s + i, n - i, &st);
         if (k == (size_t)-1 || k == (size_t)-2 || k == 0) return 0;
         unsigned long cp = (unsigned long)w;
-        if (cp >= 0xd800 && cp <= 0xdfff) return 0;
+        /* glibc decodes 4-byte forms up to 0x1fffff: Unicode ends at U+10FFFF */
+        if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) return 0;
         if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
             (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
             return 0;
