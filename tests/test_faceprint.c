@@ -42,10 +42,10 @@ static void t_json_round_trip(void)
     CHECK(!strcmp(json, "{\"model\": \"m@1\", \"dim\": 4, \"dtype\": \"f32\", \"data\": \"" HALF_F32 "\"}"));
     CHECK_EQ(facet_faceprint_from_json(json, &back), 0);
     CHECK(!strcmp(back.model, MODEL) && back.dim == 4 && !memcmp(back.v, fp.v, 4 * sizeof(float)));
-    free(json);
+    facet_free(json);
     CHECK_EQ(facet_faceprint_to_json(&fp, 1, &json), 0);
     CHECK(!strcmp(json, "{\"model\": \"m@1\", \"dim\": 4, \"dtype\": \"f16\", \"data\": \"" HALF_F16 "\"}"));
-    free(json);
+    facet_free(json);
     /* any member order, any whitespace, every JSON escape: \uXXXX, \/ and the short ones */
     CHECK_EQ(facet_faceprint_from_json(" {\n\t\"data\" : \"" HALF_F16 "\",\r\n \"dtype\":\"f\\u0031\\u0036\","
                                        "\"dim\":4, \"m\\u006fdel\": \"m\\u0040\\/1\"} \n",
@@ -140,7 +140,7 @@ static void t_binary_promises_unit_length(void)
     bin[12] = 0x07; /* a control byte in the model id */
     CHECK_EQ(facet_faceprint_deserialize(bin, size, &back), FACET_E_FORMAT);
     CHECK(!strcmp(facet_last_error(), "faceprint model id is not printable ASCII"));
-    free(bin);
+    facet_free(bin);
     /* serialising refuses what could not be read back */
     fp.v[0] = 0;
     CHECK_EQ(facet_faceprint_serialize(&fp, 0, &bin, &size), FACET_E_INVALID_ARG);
