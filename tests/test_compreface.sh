@@ -307,6 +307,31 @@ expect_error "no target_image" 400 34
 req POST "/api/v1/verification/verify" $D -F "source_image=@$tmp/blank.png" -F "target_image=@$g/probe/obama1.jpg"
 expect_error "a source without a face" 400 28
 
+# ---- embeddings (CompreFace 1.2) ----
+req POST "/api/v1/detection/detect?face_plugins=calculator" $D -F "file=@$g/probe/obama1.jpg"
+cp "$tmp/body" "$tmp/emb_obama"
+req POST "/api/v1/detection/detect?face_plugins=calculator" $D -F "file=@$g/enroll/biden/biden.jpg"
+cp "$tmp/body" "$tmp/emb_biden"
+/usr/bin/python3 -c "import json
+o=json.load(open('$tmp/emb_obama'))['result'][0]['embedding']
+b=json.load(open('$tmp/emb_biden'))['result'][0]['embedding']
+json.dump({'embeddings': [o, b]}, open('$tmp/e_rec.json', 'w'))
+json.dump({'source': o, 'targets': [b, o]}, open('$tmp/e_ver.json', 'w'))
+json.dump({'embeddings': [o[:128]]}, open('$tmp/e_short.json', 'w'))"
+req POST "/api/v1/recognition/embeddings/recognize?prediction_count=2" $R -H 'Content-Type: application/json' -d "@$tmp/e_rec.json"
+[ "$st" = 200 ] && js "[x['similarities'][0]['subject'] for x in b['result']] == ['obama', 'biden'] and all(x['similarities'][0]['similarity'] >= 0.5 and len(x['similarities']) == 2 and len(x['embedding']) == 512 for x in b['result'])"
+ok $? "recognize two embeddings" "$tmp/body"
+req POST "/api/v1/recognition/embeddings/faces/$obama_id/verify" $R -H 'Content-Type: application/json' -d "@$tmp/e_rec.json"
+[ "$st" = 200 ] && js "len(b['result']) == 2 and b['result'][0]['similarity'] >= 0.5 > b['result'][1]['similarity']"
+ok $? "verify embeddings against an example, best first" "$tmp/body"
+req POST "/api/v1/verification/embeddings/verify" $D -H 'Content-Type: application/json' -d "@$tmp/e_ver.json"
+[ "$st" = 200 ] && js "b['result'][0]['similarity'] == 1.0 and b['result'][1]['similarity'] < 0.5"
+ok $? "verify a source embedding against targets" "$tmp/body"
+req POST "/api/v1/recognition/embeddings/recognize" $R -H 'Content-Type: application/json' -d "@$tmp/e_short.json"
+expect_error "an embedding of another dimension" 400 36
+req POST "/api/v1/recognition/embeddings/recognize" $R -H 'Content-Type: application/json' -d '{"embeddings": []}'
+expect_error "no embeddings" 400 37
+
 # ---- the recognition key on facetd's own routes ----
 st=$(curl -s -o "$tmp/body" -w '%{http_code}' -H "Authorization: Bearer $rkey" "$base/v1/collections/cf_people/identities")
 [ "$st" = 200 ]

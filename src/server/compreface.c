@@ -1179,6 +1179,170 @@ done:
     cf_body_free(r, &b);
 }
 
+/* ---- embeddings (CompreFace 1.2: recognition and verification with computed embeddings) ---- */
+
+enum { CF_WRONG_EMBEDDING_COUNT = 37 };
+
+/* One embedding from JSON: FACET_FACEPRINT_DIM finite numbers, not all zero, L2-normalised
+ * here as CompreFace does. 0, or -1 with a 400 naming `what`. */
+static int cf_embedding(json_t *a, const char *what, float *v, srv_resp *out)
+{
+    if (!json_is_array(a) || json_array_size(a) != FACET_FACEPRINT_DIM) {
+        cf_error(out, 400, CF_INCORRECT_ARGUMENT, "%s must be an array of %d numbers (this "
+                 "server's faceprints, from its calculator plugin)", what, FACET_FACEPRINT_DIM);
+        return -1;
+    }
+    double nn = 0;
+    size_t i;
+    json_t *x;
+    json_array_foreach(a, i, x) {
+        double d = json_number_value(x);
+        if (!json_is_number(x) || !isfinite(d) || fabs(d) > 1e6) {
+            cf_error(out, 400, CF_INCORRECT_ARGUMENT, "%s: value %zu is not a finite number", what, i);
+            return -1;
+        }
+        v[i] = (float)d;
+        nn += d * d;
+    }
+    if (nn <= 0) {
+        cf_error(out, 400, CF_INCORRECT_ARGUMENT, "%s is all zeros", what);
+        return -1;
+    }
+    for (i = 0; i < FACET_FACEPRINT_DIM; i++) v[i] = (float)(v[i] / sqrt(nn));
+    return 0;
+}
+
+/* The body's array `name` of embeddings: *v (malloc'd, n rows) or -1 with the error. */
+static int cf_embeddings(const cf_body *b, const char *name, float **v, size_t *n, srv_resp *out)
+{
+    json_t *a = json_is_object(b->json) ? json_object_get(b->json, name) : NULL;
+    *v = NULL;
+    *n = 0;
+    if (!json_is_array(a) || json_array_size(a) == 0) {
+        cf_error(out, 400, CF_WRONG_EMBEDDING_COUNT, "1 embeddings were expected, but 0 were provided");
+        return -1;
+    }
+    if (json_array_size(a) > 1000) {
+        cf_error(out, 400, CF_WRONG_EMBEDDING_COUNT, "at most 1000 embeddings in one request");
+        return -1;
+    }
+    *n = json_array_size(a);
+    *v = malloc(*n * FACET_FACEPRINT_DIM * sizeof **v);
+    if (!*v) {
+        cf_error(out, 503, CF_UNDEFINED, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < *n; i++) {
+        char what[48];
+        snprintf(what, sizeof what, "%s[%zu]", name, i);
+        if (cf_embedding(json_array_get(a, i), what, *v + i * FACET_FACEPRINT_DIM, out)) {
+            free(*v);
+            *v = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static json_t *embedding_json(const float *v)
+{
+    json_t *e = json_array();
+    for (int d = 0; d < FACET_FACEPRINT_DIM; d++) json_array_append_new(e, json_real(v[d]));
+    return e;
+}
+
+/* {"result": [{"embedding", "similarity"}]} best first, for one reference `ref`. */
+static void reply_similarities(srv *s, const float *ref, const float *v, size_t n, srv_resp *out)
+{
+    json_t **m = malloc(n * sizeof *m);
+    if (!m) {
+        cf_error(out, 503, CF_UNDEFINED, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        m[i] = json_pack("{s:o,s:f}", "embedding", embedding_json(v + i * FACET_FACEPRINT_DIM),
+                         "similarity",
+                         cf_similarity(s, dot(ref, v + i * FACET_FACEPRINT_DIM, FACET_FACEPRINT_DIM)));
+    qsort(m, n, sizeof *m, by_similarity);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(a, m[i]);
+    free(m);
+    cf_json(out, 200, json_pack("{s:o}", "result", a));
+}
+
+static void h_embeddings_recognize(srv *s, srv_req *r, srv_resp *out)
+{
+    char coll[FACET_NAME_MAX + 1];
+    cf_body b = {0};
+    float *v = NULL;
+    size_t n = 0;
+    facet_match *m = NULL;
+    long pc;
+    if (cf_auth(s, r, CF_RECOGNITION, coll, out) ||
+        q_long(r, "prediction_count", 1, 1, "prediction_count should be equal or greater than 1",
+               &pc, out) ||
+        cf_body_parse(r, &b, out) || cf_embeddings(&b, "embeddings", &v, &n, out))
+        goto done;
+    int k = pc > 10000 ? 10000 : (int)pc;
+    m = malloc((size_t)k * sizeof *m);
+    if (!m) {
+        cf_error(out, 503, CF_UNDEFINED, "out of memory");
+        goto done;
+    }
+    json_t *result = json_array();
+    for (size_t i = 0; i < n; i++) {
+        int got = 0;
+        const float *e = v + i * FACET_FACEPRINT_DIM;
+        int rc = facet_gallery_identify_top_k(srv_gallery(s), coll, srv_model_id(s), e,
+                                              FACET_FACEPRINT_DIM, k, m, &got);
+        if (rc) {
+            json_decref(result);
+            cf_facet_error(s, out, rc, "searching the collection");
+            goto done;
+        }
+        json_t *sim = json_array();
+        for (int j = 0; j < got; j++)
+            json_array_append_new(sim, json_pack("{s:s,s:f}", "subject", m[j].identity,
+                                                 "similarity", round5(m[j].probability)));
+        json_array_append_new(result, json_pack("{s:o,s:o}", "embedding", embedding_json(e),
+                                                "similarities", sim));
+    }
+    cf_json(out, 200, json_pack("{s:o}", "result", result));
+done:
+    free(m);
+    free(v);
+    cf_body_free(r, &b);
+}
+
+static void h_embeddings_verify_example(srv *s, srv_req *r, srv_resp *out)
+{
+    char coll[FACET_NAME_MAX + 1], identity[FACET_IDENTITY_MAX + 1];
+    float ref[FACET_FACEPRINT_DIM], *v = NULL;
+    size_t n = 0;
+    cf_body b = {0};
+    if (!cf_auth(s, r, CF_RECOGNITION, coll, out) &&
+        !example_identity(s, coll, srv_param(r, "image_id"), identity, ref, out) &&
+        !cf_body_parse(r, &b, out) && !cf_embeddings(&b, "embeddings", &v, &n, out))
+        reply_similarities(s, ref, v, n, out);
+    free(v);
+    cf_body_free(r, &b);
+}
+
+static void h_embeddings_verify(srv *s, srv_req *r, srv_resp *out)
+{
+    char coll[FACET_NAME_MAX + 1];
+    float ref[FACET_FACEPRINT_DIM], *v = NULL;
+    size_t n = 0;
+    cf_body b = {0};
+    if (!cf_auth(s, r, CF_VERIFICATION, coll, out) && !cf_body_parse(r, &b, out) &&
+        !cf_embedding(json_is_object(b.json) ? json_object_get(b.json, "source") : NULL, "source",
+                      ref, out) &&
+        !cf_embeddings(&b, "targets", &v, &n, out))
+        reply_similarities(s, ref, v, n, out);
+    free(v);
+    cf_body_free(r, &b);
+}
+
 /* ---- routes ------------------------------------------------------------------------------------ */
 
 #define CF_ROUTE(m, p, f) {m, p, SRV_ROLE_NONE, SRV_RAW_BODY, f}
@@ -1201,6 +1365,10 @@ static const srv_route cf_routes[] = {
     CF_ROUTE("GET", "/api/v1/static/{key}/images/{image_id}", h_static_img),
     CF_ROUTE("POST", "/api/v1/detection/detect", h_detect),
     CF_ROUTE("POST", "/api/v1/verification/verify", h_verify),
+    CF_ROUTE("POST", "/api/v1/recognition/embeddings/recognize", h_embeddings_recognize),
+    CF_ROUTE("POST", "/api/v1/recognition/embeddings/faces/{image_id}/verify",
+             h_embeddings_verify_example),
+    CF_ROUTE("POST", "/api/v1/verification/embeddings/verify", h_embeddings_verify),
 };
 
 void srv_compreface_routes(srv *s)
