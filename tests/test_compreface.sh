@@ -253,8 +253,14 @@ req POST "/api/v1/recognition/recognize?detect_faces=false" $R -F "file=@$g/prob
 ok $? "recognize with detect_faces=false: the image is one face" "$tmp/body"
 req POST "/api/v1/recognition/recognize?face_plugins=mask" $R -F "file=@$g/probe/obama1.jpg"
 expect_error "the mask plugin" 400 36
-req POST "/api/v1/recognition/recognize?face_plugins=age,bogus" $R -F "file=@$g/probe/obama1.jpg"
-expect_error "an unknown plugin" 400 36
+req POST "/api/v1/recognition/recognize?face_plugins=landmarks2d106" $R -F "file=@$g/probe/obama1.jpg"
+expect_error "the landmarks2d106 plugin" 400 36
+req POST "/api/v1/recognition/recognize?face_plugins=undefined&det_prob_threshold=0.8" $R -F "file=@$g/probe/obama1.jpg"
+[ "$st" = 200 ] && js "set(b['result'][0]) == {'box', 'subjects'} and b['result'][0]['subjects'][0]['subject'] == 'obama'"
+ok $? "Double Take's request (face_plugins=undefined is ignored, as CompreFace does)" "$tmp/body"
+req POST "/api/v1/recognition/recognize" $R -F "file=@$tmp/blank.png"
+js "b == {'message': 'No face is found in the given image', 'code': 28}"
+ok $? "Double Take's no-face branch (code 28) holds" "$tmp/body"
 req POST "/api/v1/recognition/recognize?prediction_count=0" $R -F "file=@$g/probe/obama1.jpg"
 expect_error "prediction_count 0" 400 26
 req POST "/api/v1/recognition/recognize?limit=-1" $R -F "file=@$g/probe/obama1.jpg"

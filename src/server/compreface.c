@@ -245,13 +245,16 @@ static int q_threshold(srv_req *r, double *v, srv_resp *out)
     return 0;
 }
 
-/* face_plugins: a comma-separated list of what facet has; anything else is refused by name,
- * never ignored or faked ("mask": facet has no mask model). */
+/* face_plugins: a comma-separated list. The plugins facet has are computed; the ones
+ * CompreFace has and facet lacks ("mask", "landmarks2d106") are refused by name, never faked;
+ * other names are ignored as CompreFace ignores them (Double Take sends
+ * "face_plugins=undefined" unless configured). */
 static int q_plugins(srv_req *r, unsigned *v, srv_resp *out)
 {
     static const struct { const char *name; unsigned bit; } known[] = {
         {"landmarks", PL_LANDMARKS}, {"calculator", PL_CALCULATOR}, {"age", PL_AGE},
-        {"gender", PL_GENDER},       {"pose", PL_POSE},
+        {"gender", PL_GENDER},       {"pose", PL_POSE},           {"mask", 0},
+        {"landmarks2d106", 0},
     };
     *v = 0;
     const char *t = srv_query(r, "face_plugins");
@@ -260,16 +263,17 @@ static int q_plugins(srv_req *r, unsigned *v, srv_resp *out)
         while (*t == ',' || *t == ' ') t++;
         size_t n = strcspn(t, ", ");
         if (!n) break;
-        unsigned bit = 0;
-        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-            if (strlen(known[i].name) == n && !strncmp(t, known[i].name, n)) bit = known[i].bit;
-        if (!bit) {
-            cf_error(out, 400, CF_INCORRECT_ARGUMENT,
-                     "Face plugin '%.*s' is not available on this server: facet provides "
-                     "landmarks, calculator, age, gender and pose", (int)(n > 40 ? 40 : n), t);
-            return -1;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+            if (strlen(known[i].name) != n || strncmp(t, known[i].name, n)) continue;
+            if (!known[i].bit) {
+                cf_error(out, 400, CF_INCORRECT_ARGUMENT,
+                         "Face plugin '%s' is not available on this server: facet has no such "
+                         "model (it provides landmarks, calculator, age, gender and pose)",
+                         known[i].name);
+                return -1;
+            }
+            *v |= known[i].bit;
         }
-        *v |= bit;
         t += n;
     }
     return 0;
