@@ -1030,6 +1030,16 @@ static int image_request(srv *s, srv_req *r, cf_body *b, int recognize, int need
     return 0;
 }
 
+/* Predictions per face: `want`, but never more than the collection holds (at least 1), so a
+ * huge prediction_count costs nothing. */
+static int predictions(srv *s, const char *coll, long want)
+{
+    size_t n = 0;
+    if (facet_gallery_count(srv_gallery(s), coll, &n) || n == 0) n = 1;
+    if ((size_t)want < n) n = (size_t)want;
+    return (int)(n > 10000 ? 10000 : n);
+}
+
 static void h_recognize(srv *s, srv_req *r, srv_resp *out)
 {
     char coll[FACET_NAME_MAX + 1];
@@ -1041,7 +1051,7 @@ static void h_recognize(srv *s, srv_req *r, srv_resp *out)
     if (cf_auth(s, r, CF_RECOGNITION, coll, out) ||
         image_request(s, r, &b, 1, 1, &o, &img, &res, out))
         goto done;
-    int k = o.prediction_count > 10000 ? 10000 : (int)o.prediction_count;
+    int k = predictions(s, coll, o.prediction_count);
     m = malloc((size_t)k * sizeof *m);
     if (!m) {
         cf_error(out, 503, CF_UNDEFINED, "out of memory");
@@ -1287,7 +1297,7 @@ static void h_embeddings_recognize(srv *s, srv_req *r, srv_resp *out)
                &pc, out) ||
         cf_body_parse(r, &b, out) || cf_embeddings(&b, "embeddings", &v, &n, out))
         goto done;
-    int k = pc > 10000 ? 10000 : (int)pc;
+    int k = predictions(s, coll, pc);
     m = malloc((size_t)k * sizeof *m);
     if (!m) {
         cf_error(out, 503, CF_UNDEFINED, "out of memory");
