@@ -496,6 +496,14 @@ static int cf_find(srv *s, const facet_image *img, const cf_opts *o, int need_fp
     return 0;
 }
 
+/* What an image request holds at its end. */
+static void image_done(srv_req *r, cf_body *b, facet_image *img, cf_faces *res)
+{
+    free(res->v);
+    facet_image_destroy(img);
+    cf_body_free(r, b);
+}
+
 static int clampi(double v, int lo, int hi)
 {
     long x = lround(v);
@@ -853,9 +861,7 @@ static void h_face_add(srv *s, srv_req *r, srv_resp *out)
     pthread_mutex_unlock(&pend_mu);
     cf_json(out, 201, json_pack("{s:s,s:s}", "image_id", uuid, "subject", name));
 done:
-    free(res.v);
-    facet_image_destroy(img);
-    cf_body_free(r, &b);
+    image_done(r, &b, img, &res);
 }
 
 static void h_face_list(srv *s, srv_req *r, srv_resp *out)
@@ -1081,9 +1087,7 @@ static void h_recognize(srv *s, srv_req *r, srv_resp *out)
     cf_json(out, 200, j);
 done:
     free(m);
-    free(res.v);
-    facet_image_destroy(img);
-    cf_body_free(r, &b);
+    image_done(r, &b, img, &res);
 }
 
 /* /recognition/faces/{image_id}/verify: every face of the image against one example. */
@@ -1111,9 +1115,7 @@ static void h_face_verify(srv *s, srv_req *r, srv_resp *out)
     if (o.status) json_object_set_new(j, "plugins_versions", cf_versions(s, &o, 1));
     cf_json(out, 200, j);
 done:
-    free(res.v);
-    facet_image_destroy(img);
-    cf_body_free(r, &b);
+    image_done(r, &b, img, &res);
 }
 
 static void h_detect(srv *s, srv_req *r, srv_resp *out)
@@ -1131,9 +1133,7 @@ static void h_detect(srv *s, srv_req *r, srv_resp *out)
     if (o.status) json_object_set_new(j, "plugins_versions", cf_versions(s, &o, 0));
     cf_json(out, 200, j);
 done:
-    free(res.v);
-    facet_image_destroy(img);
-    cf_body_free(r, &b);
+    image_done(r, &b, img, &res);
 }
 
 static int by_similarity(const void *a, const void *b)
