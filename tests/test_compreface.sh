@@ -107,14 +107,15 @@ fi
 if [ "$mode" = sdk ]; then
     cache=$root/.cache/compreface-js
     mkdir -p "$cache"
-    if ! cmp -s tests/compreface/package-lock.json "$cache/package-lock.json" ||
-        [ ! -d "$cache/node_modules/@exadel/compreface-js-sdk" ]; then
+    # installed once per lock file: the stamp is written only after a complete install
+    if ! cmp -s tests/compreface/package-lock.json "$cache/installed.lock"; then
+        rm -f "$cache/installed.lock"
         cp tests/compreface/package.json tests/compreface/package-lock.json "$cache/"
         if ! (cd "$cache" && npm ci --ignore-scripts --no-audit --no-fund --silent) >"$tmp/npm" 2>&1; then
-            rm -f "$cache/package-lock.json"
             echo "Bail out! npm ci of the pinned CompreFace SDK failed: $(tail -3 "$tmp/npm")"
             exit 1
         fi
+        cp tests/compreface/package-lock.json "$cache/installed.lock"
     fi
     cp tests/compreface/sdk_test.mjs "$cache/"
     CF_SERVER=http://127.0.0.1 CF_PORT=$port CF_REC_KEY=$rkey CF_DET_KEY=$dkey CF_DATA=$data \
