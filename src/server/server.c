@@ -278,6 +278,7 @@ static int admit(srv *s, conn_ctx *x, const char *method)
     r->accept = ac ? ac : "";
     const char *le = MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "Last-Event-ID");
     r->last_event_id = le ? le : "";
+    r->api_key = MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "x-api-key");
     int status = 404;
     x->route = srv_route_match(s, method, r->path, r, &status);
     if (x->route < 0) {
@@ -490,6 +491,7 @@ int srv_create(const srv_config *cfg, int sdk_and_store, srv **out, char *err, s
     srv_api_routes(s);
     srv_events_routes(s);
     srv_web_routes(s);
+    srv_compreface_routes(s);
     if (!sdk_and_store) {
         *out = s;
         return 0;

@@ -115,6 +115,7 @@ typedef struct srv_req {
     const char *content_type; /* "" when absent */
     const char *accept;       /* the Accept header, "" when absent */
     const char *last_event_id; /* the Last-Event-ID header (event streams), "" when absent */
+    const char *api_key;      /* the x-api-key header (CompreFace clients' key), NULL when absent */
     const uint8_t *body;
     size_t body_size;
     srv_body parsed;
@@ -266,6 +267,7 @@ srv_events *srv_events_of(srv *s);
  * (struct MHD_Connection *); takes `st` in every case; NULL when out of memory. */
 void *srv_stream_response(srv_stream *st, void *conn);
 void srv_stream_free(srv_stream *st);
+void srv_compreface_routes(srv *s); /* compreface.c: CompreFace's REST API under /api/v1/ */
 
 /* Metrics (metrics.c). */
 typedef struct srv_metrics srv_metrics;
