@@ -399,7 +399,7 @@ static int parse_multipart(srv_req *r, srv_resp *out)
         const uint8_t *hend = memfind(p, (size_t)(end - p), "\r\n\r\n", 4);
         if (!hend) goto bad;
         char name[64] = "", ctype[128] = "";
-        int have_name = 0;
+        int have_name = 0, is_file = 0;
         /* header lines */
         for (const uint8_t *line = p; line < hend;) {
             const uint8_t *eol = memfind(line, (size_t)(hend - line) + 2, "\r\n", 2);
@@ -412,6 +412,9 @@ static int parse_multipart(srv_req *r, srv_resp *out)
             if (!strncasecmp(h, "Content-Disposition:", 20)) {
                 if (header_param(h, "name", name, sizeof name)) goto bad;
                 have_name = 1;
+                char low[sizeof h];
+                for (size_t i = 0; i <= ll; i++) low[i] = (char)tolower((unsigned char)h[i]);
+                is_file = strstr(low, "filename") != NULL;
             } else if (!strncasecmp(h, "Content-Type:", 13)) {
                 media_type(h + 13, ctype, sizeof ctype);
             }
@@ -429,8 +432,11 @@ static int parse_multipart(srv_req *r, srv_resp *out)
         part->data = data;
         part->size = (size_t)(dend - data);
         part->is_json = !strncmp(name, "faceprint", 9);
-        if (strncmp(name, "image", 5) && !part->is_json) {
-            /* a plain form field (identity, top_k, ...): kept as text for the srv_arg_* calls */
+        /* a file (a filename, or a type other than text: CompreFace's "file", "source_image")
+         * keeps its bytes; a plain form field (identity, top_k, ...) is kept as text for the
+         * srv_arg_* calls */
+        is_file |= ctype[0] && strncmp(ctype, "text/", 5);
+        if (strncmp(name, "image", 5) && !part->is_json && !is_file) {
             if (memchr(data, 0, part->size) || !(part->owned = (uint8_t *)strndup((const char *)data, part->size))) {
                 srv_error(out, 400, "bad_field", "form field '%s' is not text", name);
                 return -1;
