@@ -425,24 +425,21 @@ static int cf_find(srv *s, const facet_image *img, const cf_opts *o, int need_fp
     res->img_w = img->width;
     res->img_h = img->height;
     double t0 = srv_now();
-    facet_face *faces = NULL;
+    facet_face one, *lib = NULL, *faces = &one; /* lib: the library's list, facet_free'd */
     int n = 0, rc;
     if (o->detect_faces) {
-        rc = facet_detect_faces(sdk, img, &faces, &n);
+        rc = facet_detect_faces(sdk, img, &lib, &n);
+        faces = lib;
     } else {
         /* the image is one face crop (CompreFace's detect_faces=false): landmarks in the box of
          * the whole image align it */
-        faces = calloc(1, sizeof *faces);
-        rc = faces ? FACET_OK : FACET_E_NO_MEMORY;
-        if (!rc) {
-            *faces = (facet_face){.x = 0, .y = 0, .w = (float)img->width, .h = (float)img->height,
-                                  .score = 1.0f};
-            n = 1;
-            rc = facet_face_landmarks(sdk, img, faces);
-        }
+        one = (facet_face){.x = 0, .y = 0, .w = (float)img->width, .h = (float)img->height,
+                           .score = 1.0f};
+        n = 1;
+        rc = facet_face_landmarks(sdk, img, &one);
     }
     if (rc) {
-        free(faces);
+        facet_free(lib);
         cf_facet_error(s, out, rc, "detecting faces");
         return -1;
     }
@@ -455,13 +452,13 @@ static int cf_find(srv *s, const facet_image *img, const cf_opts *o, int need_fp
     if (max_faces > 0 && k > max_faces) k = max_faces; /* the biggest, as `limit` would */
     res->ms_detect = (srv_now() - t0) * 1000;
     if (k == 0) {
-        free(faces);
+        facet_free(lib);
         cf_error(out, 400, CF_NO_FACES_FOUND, "%s", NO_FACE);
         return -1;
     }
     res->v = calloc((size_t)k, sizeof *res->v);
     if (!res->v) {
-        free(faces);
+        facet_free(lib);
         cf_error(out, 503, CF_UNDEFINED, "out of memory");
         return -1;
     }
@@ -486,7 +483,7 @@ static int cf_find(srv *s, const facet_image *img, const cf_opts *o, int need_fp
             x->ms_pose = (srv_now() - t) * 1000;
         }
     }
-    free(faces);
+    facet_free(lib);
     if (rc) {
         free(res->v);
         res->v = NULL;
@@ -639,7 +636,7 @@ static long identity_count(srv *s, const char *coll, const char *name, srv_resp 
     facet_face_ref *f = NULL;
     size_t n = 0, total = 0;
     int rc = facet_gallery_faces(srv_gallery(s), coll, name, 0, 0, &f, &n, &total);
-    free(f);
+    facet_free(f);
     if (rc) {
         cf_facet_error(s, out, rc, "reading the collection");
         return -1;
@@ -733,7 +730,7 @@ static void h_subject_list(srv *s, srv_req *r, srv_resp *out)
     }
     pthread_mutex_unlock(&pend_mu);
     free(names);
-    free(ids);
+    facet_free(ids);
 }
 
 /* Deletes every faceprint of every identity of coll; *subjects and *faces get the counts. */
@@ -751,7 +748,7 @@ static int delete_all(srv *s, const char *coll, size_t *subjects, size_t *faces,
             ++*subjects;
         }
     }
-    free(ids);
+    facet_free(ids);
     if (rc) {
         cf_facet_error(s, out, rc, "deleting subjects");
         return -1;
@@ -887,7 +884,7 @@ static void h_face_list(srv *s, srv_req *r, srv_resp *out)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(a, json_pack("{s:s,s:s}", "image_id", f[i].uuid, "subject",
                                            f[i].identity));
-    free(f);
+    facet_free(f);
     cf_json(out, 200, json_pack("{s:o,s:I,s:I,s:I,s:I}", "faces", a, "page_number",
                                 (json_int_t)page, "page_size", (json_int_t)size, "total_pages",
                                 (json_int_t)((total + (size_t)size - 1) / (size_t)size),
@@ -1000,8 +997,17 @@ static void send_image(srv *s, const char *coll, const char *id, srv_resp *out)
     const char *ct = size >= 3 && p[0] == 0xff && p[1] == 0xd8 ? "image/jpeg"
                      : size >= 8 && !memcmp(p, "\x89PNG", 4)  ? "image/png"
                                                                : "application/octet-stream";
-    if (!data) data = calloc(1, 1);
-    srv_text(out, 200, ct, data, size);
+    /* the reply's body is released with free() by libmicrohttpd: a copy, so that what the
+     * library handed out goes back through facet_free */
+    char *body = malloc(size ? size : 1);
+    if (!body) {
+        facet_free(data);
+        cf_error(out, 503, CF_UNDEFINED, "out of memory");
+        return;
+    }
+    if (size) memcpy(body, data, size);
+    facet_free(data);
+    srv_text(out, 200, ct, body, size);
 }
 
 static void h_face_img(srv *s, srv_req *r, srv_resp *out)
