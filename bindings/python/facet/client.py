@@ -1,0 +1,3 @@
+"""Placeholder replaced below."""
+class Client:  # filled in once facetd's API is on main
+    pass
