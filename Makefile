@@ -5,7 +5,7 @@ MESON_FLAGS ?=
 FACET_MODEL_PATH ?= $(CURDIR)/models
 export FACET_MODEL_PATH
 
-.PHONY: all setup models build demo test bench bench-nn bench-search bench-pipeline clean
+.PHONY: all setup models build demo test test-deb deb bench bench-nn bench-search bench-pipeline clean
 
 all: build
 
@@ -27,6 +27,14 @@ demo: build models
 test: build models
 	@./scripts/test.sh $(BUILD)
 
+# Debian packages in build-deb/ (scripts/deb.sh), and their test: installed into a throwaway
+# root, then used (scripts/test-deb.sh).
+deb: setup models
+	@./scripts/deb.sh build-deb
+
+test-deb: deb
+	@./scripts/test-deb.sh build-deb
+
 bench: bench-nn bench-pipeline bench-search
 
 bench-nn: build models
@@ -39,4 +47,4 @@ bench-search: build
 	@./bench/search/run.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-deb

@@ -58,8 +58,7 @@ void cli_progress(const char *label, long done, long total, double elapsed_s)
 
 const char *cli_model_dir(void)
 {
-    const char *d = getenv("FACET_MODEL_PATH");
-    return d && *d ? d : "models";
+    return facet_default_model_dir();
 }
 
 /* The library never prints; its warnings (e.g. an image decoded despite damage) go to stderr. */

@@ -67,6 +67,11 @@ typedef struct facet_sdk_settings {
 } facet_sdk_settings;
 
 FACET_API void facet_sdk_defaults(facet_sdk_settings *s);
+/* The model folder used when settings.model_dir is NULL: $FACET_MODEL_PATH when set, else
+ * "models" when the working directory has that folder (a source checkout), else the folder the
+ * models are installed in (PREFIX/share/facet/models, e.g. by the facet-models package). A
+ * static or environment string, never NULL. */
+FACET_API const char *facet_default_model_dir(void);
 /*
  * Checks the settings and makes the handle. Models load lazily, on the first call that needs
  * them, so a missing or wrong model file fails THAT call (FACET_E_MODEL), not create; only the

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sdk.h"
 
@@ -59,6 +60,17 @@ void facet_sdk_defaults(facet_sdk_settings *s)
     s->smallest_face_height = 40;
     s->detect_passes = 1;
     s->max_pixels = 100000000;
+}
+
+const char *facet_default_model_dir(void)
+{
+    const char *env = getenv("FACET_MODEL_PATH");
+    if (env && *env) return env;
+    /* A checkout's ./models first, so that running from the sources never picks up the models
+     * of an older installed version. */
+    struct stat st;
+    if (stat("models", &st) == 0 && S_ISDIR(st.st_mode)) return "models";
+    return FACET_MODEL_INSTALL_DIR;
 }
 
 /* Loads one model file, checking its checksum against the pinned version. */
@@ -141,8 +153,7 @@ facet_status facet_sdk_create(const facet_sdk_settings *set, facet_sdk **out)
     if (!sdk) return facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory");
     sdk->set = *set;
     const char *dir = set->model_dir;
-    if (!dir || !*dir) dir = getenv("FACET_MODEL_PATH");
-    if (!dir || !*dir) dir = "models";
+    if (!dir || !*dir) dir = facet_default_model_dir();
     if (strlen(dir) >= sizeof sdk->model_dir) {
         free(sdk);
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "model_dir is too long");

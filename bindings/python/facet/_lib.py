@@ -185,6 +185,38 @@ _loaded_path: Optional[str] = None
 _free: Optional[Callable[[int], None]] = None
 
 
+class Owned:
+    """Base of the classes that own a libfacet handle (`_h`): close(), the end of a with-block or
+    the garbage collector destroys it once, with the function named by `_destroy`; using the
+    object after close() raises ValueError rather than passing NULL to the library."""
+
+    _destroy = ""
+    _h = None
+
+    def _handle(self):
+        if not self._h:
+            raise ValueError("the %s was closed" % type(self).__name__)
+        return self._h
+
+    def close(self) -> None:
+        """Releases the library's object now (otherwise when this one is collected)."""
+        h, self._h = self._h, None
+        if h and _loaded is not None:  # at interpreter shutdown the library may be gone
+            getattr(_loaded, self._destroy)(h)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def candidates() -> List[str]:
     """The places where libfacet is looked for, in order (see the module's docstring)."""
     out = []

@@ -49,10 +49,12 @@ class CollectionInfo:
 _DTYPES = {"f32": 0, "f16": 1}
 
 
-class Gallery:
+class Gallery(_lib.Owned):
     """Collections of faceprints in a store: "memory:", "sqlite:PATH" or PostgreSQL
     ("postgres://..." or a libpq keyword string). One Gallery may be shared by many threads.
     Enrolments are durable when enroll() returns."""
+
+    _destroy = "facet_gallery_destroy"
 
     def __init__(self, url: str = "sqlite:facet.db", threads: int = 0):
         L = _lib.lib()
@@ -64,29 +66,6 @@ class Gallery:
         gs.match_a, gs.match_b = a.value, b.value
         self._h = ctypes.c_void_p()
         check(L.facet_gallery_open(enc(url, "url"), ctypes.byref(gs), ctypes.byref(self._h)))
-
-    def _handle(self) -> ctypes.c_void_p:
-        if not self._h:
-            raise ValueError("the gallery was closed")
-        return self._h
-
-    def close(self) -> None:
-        """Closes the store connection now (otherwise when the object is collected)."""
-        h, self._h = getattr(self, "_h", None), ctypes.c_void_p()
-        if h and _lib._loaded is not None:
-            _lib._loaded.facet_gallery_destroy(h)
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self) -> "Gallery":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     # ---- collections ----
 

@@ -23,7 +23,7 @@ _RGB, _BGR, _RGBA, _BGRA, _GREY = 0, 1, 2, 3, 4
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-class Image:
+class Image(_lib.Owned):
     """An 8-bit RGB (or grey) image held by libfacet.
 
     Make one with Image.open(path), Image.from_bytes(jpeg_or_png) or
@@ -31,11 +31,11 @@ class Image:
     directly. An Image may be read by many threads at once.
     """
 
-    __slots__ = ("_ptr",)
+    _destroy = "facet_image_destroy"
 
     def __init__(self, _ptr: "ctypes._Pointer[ImageT]"):
         """Internal: use open, from_bytes or from_array."""
-        self._ptr = _ptr
+        self._h = _ptr
 
     @staticmethod
     def _options(max_pixels: Optional[int], exif: bool) -> _lib.DecodeOptions:
@@ -98,7 +98,7 @@ class Image:
         """A numpy copy of the pixels: HxWx3 uint8 in RGB order, or HxW for a grey image."""
         import numpy as np
 
-        im = self._ptr.contents
+        im = self._handle().contents
         rows = ctypes.string_at(im.data, im.stride * im.height)
         a = np.frombuffer(rows, dtype=np.uint8).reshape(im.height, im.stride)[:, : im.width * im.channels]
         return a.reshape(im.height, im.width, im.channels) if im.channels > 1 else a.reshape(im.height, im.width)
@@ -107,7 +107,7 @@ class Image:
         """The image encoded as PNG."""
         data = ctypes.POINTER(ctypes.c_uint8)()
         size = ctypes.c_size_t()
-        check(_lib.lib().facet_image_encode_png(self._ptr, ctypes.byref(data), ctypes.byref(size)))
+        check(_lib.lib().facet_image_encode_png(self._handle(), ctypes.byref(data), ctypes.byref(size)))
         try:
             return ctypes.string_at(data, size.value)
         finally:
@@ -115,58 +115,40 @@ class Image:
 
     def save_png(self, path: PathLike) -> None:
         """Writes the image to `path` as PNG (replacing it)."""
-        check(_lib.lib().facet_image_write_png(self._ptr, os.fsencode(path)))
+        check(_lib.lib().facet_image_write_png(self._handle(), os.fsencode(path)))
 
     def crop(self, x: int, y: int, w: int, h: int) -> "Image":
         """The rectangle (x, y, w, h), clamped to the image, as a new image."""
         out = ctypes.POINTER(ImageT)()
-        check(_lib.lib().facet_image_crop(self._ptr, int(x), int(y), int(w), int(h), ctypes.byref(out)))
+        check(_lib.lib().facet_image_crop(self._handle(), int(x), int(y), int(w), int(h), ctypes.byref(out)))
         return Image(out)
 
     def resize(self, width: int, height: int) -> "Image":
         """A copy resized to exactly width x height (bilinear, area averaging when shrinking)."""
         out = ctypes.POINTER(ImageT)()
-        check(_lib.lib().facet_image_resize(self._ptr, int(width), int(height), ctypes.byref(out)))
+        check(_lib.lib().facet_image_resize(self._handle(), int(width), int(height), ctypes.byref(out)))
         return Image(out)
 
     @property
     def width(self) -> int:
-        return int(self._ptr.contents.width)
+        return int(self._handle().contents.width)
 
     @property
     def height(self) -> int:
-        return int(self._ptr.contents.height)
+        return int(self._handle().contents.height)
 
     @property
     def channels(self) -> int:
         """3 for RGB, 1 for grey."""
-        return int(self._ptr.contents.channels)
+        return int(self._handle().contents.channels)
 
     @property
     def size(self) -> tuple:
         """(width, height) in pixels."""
         return (self.width, self.height)
 
-    def close(self) -> None:
-        """Frees the pixels now (otherwise when the object is collected)."""
-        ptr, self._ptr = self._ptr, None
-        if ptr and _lib._loaded is not None:
-            _lib._loaded.facet_image_destroy(ptr)
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the library may already be gone
-            pass
-
-    def __enter__(self) -> "Image":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
     def __repr__(self) -> str:
-        if not self._ptr:
+        if not self._h:
             return "Image(closed)"
         return "Image(%dx%d, %s)" % (self.width, self.height, "RGB" if self.channels == 3 else "grey")
 
@@ -177,8 +159,7 @@ ImageInput = Union[Image, str, "os.PathLike[str]", bytes, bytearray, memoryview]
 def as_image(source: ImageInput) -> Image:
     """An Image from what SDK methods accept: an Image, a path, or JPEG/PNG bytes."""
     if isinstance(source, Image):
-        if not source._ptr:
-            raise ValueError("the image was closed")
+        source._handle()  # ValueError once closed
         return source
     if isinstance(source, (bytes, bytearray, memoryview)):
         return Image.from_bytes(source)

@@ -227,7 +227,7 @@ def match_threshold() -> float:
     return float(_lib.lib().facet_match_threshold())
 
 
-class SDK:
+class SDK(_lib.Owned):
     """The face SDK: loads the models (lazily, or those named in `preload` at once) and runs
     them. One SDK may be used by many threads at once (ctypes releases the GIL).
 
@@ -235,6 +235,8 @@ class SDK:
     threads: threads per inference (0: $FACET_NUM_THREADS, else all cores).
     backend: "auto", "xnnpack" or "ref". The detection settings default to the library's.
     """
+
+    _destroy = "facet_sdk_destroy"
 
     def __init__(self, model_dir: Optional[Union[str, "os.PathLike[str]"]] = None, threads: int = 0,
                  preload: int = 0, backend: str = "auto", detect_threshold: Optional[float] = None,
@@ -259,28 +261,6 @@ class SDK:
                 setattr(s, name, value)
         check(L.facet_sdk_create(ctypes.byref(s), ctypes.byref(self._h)))
 
-    def _handle(self) -> ctypes.c_void_p:
-        if not self._h:
-            raise ValueError("the SDK was closed")
-        return self._h
-
-    def close(self) -> None:
-        """Releases the models and sessions now (otherwise when the object is collected)."""
-        h, self._h = getattr(self, "_h", None), ctypes.c_void_p()
-        if h and _lib._loaded is not None:
-            _lib._loaded.facet_sdk_destroy(h)
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self) -> "SDK":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     @property
     def faceprint_model(self) -> str:
@@ -296,7 +276,7 @@ class SDK:
     def _detect(self, img: Image) -> List[FaceT]:
         faces = ctypes.POINTER(FaceT)()
         n = ctypes.c_int()
-        check(_lib.lib().facet_detect_faces(self._handle(), img._ptr, ctypes.byref(faces), ctypes.byref(n)))
+        check(_lib.lib().facet_detect_faces(self._handle(), img._handle(), ctypes.byref(faces), ctypes.byref(n)))
         try:
             return [FaceT.from_buffer_copy(faces[i]) for i in range(n.value)]
         finally:
@@ -310,27 +290,27 @@ class SDK:
         """The face with the largest box; NotFound when there is none."""
         raw = FaceT()
         img = as_image(image)  # a local keeps a decoded temporary alive during the call
-        check(_lib.lib().facet_detect_largest_face(self._handle(), img._ptr, ctypes.byref(raw)))
+        check(_lib.lib().facet_detect_largest_face(self._handle(), img._handle(), ctypes.byref(raw)))
         return Face(raw)
 
     def landmarks(self, image: ImageInput, face: Face) -> Face:
         """A copy of `face` with its 68 landmarks and key points recomputed from its box."""
         raw = FaceT.from_buffer_copy(face._raw)
         img = as_image(image)
-        check(_lib.lib().facet_face_landmarks(self._handle(), img._ptr, ctypes.byref(raw)))
+        check(_lib.lib().facet_face_landmarks(self._handle(), img._handle(), ctypes.byref(raw)))
         return Face(raw)
 
     def align(self, image: ImageInput, face: Face) -> Image:
         """The face aligned to the 112x112 RGB chip that faceprints are computed from."""
         chip = ctypes.POINTER(_lib.ImageT)()
         img = as_image(image)
-        check(_lib.lib().facet_extract_aligned_face(self._handle(), img._ptr, ctypes.byref(face._raw),
+        check(_lib.lib().facet_extract_aligned_face(self._handle(), img._handle(), ctypes.byref(face._raw),
                                                     ctypes.byref(chip)))
         return Image(chip)
 
     def _extract(self, img: Image, face: FaceT) -> Faceprint:
         fp = FaceprintT()
-        check(_lib.lib().facet_faceprint_extract(self._handle(), img._ptr, ctypes.byref(face), ctypes.byref(fp)))
+        check(_lib.lib().facet_faceprint_extract(self._handle(), img._handle(), ctypes.byref(face), ctypes.byref(fp)))
         return Faceprint(fp)
 
     def faceprint(self, image: ImageInput, face: Optional[Face] = None) -> Faceprint:
@@ -338,7 +318,7 @@ class SDK:
         img = as_image(image)
         if face is None:
             raw = FaceT()
-            rc = _lib.lib().facet_detect_largest_face(self._handle(), img._ptr, ctypes.byref(raw))
+            rc = _lib.lib().facet_detect_largest_face(self._handle(), img._handle(), ctypes.byref(raw))
             if rc == Status.NOT_FOUND:
                 where = " in %s" % os.fspath(image) if isinstance(image, (str, os.PathLike)) else ""
                 raise NotFound(rc, "no face found%s" % where)
@@ -355,7 +335,7 @@ class SDK:
         """The faceprint of an already aligned 112x112 chip (see align)."""
         fp = FaceprintT()
         img = as_image(chip)
-        check(_lib.lib().facet_faceprint_from_chip(self._handle(), img._ptr, ctypes.byref(fp)))
+        check(_lib.lib().facet_faceprint_from_chip(self._handle(), img._handle(), ctypes.byref(fp)))
         return Faceprint(fp)
 
     def quality(self, image: ImageInput, face: Face, what: int = QUALITY_ALL) -> Quality:
@@ -363,7 +343,7 @@ class SDK:
         (QUALITY_POSE | QUALITY_EYES | QUALITY_LIVENESS)."""
         q = _lib.QualityT()
         img = as_image(image)
-        check(_lib.lib().facet_face_quality(self._handle(), img._ptr, ctypes.byref(face._raw),
+        check(_lib.lib().facet_face_quality(self._handle(), img._handle(), ctypes.byref(face._raw),
                                             int(what), ctypes.byref(q)))
         return Quality._from(q)
 
@@ -372,7 +352,7 @@ class SDK:
         a = _lib.AttributesT()
         L = _lib.lib()
         img = as_image(image)
-        check(L.facet_face_attributes(self._handle(), img._ptr, ctypes.byref(face._raw), ctypes.byref(a)))
+        check(L.facet_face_attributes(self._handle(), img._handle(), ctypes.byref(face._raw), ctypes.byref(a)))
         names = [L.facet_expression_name(i).decode() for i in range(len(EXPRESSIONS))]
         return Attributes(age=a.age, gender="male" if a.gender else "female", gender_score=a.gender_score,
                           expression=L.facet_expression_name(a.expression).decode(),
