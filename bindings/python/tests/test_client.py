@@ -126,3 +126,26 @@ def test_client_needs_no_libfacet(server, tmp_path):
     env = dict(os.environ, FACET_LIB=str(tmp_path / "none.so"))
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_readme_http_example(server, tmp_path):
+    """The README's curl lines, run as written against this server (its start lines left out)."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "README.md")) as f:
+        block = re.search(r"^```sh\n(echo .*?)^```", f.read(), re.M | re.S).group(1)
+    lines = [line for line in block.splitlines() if not line.startswith(("echo ", "facetd "))]
+    assert lines[0].startswith("URL=http://127.0.0.1:8080 ")
+    lines[0] = lines[0].replace("http://127.0.0.1:8080", server[0])
+    (tmp_path / "key.txt").write_text(server[1] + "\n")
+    os.symlink(data("gallery", "enroll", "obama", "obama.jpg"), tmp_path / "a.jpg")
+    os.symlink(data("gallery", "probe", "obama_and_biden.jpg"), tmp_path / "b.jpg")
+    r = subprocess.run(["sh", "-ec", "\n".join(lines)], cwd=str(tmp_path), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    answers, rest, dec = [], r.stdout.strip(), json.JSONDecoder()
+    while rest:  # curl prints the answers back to back
+        obj, end = dec.raw_decode(rest)
+        answers.append(obj)
+        rest = rest[end:].strip()
+    assert answers[0]["name"] == "people" and answers[1]["identity"] == "ada", answers
+    named = [face["candidates"][0]["identity"] for face in answers[2]["faces"] if face["candidates"]]
+    assert named == ["ada"], answers[2]  # Obama, enrolled as "ada"; Biden and the third face unknown
