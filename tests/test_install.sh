@@ -108,9 +108,9 @@ check "man pages render without warnings and name every command and flag" man_pa
 
 if [ $have_facetd = 1 ]; then
     unit() {
-        u="$prefix/lib/systemd/system/facetd.service"
-        grep -q "^ExecStart=$prefix/bin/facetd " "$u" || { echo "ExecStart is not $prefix/bin/facetd"; return 1; }
-        sed "s|^ExecStart=$prefix/bin/facetd|ExecStart=$dest$prefix/bin/facetd|" "$u" >"$tmp/facetd.service"
+        u="$prefix/lib/systemd/system/facetd.service" real=${prefix#"$dest"}
+        grep -q "^ExecStart=$real/bin/facetd " "$u" || { echo "ExecStart is not $real/bin/facetd"; return 1; }
+        sed "s|^ExecStart=$real/bin/facetd|ExecStart=$prefix/bin/facetd|" "$u" >"$tmp/facetd.service"
         systemd-analyze verify --man=no "$tmp/facetd.service" || return 1
         systemd-analyze security --offline=yes "$tmp/facetd.service" >"$tmp/sec" 2>&1
         score=$(sed -n 's/.*Overall exposure level for facetd.service: \([0-9.]*\).*/\1/p' "$tmp/sec")
