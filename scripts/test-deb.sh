@@ -38,7 +38,7 @@ unset FACET_MODEL_PATH FACET_LIB
 data="$root/../shared/data"
 pkgs=$(for f in "$debs"/*.deb; do dpkg-deb -f "$f" Package; done)
 
-echo "1..11"
+echo "1..12"
 check "dpkg -i installs $(echo $pkgs)" dpkg -i "$debs"/*.deb
 
 installed_facet() {
@@ -89,9 +89,27 @@ if echo "$pkgs" | grep -qx facetd; then
         [ -n "$score" ] && awk "BEGIN { exit !($score <= 2.5) }"
     }
     check "facetd.service verifies, sandbox exposure <= 2.5 (systemd-analyze security)" unit_ok
+    serve() {  # as the unit runs it, minus the sandbox: settings from /etc, models from /usr/share
+        mkdir -p /var/lib/facet
+        /usr/bin/facetd --config /etc/facet/facetd.conf --admin-key-file /etc/facet/admin-key \
+            --listen 127.0.0.1:0 --preload >facetd.log 2>&1 &
+        pid=$! port=""
+        for _ in $(seq 600); do
+            port=$(sed -n 's/.*listening on .* (port \([0-9]*\).*/\1/p' facetd.log)
+            [ -n "$port" ] || ! kill -0 $pid 2>/dev/null && break
+            sleep 0.1
+        done
+        curl -sf "http://127.0.0.1:$port/readyz" && echo &&
+            curl -sf -H "Authorization: Bearer $(cat /etc/facet/admin-key)" "http://127.0.0.1:$port/v1/collections"
+        rc=$?
+        kill $pid && wait $pid
+        cat facetd.log
+        return $rc
+    }
+    check "installed facetd serves /readyz and keyed routes (models from /usr/share/facet)" serve
     check "man facetd" man -P cat facetd
 else
-    for t in "facetd --check-config" "admin key" "facetd.service" "man facetd"; do skip "$t" "no facetd package"; done
+    for t in "facetd --check-config" "admin key" "facetd.service" "facetd serves" "man facetd"; do skip "$t" "no facetd package"; done
 fi
 check "man facet" man -P cat facet
 
