@@ -94,6 +94,9 @@ int main(void)
     OFF("IdentityCount", facet_identity_count, identity);
     OFF("IdentityCount", facet_identity_count, count);
 
+    SIZE("FaceRef", facet_face_ref);
+    OFF("FaceRef", facet_face_ref, uuid); OFF("FaceRef", facet_face_ref, identity);
+
     SIZE("MatchT", facet_match);
     OFF("MatchT", facet_match, identity); OFF("MatchT", facet_match, uuid);
     OFF("MatchT", facet_match, similarity); OFF("MatchT", facet_match, probability);

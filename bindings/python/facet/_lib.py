@@ -99,6 +99,10 @@ class IdentityCount(ctypes.Structure):
     _fields_ = [("identity", ctypes.c_char * (IDENTITY_MAX + 1)), ("count", c_size_t)]
 
 
+class FaceRef(ctypes.Structure):
+    _fields_ = [("uuid", ctypes.c_char * UUID_SIZE), ("identity", ctypes.c_char * (IDENTITY_MAX + 1))]
+
+
 class MatchT(ctypes.Structure):
     _fields_ = [("identity", ctypes.c_char * (IDENTITY_MAX + 1)), ("uuid", ctypes.c_char * UUID_SIZE),
                 ("similarity", c_float), ("probability", c_float)]
@@ -170,6 +174,12 @@ _PROTOTYPES = {
                                              _P(MatchT), _P(c_int)]),
     "facet_gallery_batch_identify": (c_int, [c_void_p, c_char_p, c_char_p, _P(c_float), c_size_t, c_int,
                                              c_int, _P(MatchT), _P(c_int)]),
+    "facet_gallery_faces": (c_int, [c_void_p, c_char_p, c_char_p, c_size_t, c_size_t, _P(_P(FaceRef)),
+                                    _P(c_size_t), _P(c_size_t)]),
+    "facet_gallery_face": (c_int, [c_void_p, c_char_p, c_char_p, _P(c_float), c_int,
+                                   ctypes.c_char * (IDENTITY_MAX + 1)]),
+    "facet_gallery_payload": (c_int, [c_void_p, c_char_p, c_char_p, _P(c_void_p), _P(c_size_t)]),
+    "facet_gallery_rename_identity": (c_int, [c_void_p, c_char_p, c_char_p, c_char_p, _P(c_size_t)]),
     "facet_collection_foreach_payload": (c_int, [c_void_p, c_char_p, PayloadFn, c_void_p]),
 }
 

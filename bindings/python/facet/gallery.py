@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ctypes
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _lib
 from ._lib import CollectionInfoT, MatchT, UuidBuf, check, enc
@@ -193,6 +193,53 @@ class Gallery(_lib.Owned):
         """Number of faceprints in the collection."""
         n = ctypes.c_size_t()
         check(_lib.lib().facet_gallery_count(self._handle(), self._loaded(collection), ctypes.byref(n)))
+        return n.value
+
+    def faces(self, collection: str, identity: Optional[str] = None, offset: int = 0,
+              limit: int = 100) -> Tuple[List[Tuple[str, str]], int]:
+        """One page of the enrolments, as [(uuid, identity)] in a stable order (identity, then
+        UUID), and the number of all of them; only `identity`'s when it is given."""
+        arr = ctypes.POINTER(_lib.FaceRef)()
+        n, total = ctypes.c_size_t(), ctypes.c_size_t()
+        who = enc(identity, "identity") if identity is not None else None
+        check(_lib.lib().facet_gallery_faces(self._handle(), self._loaded(collection), who, int(offset), int(limit),
+                                             ctypes.byref(arr), ctypes.byref(n), ctypes.byref(total)))
+        try:
+            return [(arr[i].uuid.decode(), arr[i].identity.decode()) for i in range(n.value)], total.value
+        finally:
+            _lib.free(arr)
+
+    def face(self, collection: str, uuid: str) -> Tuple[str, Faceprint]:
+        """(identity, faceprint) of one enrolment; NotFound if the collection has no such UUID."""
+        info = self.collection(collection)
+        raw = _lib.FaceprintT()
+        ident = (ctypes.c_char * (_lib.IDENTITY_MAX + 1))()
+        if not 1 <= info.dim <= _lib.FACEPRINT_DIM:
+            raise ModelError(Status.MODEL, "collection %s has %d-d faceprints; this package holds at most %d"
+                             % (collection, info.dim, _lib.FACEPRINT_DIM))
+        check(_lib.lib().facet_gallery_face(self._handle(), self._loaded(collection), enc(uuid, "uuid"), raw.v,
+                                            info.dim, ident))
+        raw.model, raw.dim = enc(info.model, "model"), info.dim
+        return ident.value.decode(), Faceprint(raw)
+
+    def payload(self, collection: str, uuid: str) -> Optional[bytes]:
+        """The payload stored with one enrolment, or None when it has none."""
+        data, size = ctypes.c_void_p(), ctypes.c_size_t()
+        check(_lib.lib().facet_gallery_payload(self._handle(), enc(collection, "collection"), enc(uuid, "uuid"),
+                                               ctypes.byref(data), ctypes.byref(size)))
+        if not data:
+            return None
+        try:
+            return ctypes.string_at(data, size.value)
+        finally:
+            _lib.free(data)
+
+    def rename_identity(self, collection: str, old: str, new: str) -> int:
+        """Gives every faceprint of `old` the identity `new` (merging when `new` exists), keeping
+        their UUIDs; how many were renamed (0 is not an error)."""
+        n = ctypes.c_size_t()
+        check(_lib.lib().facet_gallery_rename_identity(self._handle(), self._loaded(collection), enc(old, "identity"),
+                                                       enc(new, "identity"), ctypes.byref(n)))
         return n.value
 
     def payloads(self, collection: str) -> List[tuple]:

@@ -24,7 +24,8 @@ def test_struct_layouts():
         checked += 1
     names = {line.split()[0] for line in lines if line}
     structs = {"FaceT", "FaceprintT", "ImageT", "DecodeOptions", "SdkSettings", "QualityT", "AttributesT",
-               "GallerySettings", "CollectionSettings", "CollectionInfoT", "LoadStats", "IdentityCount", "MatchT"}
+               "GallerySettings", "CollectionSettings", "CollectionInfoT", "LoadStats", "IdentityCount", "FaceRef",
+               "MatchT"}
     assert names == structs, names ^ structs
     # every ctypes field has a C twin
     for s in structs:

@@ -59,6 +59,16 @@ def test_collections_and_errors(facet, sdk, enrolled, tmp_path):
         u = g.enroll("staff", "obama", enrolled["obama"][1], payload=chip)
         assert len(set(uuids + [u])) == 3
         assert g.payloads("staff") == [(u, "obama", chip)]
+        assert g.payload("staff", u) == chip
+        page, total = g.faces("staff", limit=2)
+        assert total == 3 and [i for _, i in page] == ["biden", "obama"]
+        assert g.faces("staff", offset=2)[0] == [(max(uuids[0], u), "obama")]
+        ident, fp = g.face("staff", u)
+        assert ident == "obama" and facet.compare(fp, enrolled["obama"][1])[0] > 0.999  # f16 in memory
+        with pytest.raises(facet.NotFound):
+            g.face("staff", "00000000-0000-4000-8000-000000000000")
+        assert g.rename_identity("staff", "biden", "joe") == 1
+        assert g.identities("staff") == {"joe": 1, "obama": 2}
         assert g.load("staff")["loaded"] == 3
         g.drop_collection("staff")
         assert g.collections() == []
