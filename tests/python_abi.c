@@ -34,6 +34,7 @@ int main(void)
     OFF("DecodeOptions", facet_decode_options, apply_exif);
     OFF("DecodeOptions", facet_decode_options, channels);
     OFF("DecodeOptions", facet_decode_options, scale_denom);
+    OFF("DecodeOptions", facet_decode_options, allow_corrupt);
 
     SIZE("SdkSettings", facet_sdk_settings);
     OFF("SdkSettings", facet_sdk_settings, model_dir);
@@ -46,6 +47,7 @@ int main(void)
     OFF("SdkSettings", facet_sdk_settings, detect_passes);
     OFF("SdkSettings", facet_sdk_settings, max_pixels);
     OFF("SdkSettings", facet_sdk_settings, detect_verify);
+    OFF("SdkSettings", facet_sdk_settings, allow_corrupt);
 
     SIZE("QualityT", facet_quality);
     OFF("QualityT", facet_quality, blur); OFF("QualityT", facet_quality, blur_score);

@@ -54,13 +54,14 @@ class ImageT(ctypes.Structure):
 
 
 class DecodeOptions(ctypes.Structure):
-    _fields_ = [("max_pixels", c_int64), ("apply_exif", c_int), ("channels", c_int), ("scale_denom", c_int)]
+    _fields_ = [("max_pixels", c_int64), ("apply_exif", c_int), ("channels", c_int), ("scale_denom", c_int),
+                ("allow_corrupt", c_int)]
 
 
 class SdkSettings(ctypes.Structure):
     _fields_ = [("model_dir", c_char_p), ("num_threads", c_int), ("preload", c_uint), ("backend", c_int),
                 ("detect_threshold", c_float), ("nms_threshold", c_float), ("smallest_face_height", c_int),
-                ("detect_passes", c_int), ("max_pixels", c_int64), ("detect_verify", c_int)]
+                ("detect_passes", c_int), ("max_pixels", c_int64), ("detect_verify", c_int), ("allow_corrupt", c_int)]
 
 
 class QualityT(ctypes.Structure):
@@ -258,14 +259,9 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn = getattr(lib, name)
         fn.restype = res
         fn.argtypes = args
-    try:
-        _free = lib.facet_free
-        _free.restype = None
-        _free.argtypes = [c_void_p]
-    except AttributeError:  # TEMPORARY until facet_free lands on main (engineer err)
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
-        libc.free.argtypes = [c_void_p]
-        _free = libc.free
+    _free = lib.facet_free  # the library's heap need not be this process's libc's
+    _free.restype = None
+    _free.argtypes = [c_void_p]
 
 
 def lib() -> ctypes.CDLL:

@@ -38,31 +38,35 @@ class Image(_lib.Owned):
         self._h = _ptr
 
     @staticmethod
-    def _options(max_pixels: Optional[int], exif: bool) -> _lib.DecodeOptions:
+    def _options(max_pixels: Optional[int], exif: bool, allow_corrupt: bool) -> _lib.DecodeOptions:
         opt = _lib.DecodeOptions()
         _lib.lib().facet_decode_defaults(ctypes.byref(opt))
         if max_pixels is not None:
             opt.max_pixels = int(max_pixels)
         opt.apply_exif = int(bool(exif))
+        opt.allow_corrupt = int(bool(allow_corrupt))
         return opt
 
     @classmethod
-    def open(cls, path: PathLike, max_pixels: Optional[int] = None, exif: bool = True) -> "Image":
+    def open(cls, path: PathLike, max_pixels: Optional[int] = None, exif: bool = True,
+             allow_corrupt: bool = False) -> "Image":
         """Decodes a JPEG or PNG file (the format is recognised by its content). EXIF orientation
         is applied unless exif=False. Larger than max_pixels (default 100 million) is an error
-        (LimitExceeded) before any pixel memory is allocated."""
+        (LimitExceeded) before any pixel memory is allocated. Damaged but decodable data is a
+        FormatError unless allow_corrupt=True (then libfacet logs a warning)."""
         ptr = ctypes.POINTER(ImageT)()
-        opt = cls._options(max_pixels, exif)
+        opt = cls._options(max_pixels, exif, allow_corrupt)
         check(_lib.lib().facet_image_decode_file(os.fsencode(path), ctypes.byref(opt), ctypes.byref(ptr)))
         return cls(ptr)
 
     @classmethod
     def from_bytes(cls, data: Union[bytes, bytearray, memoryview], max_pixels: Optional[int] = None,
-                   exif: bool = True) -> "Image":
-        """Decodes a JPEG or PNG held in memory (e.g. an upload or a camera's MJPEG frame)."""
+                   exif: bool = True, allow_corrupt: bool = False) -> "Image":
+        """Decodes a JPEG or PNG held in memory (e.g. an upload or a camera's MJPEG frame), with
+        the options of open()."""
         buf = bytes(data)
         ptr = ctypes.POINTER(ImageT)()
-        opt = cls._options(max_pixels, exif)
+        opt = cls._options(max_pixels, exif, allow_corrupt)
         check(_lib.lib().facet_image_decode_memory(buf, len(buf), ctypes.byref(opt), ctypes.byref(ptr)))
         return cls(ptr)
 

@@ -76,6 +76,16 @@ def test_corrupt_and_missing_images_raise_with_messages(facet):
         facet.Image.open(data("images", "obama.jpg"), max_pixels=1000)
 
 
+def test_damaged_jpeg_is_an_error_unless_allowed(facet):
+    with open(data("images", "obama.jpg"), "rb") as f:
+        jpeg = bytearray(f.read())
+    jpeg[len(jpeg) // 3:len(jpeg) // 3 + 8] = bytes(8)  # zeros inside the entropy-coded data
+    with pytest.raises(facet.FormatError) as e:
+        facet.Image.from_bytes(jpeg)
+    assert "corrupt JPEG data" in e.value.message
+    assert facet.Image.from_bytes(jpeg, allow_corrupt=True).size == (910, 1137)
+
+
 def test_png_round_trip_crop_resize(facet, tmp_path):
     img = facet.Image.open(data("images", "astronaut.png"))
     back = facet.Image.from_bytes(img.to_png())
