@@ -106,13 +106,16 @@ if echo "$pkgs" | grep -qx facetd; then
             sleep 0.1
         done
         curl -sf "http://127.0.0.1:$port/readyz" && echo &&
-            curl -sf -H "Authorization: Bearer $(cat /etc/facet/admin-key)" "http://127.0.0.1:$port/v1/collections"
+            curl -sf -H "Authorization: Bearer $(cat /etc/facet/admin-key)" "http://127.0.0.1:$port/v1/collections" &&
+            if [ -f /usr/share/facet/web/index.html ]; then  # the dashboard, from the installed files
+                curl -sf "http://127.0.0.1:$port/" | cmp - /usr/share/facet/web/index.html
+            fi
         rc=$?
         kill $pid && wait $pid
         cat facetd.log
         return $rc
     }
-    check "installed facetd serves /readyz and keyed routes (models from /usr/share/facet)" serve
+    check "installed facetd serves /readyz, keyed routes and the dashboard (from /usr/share/facet)" serve
     check "man facetd" man -P cat facetd
 else
     for t in "facetd --check-config" "admin key" "facetd.service" "facetd serves" "man facetd"; do skip "$t" "no facetd package"; done
