@@ -48,6 +48,7 @@ int main(void)
     OFF("SdkSettings", facet_sdk_settings, max_pixels);
     OFF("SdkSettings", facet_sdk_settings, detect_verify);
     OFF("SdkSettings", facet_sdk_settings, allow_corrupt);
+    OFF("SdkSettings", facet_sdk_settings, boxes_only);
 
     SIZE("QualityT", facet_quality);
     OFF("QualityT", facet_quality, blur); OFF("QualityT", facet_quality, blur_score);

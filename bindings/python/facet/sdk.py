@@ -233,7 +233,8 @@ class SDK(_lib.Owned):
 
     model_dir: the folder with the nine ONNX models (default $FACET_MODEL_PATH, else ./models).
     threads: threads per inference (0: $FACET_NUM_THREADS, else all cores).
-    backend: "auto", "xnnpack" or "ref". The detection settings default to the library's.
+    backend: "auto", "xnnpack" or "ref". The detection settings default to the library's;
+    boxes_only=True makes detect() skip landmarks (then SDK.landmarks() per face when needed).
     """
 
     _destroy = "facet_sdk_destroy"
@@ -241,7 +242,8 @@ class SDK(_lib.Owned):
     def __init__(self, model_dir: Optional[Union[str, "os.PathLike[str]"]] = None, threads: int = 0,
                  preload: int = 0, backend: str = "auto", detect_threshold: Optional[float] = None,
                  nms_threshold: Optional[float] = None, smallest_face: Optional[int] = None,
-                 passes: Optional[int] = None, verify: Optional[bool] = None, max_pixels: Optional[int] = None):
+                 passes: Optional[int] = None, verify: Optional[bool] = None, max_pixels: Optional[int] = None,
+                 boxes_only: bool = False):
         L = _lib.lib()
         self._h = ctypes.c_void_p()
         s = _lib.SdkSettings()
@@ -256,7 +258,7 @@ class SDK(_lib.Owned):
         for name, value in (("detect_threshold", detect_threshold), ("nms_threshold", nms_threshold),
                             ("smallest_face_height", smallest_face), ("detect_passes", passes),
                             ("detect_verify", None if verify is None else int(verify)),
-                            ("max_pixels", max_pixels)):
+                            ("max_pixels", max_pixels), ("boxes_only", int(boxes_only))):
             if value is not None:
                 setattr(s, name, value)
         check(L.facet_sdk_create(ctypes.byref(s), ctypes.byref(self._h)))

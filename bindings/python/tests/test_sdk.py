@@ -107,3 +107,11 @@ def test_bad_settings(facet, tmp_path):
     assert str(tmp_path) in str(e.value)
     with pytest.raises(ValueError):
         facet.SDK(backend="gpu")
+
+
+def test_boxes_only(facet):
+    path = data("gallery", "probe", "kit_with_rose.jpg")
+    with facet.SDK(threads=1, boxes_only=True) as s:
+        faces = s.detect(path)
+        assert len(faces) == 2 and all(f.landmarks == [] and f.keypoints == [] for f in faces)
+        assert len(s.landmarks(path, faces[0]).landmarks) == 68
