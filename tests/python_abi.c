@@ -71,6 +71,9 @@ int main(void)
     OFF("GallerySettings", facet_gallery_settings, threads);
     OFF("GallerySettings", facet_gallery_settings, match_a);
     OFF("GallerySettings", facet_gallery_settings, match_b);
+    OFF("GallerySettings", facet_gallery_settings, follow);
+    OFF("GallerySettings", facet_gallery_settings, follow_interval_ms);
+    OFF("GallerySettings", facet_gallery_settings, change_keep_s);
 
     SIZE("CollectionSettings", facet_collection_settings);
     OFF("CollectionSettings", facet_collection_settings, model_id);
