@@ -74,6 +74,7 @@ int main(void)
     OFF("GallerySettings", facet_gallery_settings, follow);
     OFF("GallerySettings", facet_gallery_settings, follow_interval_ms);
     OFF("GallerySettings", facet_gallery_settings, change_keep_s);
+    OFF("GallerySettings", facet_gallery_settings, must_exist);
 
     SIZE("CollectionSettings", facet_collection_settings);
     OFF("CollectionSettings", facet_collection_settings, model_id);

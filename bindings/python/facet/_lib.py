@@ -80,7 +80,7 @@ class AttributesT(ctypes.Structure):
 
 class GallerySettings(ctypes.Structure):
     _fields_ = [("threads", c_int), ("match_a", c_float), ("match_b", c_float), ("follow", c_int),
-                ("follow_interval_ms", c_int), ("change_keep_s", c_int)]
+                ("follow_interval_ms", c_int), ("change_keep_s", c_int), ("must_exist", c_int)]
 
 
 class CollectionSettings(ctypes.Structure):
