@@ -5,7 +5,8 @@ set -eu
 PKGS="meson ninja-build pkg-config gcc clang libxnnpack-dev libpthreadpool-dev libonnx-dev
 protobuf-c-compiler libprotobuf-c-dev libjpeg62-turbo-dev libspng-dev zlib1g-dev
 libsqlite3-dev libpq-dev postgresql libmicrohttpd-dev libjansson-dev libgnutls28-dev
-curl openssl python3-numpy python3-faiss libopenblas0-pthread nodejs chromium ffmpeg
+curl openssl libcurl4-openssl-dev libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libavdevice-dev
+python3-numpy python3-faiss libopenblas0-pthread nodejs chromium ffmpeg
 python3-venv python3-pip python3-pytest man-db systemd debhelper dpkg-dev"
 missing=""
 for p in $PKGS; do

@@ -91,5 +91,6 @@ int cmd_enroll(int argc, char **argv);
 int cmd_identify(int argc, char **argv);
 int cmd_collection(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
 
 #endif

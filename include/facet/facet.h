@@ -11,5 +11,6 @@
 #include "facet/face.h"
 #include "facet/gallery.h"
 #include "facet/keys.h"
+#include "facet/track.h"
 
 #endif
