@@ -48,8 +48,8 @@ static int usage_watch(void)
             "  --draw DIR                write annotated frames as DIR/FEED_NNNNNN.png\n"
             "  --no-recognition          track only\n"
             "  --match-threshold S       similarity to name someone (default: the collection's / %.3f)\n"
-            "  --send-quality Q          best shots below Q (0..1) are not sent (default 0.3)\n"
-            "  --no-pose                 quality without the pose model\n"
+            "  --send-quality Q          best shots below Q (0..1) are not sent (default 0.2)\n"
+            "  --pose-model              quality with the pose model's yaw and pitch (slower)\n"
             "  --cut T                   scene-cut threshold 0..1 (default 0.1, 0 = off)\n"
             "  --track-timeout S         a track unseen S media seconds ends (default 1)\n"
             "  --initial-attempts N --failed-backoff S --retry-failed-every S\n"
@@ -337,7 +337,7 @@ int cmd_watch(int argc, char **argv)
         else if ((v = cli_opt(argc, argv, &i, "--feeds"))) bad = read_feeds(v, specs, owned, &nspec); else if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--chips")) chips = wset.event_chips = 1;
         else if (!strcmp(argv[i], "--realtime")) wset.realtime = 1;
-        else if (!strcmp(argv[i], "--no-pose")) wset.quality_pose = 0;
+        else if (!strcmp(argv[i], "--pose-model")) wset.quality_pose = 1;
         else if (!strcmp(argv[i], "--no-recognition")) no_rec = 1;
         else if (!strcmp(argv[i], "--metrics")) {
             metrics = 5;

@@ -225,8 +225,10 @@ typedef struct facet_watch facet_watch;
 typedef struct facet_watch_settings {
     facet_schedule_settings schedule;
     facet_tracker_settings tracker;
-    float send_quality;      /* best shots below this quality are not sent (default 0.3) */
-    int quality_pose;        /* 1: run the pose model for the quality score (default 1) */
+    float send_quality;      /* best shots below this quality are not sent (default 0.2) */
+    int quality_pose;        /* 1: the pose model's yaw and pitch in the quality score; 0 (default):
+                                yaw from the detector's key points (the model costs more than the
+                                detection of a whole frame, for every face) */
     float cut_threshold;     /* scene cut when the change between consecutive frames' 64x36
                                 grey thumbnails (mean of the mean absolute difference and the
                                 histogram distance, 0..1) exceeds this (default 0.1; 0 = off) */

@@ -123,7 +123,7 @@ facet_status facet_watch_event_to_json(const facet_watch_event *ev, int with_chi
     }
     json_decref(box);
     /* json_string gives NULL for invalid UTF-8; json_object_set_new then fails: caught by bad */
-    char *s = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    char *s = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     json_decref(o);
     if (!s) return facet_seterr(NULL, bad ? FACET_E_INVALID_ARG : FACET_E_NO_MEMORY,
                                 "event_to_json: cannot encode the event (invalid UTF-8 in a name?)");

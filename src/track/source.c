@@ -9,6 +9,8 @@
  * fails to open or has no video is an error at open time.
  */
 #include <dirent.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <strings.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -41,6 +43,25 @@ struct track_source {
     int n_files, next;
     double folder_step;
 };
+
+/* FFmpeg prints by itself; the library must not, so its messages go to facet's log callback.
+ * av_log_set_callback is process-wide: a program using FFmpeg itself gets its lines there too. */
+static void av_log_to_facet(void *avcl, int level, const char *fmt, va_list vl)
+{
+    (void)avcl;
+    if (level > AV_LOG_WARNING) return;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, vl);
+    size_t n = strlen(line);
+    while (n > 0 && line[n - 1] == '\n') line[--n] = 0;
+    facet_log(level <= AV_LOG_ERROR ? FACET_LOG_WARN : FACET_LOG_DEBUG, "ffmpeg: %s", line);
+}
+
+static pthread_once_t av_once = PTHREAD_ONCE_INIT;
+static void av_setup(void)
+{
+    av_log_set_callback(av_log_to_facet);
+}
 
 static int interrupt_cb(void *user)
 {
@@ -151,7 +172,7 @@ int track_source_open(const char *spec, double folder_fps, track_source **out)
     *out = NULL;
     track_source *s = calloc(1, sizeof *s);
     if (!s) return facet_seterr(NULL, FACET_E_NO_MEMORY, "source: out of memory");
-    av_log_set_level(AV_LOG_ERROR);
+    pthread_once(&av_once, av_setup);
     DIR *d = strstr(spec, "://") || !strncmp(spec, "v4l2:", 5) ? NULL : opendir(spec);
     int rc;
     if (d) {

@@ -142,8 +142,8 @@ void facet_watch_defaults(facet_watch_settings *s)
     memset(s, 0, sizeof *s);
     facet_schedule_defaults(&s->schedule);
     facet_tracker_defaults(&s->tracker);
-    s->send_quality = 0.3f;
-    s->quality_pose = 1;
+    s->send_quality = 0.2f;
+    s->quality_pose = 0;
     s->cut_threshold = 0.1f;
     s->realtime = 0;
     s->recognition_threads = 4;
@@ -497,6 +497,7 @@ static void detect_frame(feed *f, facet_image *img, double t, int cut)
         wtrack *k = find_track(f, ids[i]); /* only this thread adds or removes tracks */
         pthread_mutex_lock(&f->mu);
         int better = score > k->cand_q, best = w->set.event_chips && score > k->best_q;
+        if (score > k->best_q && !w->set.event_chips) k->best_q = score;
         pthread_mutex_unlock(&f->mu);
         if (!better && !best) continue;
         facet_image *chip = NULL;
