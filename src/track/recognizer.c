@@ -8,7 +8,8 @@
  * server's faceprint is the one the local path would compute). libcurl easy handles are kept
  * in a small pool: each request takes one, which keeps its connection alive for the next, and
  * puts it back; concurrent requests use different handles. The answer's JSON is read with
- * jansson; anything unexpected in it is an error, never a guess.
+ * jansson; anything unexpected in it is an error, never a guess. A threshold < 0 leaves the
+ * decision to the server (its default is facet_match_threshold()).
  */
 #include <curl/curl.h>
 #include <jansson.h>
@@ -130,11 +131,12 @@ facet_status facet_recognizer_remote(const char *base_url, const char *key, cons
     size_t n = bl + strlen(collection) + 64;
     r->url = malloc(n);
     if (r->url) {
+        /* aligned=true: a 112x112 image is a chip, not a crop to detect a face in */
         if (threshold >= 0)
-            snprintf(r->url, n, "%.*s/v1/collections/%s/recognize?threshold=%.6g", (int)bl, base_url, collection,
-                     (double)threshold);
+            snprintf(r->url, n, "%.*s/v1/collections/%s/recognize?aligned=true&threshold=%.6g", (int)bl, base_url,
+                     collection, (double)threshold);
         else
-            snprintf(r->url, n, "%.*s/v1/collections/%s/recognize", (int)bl, base_url, collection);
+            snprintf(r->url, n, "%.*s/v1/collections/%s/recognize?aligned=true", (int)bl, base_url, collection);
     }
     if (key && *key) {
         size_t an = strlen(key) + 32;
@@ -244,8 +246,14 @@ static int get_number(json_t *o, const char *k, double *v)
     return isfinite(*v) ? 1 : -1;
 }
 
-/* The recognize answer (docs/api.md): see the parser's checks for the fields it needs. */
-static facet_status parse_answer(const char *body, float threshold, facet_recognition *out)
+/*
+ * facetd's answer to recognize (src/server/api.c, docs/api.md):
+ *   {"candidates": [{"identity": "...", "uuid": "...", "similarity": 0.61, "probability": 0.93}],
+ *    "input": "chip", "server_ms": 3.1, "compute_ms": 2.9}
+ * candidates holds the top-1 at or above the threshold, or nothing: empty means no one.
+ * server_ms is the server's own time for the request, compute_ms its faceprint and search.
+ */
+static facet_status parse_answer(const char *body, facet_recognition *out)
 {
     json_error_t jerr;
     json_t *root = json_loads(body, 0, &jerr);
@@ -254,34 +262,27 @@ static facet_status parse_answer(const char *body, float threshold, facet_recogn
         return facet_seterr(NULL, FACET_E_FORMAT, "recognize: the server's answer is not a JSON object (%s)",
                             root ? "not an object" : jerr.text);
     }
-    facet_status rc = FACET_OK;
     double ms = 0;
-    if (get_number(root, "server_ms", &ms) < 0 || get_number(root, "took_ms", &ms) < 0) goto bad;
+    json_t *cands = json_object_get(root, "candidates");
+    if (!json_is_array(cands) || get_number(root, "server_ms", &ms) != 1 || ms < 0) goto bad;
     out->server_ms = ms;
-    json_t *match = json_object_get(root, "match");
-    if (!match) match = json_object_get(root, "best");
-    if (match && json_is_object(match)) {
-        json_t *id = json_object_get(match, "identity");
+    if (json_array_size(cands) > 0) {
+        json_t *m = json_array_get(cands, 0), *id = json_object_get(m, "identity");
         double sim = 0, prob = 0;
-        if (!json_is_string(id) || get_number(match, "similarity", &sim) != 1) goto bad;
-        if (get_number(match, "probability", &prob) < 0) goto bad;
+        if (!json_is_object(m) || !json_is_string(id) || get_number(m, "similarity", &sim) != 1 ||
+            get_number(m, "probability", &prob) < 0 || sim < -1.001 || sim > 1.001 ||
+            strlen(json_string_value(id)) > FACET_IDENTITY_MAX || !json_string_value(id)[0])
+            goto bad;
+        out->found = 1;
         out->similarity = (float)sim;
         out->probability = (float)prob;
-        json_t *m = json_object_get(match, "match");
-        int ok = m ? json_is_true(m) : (threshold < 0 || sim >= threshold);
-        if (m && !json_is_boolean(m)) goto bad;
-        if (ok) {
-            out->found = 1;
-            snprintf(out->identity, sizeof out->identity, "%s", json_string_value(id));
-        }
-    } else if (match && !json_is_null(match)) {
-        goto bad;
+        snprintf(out->identity, sizeof out->identity, "%s", json_string_value(id));
     }
     json_decref(root);
-    return rc;
+    return FACET_OK;
 bad:
     json_decref(root);
-    return facet_seterr(NULL, FACET_E_FORMAT, "recognize: unexpected fields in the server's answer: %.200s", body);
+    return facet_seterr(NULL, FACET_E_FORMAT, "recognize: unexpected answer from the server: %.200s", body);
 }
 
 static facet_status recognize_remote(facet_recognizer *r, const facet_image *chip, facet_recognition *out)
@@ -329,7 +330,7 @@ static facet_status recognize_remote(facet_recognizer *r, const facet_image *chi
         free(b.p);
         return rc;
     }
-    rc = parse_answer(b.p ? b.p : "", r->threshold, out);
+    rc = parse_answer(b.p ? b.p : "", out);
     free(b.p);
     return rc;
 }
