@@ -5,7 +5,7 @@ MESON_FLAGS ?=
 FACET_MODEL_PATH ?= $(CURDIR)/models
 export FACET_MODEL_PATH
 
-.PHONY: all setup models build demo test test-deb deb bench bench-nn bench-search bench-pipeline clean
+.PHONY: all setup models build demo test test-deb deb bench bench-nn bench-search bench-pipeline bench-watch clean
 
 all: build
 
@@ -35,7 +35,7 @@ deb: setup models
 test-deb: deb
 	@./scripts/test-deb.sh build-deb
 
-bench: bench-nn bench-pipeline bench-search
+bench: bench-nn bench-pipeline bench-search bench-watch
 
 bench-nn: build models
 	@./bench/nn/run.sh $(BUILD)
@@ -45,6 +45,9 @@ bench-pipeline: build models
 
 bench-search: build
 	@./bench/search/run.sh $(BUILD)
+
+bench-watch: build models
+	@./bench/watch/run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-deb

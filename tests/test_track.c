@@ -388,6 +388,15 @@ static facet_sdk *sdk_or_skip(void)
     return sdk;
 }
 
+/* The path of a file under the data folder and an SDK; a reason to skip when either is missing. */
+static const char *data_and_sdk(char *path, size_t n, const char *rel, facet_sdk **sdk)
+{
+    snprintf(path, n, "%s/%s", test_data_dir(), rel);
+    if (!test_file_exists(path)) return "no ../shared/data/video";
+    *sdk = sdk_or_skip();
+    return *sdk ? NULL : "no models";
+}
+
 /* A memory gallery "known" with the two reference photos of ../shared/data/video/known. */
 static facet_gallery *known_gallery(facet_sdk *sdk)
 {
@@ -421,13 +430,11 @@ static facet_gallery *known_gallery(facet_sdk *sdk)
 static void t_recognizer_local(void)
 {
     char clip[1024];
-    snprintf(clip, sizeof clip, "%s/video/known/lin_manuel_miranda.png", test_data_dir());
-    if (!test_file_exists(clip)) SKIP("no ../shared/data/video");
-    facet_sdk *sdk = sdk_or_skip();
-    if (!sdk) SKIP("no models");
+    facet_sdk *sdk = NULL;
+    const char *why = data_and_sdk(clip, sizeof clip, "video/known/lin_manuel_miranda.png", &sdk);
+    if (why) SKIP(why);
     facet_gallery *g = known_gallery(sdk);
     facet_recognizer *rec = NULL;
-    CHECK_EQ(facet_recognizer_local(sdk, g, "known", -1, &rec), FACET_OK);
     CHECK_EQ(facet_recognizer_local(sdk, g, "nope", -1, &rec), FACET_E_NOT_FOUND);
     CHECK(rec == NULL);
     CHECK_EQ(facet_recognizer_local(sdk, g, "known", -1, &rec), FACET_OK);
@@ -507,10 +514,9 @@ static void collect(void *user, const facet_watch_event *ev)
 static void t_watch_hamilton(void)
 {
     char clip[1024];
-    snprintf(clip, sizeof clip, "%s/video/hamilton_clip.mp4", test_data_dir());
-    if (!test_file_exists(clip)) SKIP("no ../shared/data/video");
-    facet_sdk *sdk = sdk_or_skip();
-    if (!sdk) SKIP("no models");
+    facet_sdk *sdk = NULL;
+    const char *why = data_and_sdk(clip, sizeof clip, "video/hamilton_clip.mp4", &sdk);
+    if (why) SKIP(why);
     facet_gallery *g = known_gallery(sdk);
     facet_recognizer *rec = NULL;
     CHECK_EQ(facet_recognizer_local(sdk, g, "known", -1, &rec), FACET_OK);
@@ -554,10 +560,9 @@ static void t_watch_hamilton(void)
 static void t_watch_crowd(void)
 {
     char clip[1024];
-    snprintf(clip, sizeof clip, "%s/video/crowd.mp4", test_data_dir());
-    if (!test_file_exists(clip)) SKIP("no ../shared/data/video");
-    facet_sdk *sdk = sdk_or_skip();
-    if (!sdk) SKIP("no models");
+    facet_sdk *sdk = NULL;
+    const char *why = data_and_sdk(clip, sizeof clip, "video/crowd.mp4", &sdk);
+    if (why) SKIP(why);
     collected c = {0};
     facet_watch_settings ws;
     facet_watch_defaults(&ws);

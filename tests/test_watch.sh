@@ -16,7 +16,7 @@ fails=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; sed 's/^/#   /' "$tmp/out" | head -30; }
 check() { name=$1; shift; if "$@" >"$tmp/out" 2>&1; then ok "$name"; else bad "$name"; fi; }
-echo "1..6"
+echo "1..7"
 
 # events.py FILE: checks a JSON-lines event file: every line an event with the common fields,
 # recognised names only lin_manuel_miranda and at least one of them; prints a summary.
@@ -59,10 +59,36 @@ check "bad options and sources are clear errors" sh -c "
     ! '$facet' watch '$tmp/missing.mp4' --db '$db' --collection known 2>'$tmp/e3' && grep -q 'missing.mp4' '$tmp/e3' &&
     ! '$facet' watch '$data/video/hamilton_clip.mp4' --db '$db' --collection nobody 2>'$tmp/e4' && grep -q 'nobody' '$tmp/e4'"
 
+# a webhook receiver on a loopback port: every POST body, one per line, into a file
+cat >"$tmp/hook.py" <<'PY'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open(sys.argv[1], "ab") as f:
+            f.write(body + b"\n")
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+PY
+/usr/bin/python3 "$tmp/hook.py" "$tmp/hook.jsonl" >"$tmp/hook.port" &
+hook_pid=$!
+for i in $(seq 1 100); do [ -s "$tmp/hook.port" ] && break; sleep 0.1; done
+check "events POSTed to a webhook are the JSON lines printed" sh -c "
+    '$facet' watch '$data/video/hamilton_clip.mp4' --db '$db' --collection known --json --chips \
+        --webhook http://127.0.0.1:\$(cat '$tmp/hook.port')/events >'$tmp/hooked.json' 2>'$tmp/hooked.err' &&
+    cmp '$tmp/hooked.json' '$tmp/hook.jsonl' && grep -q '\"chip_jpeg\":\"/9j/' '$tmp/hook.jsonl' &&
+    /usr/bin/python3 '$tmp/events.py' '$tmp/hook.jsonl'"
+kill $hook_pid 2>/dev/null
+
 if [ -z "$facetd" ] || [ ! -x "$facetd" ]; then
-    echo "ok 5 - watch through facetd # SKIP no facetd binary"
-    echo "ok 6 - figures report the server's time # SKIP no facetd binary"
-    n=6
+    echo "ok 6 - watch through facetd # SKIP no facetd binary"
+    echo "ok 7 - figures report the server's time # SKIP no facetd binary"
+    n=7
 else
     FACET_ADMIN_KEY=watch-test-admin-key-0123 "$facetd" --listen 127.0.0.1:0 --db "$db" --log-file "$tmp/facetd.log" \
         >/dev/null 2>"$tmp/facetd.err" &

@@ -389,6 +389,9 @@ int cmd_watch(int argc, char **argv)
         fprintf(stderr, "facet: --draw %s: %s\n", draw, strerror(errno));
         goto done;
     }
+    /* several feeds: one detector thread each is the parallelism; inference pools of all the
+     * cores per detector would only spin against each other */
+    if (sset.num_threads == 0 && nspec > 1 && !getenv("FACET_NUM_THREADS")) sset.num_threads = 1;
     if (cli_sdk_create(&sset, &sdk)) goto done;
     if (!no_rec && db) {
         facet_gallery_settings gs;
