@@ -57,6 +57,7 @@ static int usage_watch(void)
             "  --recognition-threads N   concurrent requests (default 4)\n"
             "  --timeout S               per-request timeout for --server (default 10)\n"
             "  --threshold, --min-face, --threads, --models, --backend   SDK options as for detect\n"
+            "                            (--threads: inference threads, default 1 here)\n"
             "  environment: FACET_API_KEY (instead of --key)\n",
             (double)facet_match_threshold());
     return 2;
@@ -389,9 +390,11 @@ int cmd_watch(int argc, char **argv)
         fprintf(stderr, "facet: --draw %s: %s\n", draw, strerror(errno));
         goto done;
     }
-    /* several feeds: one detector thread each is the parallelism; inference pools of all the
-     * cores per detector would only spin against each other */
-    if (sset.num_threads == 0 && nspec > 1 && !getenv("FACET_NUM_THREADS")) sset.num_threads = 1;
+    /* single-threaded inference unless asked otherwise: the watch's parallelism is a detector
+     * thread per feed, the decoders and the recognition workers, and XNNPACK's spinning pools
+     * collapse when the cores are busy (docs/watch.md: hamilton_clip.mp4 on a loaded 2-core
+     * machine took 105.9 s with 2 inference threads, 4.6 s with 1) */
+    if (sset.num_threads == 0 && !getenv("FACET_NUM_THREADS")) sset.num_threads = 1;
     if (cli_sdk_create(&sset, &sdk)) goto done;
     if (!no_rec && db) {
         facet_gallery_settings gs;
