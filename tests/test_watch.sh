@@ -16,7 +16,7 @@ fails=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; sed 's/^/#   /' "$tmp/out" | head -30; }
 check() { name=$1; shift; if "$@" >"$tmp/out" 2>&1; then ok "$name"; else bad "$name"; fi; }
-echo "1..7"
+echo "1..8"
 
 # events.py FILE: checks a JSON-lines event file: every line an event with the common fields,
 # recognised names only lin_manuel_miranda and at least one of them; prints a summary.
@@ -78,17 +78,20 @@ PY
 /usr/bin/python3 "$tmp/hook.py" "$tmp/hook.jsonl" >"$tmp/hook.port" &
 hook_pid=$!
 for i in $(seq 1 100); do [ -s "$tmp/hook.port" ] && break; sleep 0.1; done
-check "events POSTed to a webhook are the JSON lines printed" sh -c "
+check "events POSTed to a webhook are the JSON lines printed, then the figures" sh -c "
     '$facet' watch '$data/video/hamilton_clip.mp4' --db '$db' --collection known --json --chips \
         --webhook http://127.0.0.1:\$(cat '$tmp/hook.port')/events >'$tmp/hooked.json' 2>'$tmp/hooked.err' &&
-    cmp '$tmp/hooked.json' '$tmp/hook.jsonl' && grep -q '\"chip_jpeg\":\"/9j/' '$tmp/hook.jsonl' &&
-    /usr/bin/python3 '$tmp/events.py' '$tmp/hook.jsonl'"
+    grep -v '^{\"event\":\"metrics\"' '$tmp/hook.jsonl' >'$tmp/hook.events' &&
+    cmp '$tmp/hooked.json' '$tmp/hook.events' && grep -q '\"chip_jpeg\":\"/9j/' '$tmp/hook.events' &&
+    /usr/bin/python3 '$tmp/events.py' '$tmp/hook.events' &&
+    tail -1 '$tmp/hook.jsonl' | grep -q '^{\"event\":\"metrics\",\"feed\":\"feed0\",.*\"dps\":'"
 kill $hook_pid 2>/dev/null
 
 if [ -z "$facetd" ] || [ ! -x "$facetd" ]; then
     echo "ok 6 - watch through facetd # SKIP no facetd binary"
     echo "ok 7 - figures report the server's time # SKIP no facetd binary"
-    n=7
+    echo "ok 8 - events and figures posted to facetd # SKIP no facetd binary"
+    n=8
 else
     FACET_ADMIN_KEY=watch-test-admin-key-0123 "$facetd" --listen 127.0.0.1:0 --db "$db" --log-file "$tmp/facetd.log" \
         >/dev/null 2>"$tmp/facetd.err" &
@@ -109,6 +112,13 @@ else
         '$facet' watch '$data/video/hamilton_clip.mp4' --server http://127.0.0.1:$port --key wrong-key \
             --collection known --json >'$tmp/wrong.json' 2>'$tmp/wrong.err' &&
         grep -q 'recognitions 0 .*, [1-9][0-9]* errors' '$tmp/wrong.err' && ! grep -q recognized '$tmp/wrong.json'"
+    check "events and figures posted to facetd's /v1/events are taken, and the feed is listed" sh -c "
+        '$facet' watch stage='$data/video/hamilton_clip.mp4' --server http://127.0.0.1:$port --key watch-test-admin-key-0123 \
+            --collection known --json --chips --webhook http://127.0.0.1:$port/v1/events \
+            --webhook-key watch-test-admin-key-0123 >'$tmp/posted.json' 2>'$tmp/posted.err' &&
+        ! grep -q 'webhook' '$tmp/posted.err' &&
+        curl -sf -H 'Authorization: Bearer watch-test-admin-key-0123' http://127.0.0.1:$port/v1/feeds >'$tmp/feeds.json' &&
+        grep -q '\"feed\": *\"stage\"' '$tmp/feeds.json' && grep -q '\"dps\"' '$tmp/feeds.json'"
     kill "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     pid=""

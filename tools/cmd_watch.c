@@ -42,7 +42,9 @@ static int usage_watch(void)
             "  --feeds FILE              more sources, one [NAME=]SOURCE per line\n"
             "  --json                    events as JSON lines on stdout\n"
             "  --chips                   events carry the best chip (base64 JPEG)\n"
-            "  --webhook URL             also POST each event's JSON to URL\n"
+            "  --webhook URL             also POST each event's JSON to URL, and each feed's figures as\n"
+            "                            a \"metrics\" event every --metrics period and at the end\n"
+            "  --webhook-key KEY         Bearer key for the webhook (facetd's POST /v1/events)\n"
             "  --metrics [SECS]          print figures every SECS (default 5) on stderr\n"
             "  --realtime                pace files by their timestamps (dropping frames when busy)\n"
             "  --draw DIR                write annotated frames as DIR/FEED_NNNNNN.png\n"
@@ -98,19 +100,38 @@ typedef struct hook_item {
 
 typedef struct hook {
     const char *url;
+    const char *key; /* sent as a Bearer key, or NULL */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     hook_item *head, *tail;
     int n, done;
     long sent, failed, dropped;
+    char last_error[300]; /* the last failure, for the summary */
 } hook;
+
+static size_t hook_body(char *data, size_t size, size_t nmemb, void *user)
+{
+    char *err = user;
+    size_t n = size * nmemb, have = strlen(err);
+    if (have + 1 < 300) {
+        size_t k = n < 300 - have - 1 ? n : 300 - have - 1;
+        memcpy(err + have, data, k);
+        err[have + k] = 0;
+    }
+    return n;
+}
 
 static void *hook_main(void *arg)
 {
     hook *h = arg;
     CURL *c = curl_easy_init();
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    char auth[1100];
+    if (hdr && h->key) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", h->key);
+        hdr = curl_slist_append(hdr, auth);
+    }
     for (;;) {
         pthread_mutex_lock(&h->mu);
         while (!h->head && !h->done) pthread_cond_wait(&h->cv, &h->mu);
@@ -124,7 +145,10 @@ static void *hook_main(void *arg)
         if (!it) break;
         CURLcode cc = CURLE_FAILED_INIT;
         long status = 0;
+        char answer[300] = "";
         if (c && hdr) {
+            curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hook_body);
+            curl_easy_setopt(c, CURLOPT_WRITEDATA, answer);
             curl_easy_setopt(c, CURLOPT_URL, h->url);
             curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
             curl_easy_setopt(c, CURLOPT_POSTFIELDS, it->json);
@@ -134,10 +158,15 @@ static void *hook_main(void *arg)
             curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         }
         pthread_mutex_lock(&h->mu);
-        if (cc == CURLE_OK && status >= 200 && status < 300)
+        if (cc == CURLE_OK && status >= 200 && status < 300) {
             h->sent++;
-        else
+        } else {
             h->failed++;
+            if (cc != CURLE_OK)
+                snprintf(h->last_error, sizeof h->last_error, "%s", curl_easy_strerror(cc));
+            else
+                snprintf(h->last_error, sizeof h->last_error, "HTTP %ld: %s", status, answer);
+        }
         pthread_mutex_unlock(&h->mu);
         free(it->json);
         free(it);
@@ -237,11 +266,41 @@ static void on_frame(void *user, int feed, const facet_image *frame, double medi
     facet_image_destroy(img);
 }
 
-static void print_figures(facet_watch *w, int final)
+/* A feed's figures as the "metrics" event facetd's events route takes (docs/api.md): the feed
+ * name and numbers only. */
+static char *metrics_json(const char *feed, const facet_feed_stats *s)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    size_t n = strlen(feed) * 6 + 600;
+    char *js = malloc(n);
+    if (!js) return NULL;
+    int k = snprintf(js, n, "{\"event\":\"metrics\",\"feed\":\"");
+    for (const unsigned char *p = (const unsigned char *)feed; *p && k < (int)n - 8; p++)
+        k += *p == '"' || *p == '\\' ? snprintf(js + k, n - (size_t)k, "\\%c", *p)
+             : *p < 0x20             ? snprintf(js + k, n - (size_t)k, "\\u%04x", *p)
+                                     : snprintf(js + k, n - (size_t)k, "%c", *p);
+    snprintf(js + k, n - (size_t)k,
+             "\",\"wall_t\":%.3f,\"media_t\":%.3f,\"elapsed\":%.3f,\"fps\":%.3f,\"dps\":%.3f,\"frames\":%ld,"
+             "\"detected\":%ld,\"dropped\":%ld,\"faces\":%ld,\"tracks\":%d,\"tracks_total\":%ld,\"cuts\":%ld,"
+             "\"recognitions\":%ld,\"rps\":%.3f,\"errors\":%ld,\"recognized\":%ld,\"latency_ms\":%.3f,"
+             "\"latency_p50_ms\":%.3f,\"latency_p99_ms\":%.3f,\"server_ms\":%.3f,\"detect_ms\":%.3f}",
+             (double)now.tv_sec + now.tv_nsec / 1e9, s->media_t, s->elapsed, s->fps, s->dps, s->frames_in,
+             s->frames_detected, s->frames_dropped, s->faces, s->tracks_open, s->tracks_total, s->scene_cuts, s->answers,
+             s->rps, s->errors, s->recognized, s->rtt_ms_mean, s->rtt_ms_p50, s->rtt_ms_p99, s->server_ms_mean,
+             s->detect_ms_mean);
+    return js;
+}
+
+static void print_figures(facet_watch *w, int final, hook *hk)
 {
     for (int i = 0; i < facet_watch_feed_count(w); i++) {
         facet_feed_stats s;
         if (facet_watch_stats(w, i, &s) != FACET_OK) continue;
+        if (hk) {
+            char *js = metrics_json(facet_watch_feed_name(w, i), &s);
+            if (js) hook_post(hk, js);
+        }
         fprintf(stderr,
                 "%s %s: %.1f s, media %.2f s: FPS %.2f, DPS %.2f, frames %ld in, %ld detected, %ld dropped; "
                 "faces %ld, tracks %ld (%d open), cuts %ld; recognitions %ld (%.2f/s, %ld errors, %ld named), "
@@ -319,7 +378,8 @@ int cmd_watch(int argc, char **argv)
     facet_sdk_defaults(&sset);
     facet_watch_settings wset;
     facet_watch_defaults(&wset);
-    const char *db = NULL, *server = NULL, *key = getenv("FACET_API_KEY"), *collection = NULL, *webhook = NULL;
+    const char *db = NULL, *server = NULL, *key = getenv("FACET_API_KEY"), *collection = NULL, *webhook = NULL,
+               *webhook_key = NULL;
     const char *draw = NULL;
     double match_threshold = -1, metrics = 0, timeout = 10;
     int json = 0, chips = 0, no_rec = 0;
@@ -333,7 +393,12 @@ int cmd_watch(int argc, char **argv)
         else if ((v = cli_opt(argc, argv, &i, "--server"))) server = v;
         else if ((v = cli_opt(argc, argv, &i, "--key"))) key = v;
         else if ((v = cli_opt(argc, argv, &i, "--collection"))) collection = v;
+        else if ((v = cli_opt(argc, argv, &i, "--webhook-key"))) webhook_key = v;
         else if ((v = cli_opt(argc, argv, &i, "--webhook"))) webhook = v;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage_watch();
+            return 0;
+        }
         else if ((v = cli_opt(argc, argv, &i, "--draw"))) draw = v;
         else if ((v = cli_opt(argc, argv, &i, "--feeds"))) bad = read_feeds(v, specs, owned, &nspec); else if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--chips")) chips = wset.event_chips = 1;
@@ -418,6 +483,7 @@ int cmd_watch(int argc, char **argv)
     }
     if (webhook) {
         hk.url = webhook;
+        hk.key = webhook_key;
         pthread_mutex_init(&hk.mu, NULL);
         pthread_cond_init(&hk.cv, NULL);
         if (pthread_create(&hk.thread, NULL, hook_main, &hk) == 0) {
@@ -458,7 +524,7 @@ int cmd_watch(int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &now);
         double el = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
         if (metrics > 0 && el >= next_metrics) {
-            print_figures(w, 0);
+            print_figures(w, 0, ctx.hook);
             next_metrics += metrics;
         }
     }
@@ -466,7 +532,7 @@ int cmd_watch(int argc, char **argv)
         facet_watch_stop(w);
     else
         facet_watch_wait(w);
-    print_figures(w, 1);
+    print_figures(w, 1, ctx.hook);
     rc = 0;
 done:
     facet_watch_destroy(w);
@@ -477,8 +543,8 @@ done:
         pthread_mutex_unlock(&hk.mu);
         pthread_join(hk.thread, NULL);
         if (hk.failed || hk.dropped)
-            fprintf(stderr, "facet: webhook %s: %ld events posted, %ld failed, %ld dropped\n", webhook, hk.sent, hk.failed,
-                    hk.dropped);
+            fprintf(stderr, "facet: webhook %s: %ld events posted, %ld failed (last: %s), %ld dropped\n", webhook,
+                    hk.sent, hk.failed, hk.last_error, hk.dropped);
         pthread_mutex_destroy(&hk.mu);
         pthread_cond_destroy(&hk.cv);
     }
