@@ -367,7 +367,7 @@ static void t_event_json(void)
         CHECK(json_object_get(o, "duration") == NULL);
         json_decref(o);
     }
-    free(js);
+    facet_free(js);
     ev.identity = "bad \xff utf-8";
     js = NULL;
     CHECK_EQ(facet_watch_event_to_json(&ev, 0, &js), FACET_E_INVALID_ARG);
@@ -491,7 +491,7 @@ static void collect(void *user, const facet_watch_event *ev)
     c->n++;
     char *js = NULL;
     if (facet_watch_event_to_json(ev, 0, &js) == FACET_OK) printf("# %s\n", js);
-    free(js);
+    facet_free(js);
     if (ev->track > c->max_track) c->max_track = ev->track;
     switch (ev->type) {
     case FACET_EV_TRACK_STARTED: c->started++; break;

@@ -237,10 +237,12 @@ static void on_event(void *user, const facet_watch_event *ev)
         printf("\n");
         fflush(stdout);
     }
-    if (c->hook && js)
-        hook_post(c->hook, js);
-    else
-        free(js);
+    /* the hook owns what it is given and releases it with free(): a copy of the library's string */
+    if (c->hook && js) {
+        char *copy = strdup(js);
+        if (copy) hook_post(c->hook, copy);
+    }
+    facet_free(js);
 }
 
 static void on_frame(void *user, int feed, const facet_image *frame, double media_t, int n, const facet_box *boxes,

@@ -216,7 +216,7 @@ typedef void (*facet_watch_event_fn)(void *user, const facet_watch_event *ev);
  *    "identity":"...","similarity":0.61,"attempts":2,"time_to_lock":0.41,"quality":0.8,
  *    "chip_jpeg":"<base64>"}
  * (fields that do not apply are left out; chip_jpeg only when the event has a chip and
- * with_chip is nonzero). *json is malloc'd.
+ * with_chip is nonzero). Release *json with facet_free().
  */
 FACET_API facet_status facet_watch_event_to_json(const facet_watch_event *ev, int with_chip, char **json);
 

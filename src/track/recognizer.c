@@ -293,7 +293,7 @@ static facet_status recognize_remote(facet_recognizer *r, const facet_image *chi
     if (rc) return rc;
     CURL *c = take_handle(r);
     if (!c) {
-        free(png);
+        facet_free(png);
         return facet_seterr(NULL, FACET_E_NO_MEMORY, "recognize: curl_easy_init failed");
     }
     buf b = {0};
@@ -316,7 +316,7 @@ static facet_status recognize_remote(facet_recognizer *r, const facet_image *chi
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_slist_free_all(h);
-    free(png);
+    facet_free(png);
     if (cc != CURLE_OK) {
         curl_easy_cleanup(c);
         free(b.p);

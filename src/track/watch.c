@@ -535,7 +535,7 @@ static void detect_frame(feed *f, facet_image *img, double t, int cut)
     f->detect_sum += (mono() - t0) * 1e3;
     pthread_mutex_unlock(&f->mu);
     if (w->frame_fn) w->frame_fn(w->frame_user, f->index, img, t, n, boxes, ids, names);
-    free(faces);
+    facet_free(faces);
     free(boxes);
     free(ids);
     free(names);
