@@ -84,7 +84,7 @@ check "events POSTed to a webhook are the JSON lines printed, then the figures" 
     grep -v '^{\"event\":\"metrics\"' '$tmp/hook.jsonl' >'$tmp/hook.events' &&
     cmp '$tmp/hooked.json' '$tmp/hook.events' && grep -q '\"chip_jpeg\":\"/9j/' '$tmp/hook.events' &&
     /usr/bin/python3 '$tmp/events.py' '$tmp/hook.events' &&
-    tail -1 '$tmp/hook.jsonl' | grep -q '^{\"event\":\"metrics\",\"feed\":\"feed0\",.*\"dps\":'"
+    tail -1 '$tmp/hook.jsonl' | grep -q '^{\"event\":\"metrics\",\"feed\":\"hamilton_clip\",.*\"dps\":'"
 kill $hook_pid 2>/dev/null
 
 if [ -z "$facetd" ] || [ ! -x "$facetd" ]; then

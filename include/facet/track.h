@@ -252,13 +252,14 @@ FACET_API void facet_watch_destroy(facet_watch *w);
 FACET_API const char *facet_watch_errmsg(const facet_watch *w);
 
 /*
- * Adds a feed named `name` (copied; NULL: "feedN") reading `source`: a video file, an URL that
+ * Adds a feed named `name` (copied; NULL: the source's last path element without its extension,
+ * "hamilton_clip" for .../hamilton_clip.mp4, made unique with -2, -3, ...) reading `source`: a video file, an URL that
  * FFmpeg opens (rtsp://, http://, ...), "v4l2:/dev/video0" for a webcam, or a folder of JPEG/PNG
  * images (taken in name order). The source is opened now, so a bad one fails here.
  * *feed (may be NULL) receives the feed's index. Only before facet_watch_start.
  */
 FACET_API facet_status facet_watch_add_source(facet_watch *w, const char *name, const char *source, int *feed);
-/* Adds a feed whose frames the caller pushes with facet_watch_push. */
+/* Adds a feed whose frames the caller pushes with facet_watch_push (NULL name: "feedN"). */
 FACET_API facet_status facet_watch_add_push(facet_watch *w, const char *name, int *feed);
 
 /* Starts the threads: one reader and one detector per feed, and the recognition threads. */

@@ -223,6 +223,34 @@ static void feed_free(feed *f)
     free(f);
 }
 
+/* A feed without a name is called after its source: the last path element without its
+ * extension ("hamilton_clip" for .../hamilton_clip.mp4, "video0" for v4l2:/dev/video0), made
+ * unique with -2, -3, ...; push feeds and sources with nothing usable are "feedN". */
+static void default_name(const facet_watch *w, const char *source, int index, char out[FEED_NAME_MAX])
+{
+    char base[FEED_NAME_MAX] = "";
+    if (source) {
+        size_t n = strlen(source);
+        while (n > 0 && source[n - 1] == '/') n--;
+        size_t b = n;
+        while (b > 0 && source[b - 1] != '/' && source[b - 1] != ':') b--;
+        size_t len = n - b;
+        const char *dot = memchr(source + b, '.', len);
+        if (dot && dot > source + b) len = (size_t)(dot - (source + b));
+        if (len >= FEED_NAME_MAX - 4) len = FEED_NAME_MAX - 5;
+        memcpy(base, source + b, len);
+        base[len] = 0;
+    }
+    if (!base[0]) snprintf(base, sizeof base, "feed%d", index);
+    snprintf(out, FEED_NAME_MAX, "%s", base);
+    for (int k = 2; k < 1000; k++) {
+        int taken = 0;
+        for (int i = 0; i < w->n_feeds; i++) taken |= !strcmp(w->feeds[i]->name, out);
+        if (!taken) return;
+        snprintf(out, FEED_NAME_MAX, "%.55s-%d", base, k);
+    }
+}
+
 static facet_status add_feed(facet_watch *w, const char *name, const char *source, int *index)
 {
     if (index) *index = -1;
@@ -245,7 +273,7 @@ static facet_status add_feed(facet_watch *w, const char *name, const char *sourc
     if (name)
         snprintf(f->name, sizeof f->name, "%s", name);
     else
-        snprintf(f->name, sizeof f->name, "feed%d", f->index);
+        default_name(w, source, f->index, f->name);
     int rc = facet_tracker_create(&w->set.tracker, &f->tracker);
     if (!rc && source) rc = track_source_open(source, w->set.fps_folder, &f->src);
     if (rc) {
