@@ -38,6 +38,14 @@ check "identify --json names the people" sh -c "
 check "collection migrate rebuilds from stored chips" sh -c "
     '$facet' collection migrate people --to people2 --db '$db' | grep -q 'migrated 9 faceprints' &&
     '$facet' collection stats people2 --db '$db' | grep -q '9 faceprints of 5 identities'"
+# a probe of another preprocessing (here: mirror averaging) is refused by a collection, which
+# migrate re-enrols from its stored chips
+"$facet" identify --mirror --collection people --db "$db" "$data/gallery/probe/obama1.jpg" >"$tmp/mix.txt" 2>&1
+check "a collection refuses probes of another preprocessing; migrate re-enrols it" sh -c "
+    grep -q 'error: .*fr_feature@87aacdfe/p[0-9]*m.*facet collection migrate' '$tmp/mix.txt' &&
+    '$facet' collection migrate people --to people_m --mirror --db '$db' | grep -q 'migrated 9 faceprints' &&
+    '$facet' collection list --db '$db' | grep people_m | grep -q '/p[0-9]*m/512' &&
+    '$facet' identify --mirror --collection people_m --db '$db' '$data/gallery/probe/obama1.jpg' | grep -q ': obama (similarity'"
 check "compare: same and different people" sh -c "
     '$facet' compare '$data/gallery/enroll/obama/obama.jpg' '$data/gallery/enroll/obama/obama2.jpg' | grep -q 'same person' &&
     '$facet' compare '$data/gallery/enroll/obama/obama.jpg' '$data/gallery/enroll/biden/biden.jpg' | grep -q 'different people'"
@@ -45,6 +53,16 @@ check "compare: same and different people" sh -c "
 check "eval lfw on 40 pairs, counts labelled from the pairs" sh -c "'$facet' eval lfw '$data/lfw-dev/images' '$tmp/pairs.txt' --roc '$tmp/roc.csv' >'$tmp/lfw.out' &&
     grep -q 'accuracy at the best threshold' '$tmp/lfw.out' && head -1 '$tmp/roc.csv' | grep -q 'threshold,far,tar' &&
     grep -q '^LFW: 40 pairs (20 same, 20 different)' '$tmp/lfw.out'"
+check "eval ident: intervals over people and a paired comparison" sh -c "
+    '$facet' eval ident '$data/johns' --negatives 1000 --bootstrap 100 --compare mirror >'$tmp/ident.txt' &&
+    grep -q '^eval ident: 55 photos of 5 people' '$tmp/ident.txt' &&
+    grep -q '275 same-person pairs.*1000 different-person pairs' '$tmp/ident.txt' &&
+    grep -q '5 people enrolled (one photo each), 50 probes' '$tmp/ident.txt' &&
+    grep -q '  TAR at FAR 1e-04: [0-9.]*% \[[0-9.]*, [0-9.]*\] (threshold' '$tmp/ident.txt' &&
+    grep -q 'paired difference mirror minus sdk' '$tmp/ident.txt' && grep -q 'McNemar: ' '$tmp/ident.txt'"
+check "eval ident: a bad count or configuration is an error" sh -c "
+    '$facet' eval ident '$data/johns' --negatives 12x; [ \$? = 2 ] &&
+    '$facet' eval ident '$data/johns' --compare swap-gb; [ \$? = 2 ]"
 check "nn run writes outputs.json and one file per output" sh -c "
     '$facet' nn run '${FACET_MODEL_PATH:-models}/fr_eye.onnx' --seed 1 --out '$tmp/nn' >/dev/null &&
     grep -q '\"shape\": \\[1, 2\\]' '$tmp/nn/outputs.json' && [ \$(wc -c <'$tmp/nn/output.f32') = 8 ]"

@@ -14,15 +14,21 @@
 
 static facet_sdk *sdk;
 
+/* The defaults with the test models on one thread. */
+static void test_settings(facet_sdk_settings *set)
+{
+    facet_sdk_defaults(set);
+    set->model_dir = test_model_dir();
+    set->num_threads = 1;
+}
+
 static int setup(void)
 {
     if (sdk) return 1;
     char p[1024];
     if (!test_file_exists(test_path(p, sizeof p, test_model_dir(), "fr_feature.onnx"))) return 0;
     facet_sdk_settings set;
-    facet_sdk_defaults(&set);
-    set.model_dir = test_model_dir();
-    set.num_threads = 1;
+    test_settings(&set);
     if (facet_sdk_create(&set, &sdk)) {
         printf("# sdk: %s\n", facet_last_error());
         return 0;
@@ -84,9 +90,7 @@ static void t_detect_verify(void)
 {
     if (!setup() || !test_file_exists(FACET_SOURCE_ROOT "/../shared/data/images/obama.jpg")) SKIP("models or data missing");
     facet_sdk_settings set;
-    facet_sdk_defaults(&set);
-    set.model_dir = test_model_dir();
-    set.num_threads = 1;
+    test_settings(&set);
     set.detect_verify = 2;
     facet_sdk *v = NULL;
     CHECK_EQ(facet_sdk_create(&set, &v), FACET_E_INVALID_ARG);
@@ -494,6 +498,120 @@ static void t_sdk_load_image(void)
     facet_sdk_destroy(s);
 }
 
+/* Mirror averaging: the faceprint is the normalised sum of the chip's and its mirror image's
+ * plain faceprints, the same for a chip and its mirror image, and marked in the model id so
+ * that it is never compared with a plain faceprint. */
+static void t_faceprint_mirror(void)
+{
+    if (!setup()) SKIP("models missing");
+    facet_sdk_settings set;
+    test_settings(&set);
+    set.faceprint_mirror = 2;
+    facet_sdk *ms = NULL;
+    CHECK_EQ(facet_sdk_create(&set, &ms), FACET_E_INVALID_ARG);
+    set.faceprint_mirror = 1;
+    if (facet_sdk_create(&set, &ms)) {
+        CHECK_MSG(0, "sdk: %s", facet_last_error());
+        return;
+    }
+    set.faceprint_mirror = 0;
+    facet_sdk *ps = NULL;
+    CHECK_EQ(facet_sdk_create(&set, &ps), 0);
+    facet_image *img = load("images/obama.jpg"), *chip = NULL, *flipped = NULL;
+    facet_face f;
+    if (img && ps && facet_detect_largest_face(sdk, img, &f) == 0 && facet_extract_aligned_face(sdk, img, &f, &chip) == 0) {
+        const float flip[6] = {-1, 0, 111, 0, 1, 0};
+        CHECK_EQ(facet_image_warp_affine(chip, flip, 112, 112, NULL, &flipped), 0);
+        facet_faceprint a, b, m, m2;
+        CHECK_EQ(facet_faceprint_from_chip(ps, chip, &a), 0);
+        CHECK_EQ(facet_faceprint_from_chip(ps, flipped, &b), 0);
+        CHECK_EQ(facet_faceprint_from_chip(ms, chip, &m), 0);
+        CHECK_EQ(facet_faceprint_from_chip(ms, flipped, &m2), 0);
+        double n2 = 0, err = 0, err2 = 0, moved = 0;
+        for (int i = 0; i < FACET_FACEPRINT_DIM; i++) n2 += (double)(a.v[i] + b.v[i]) * (a.v[i] + b.v[i]);
+        for (int i = 0; i < FACET_FACEPRINT_DIM; i++) {
+            err = fmax(err, fabs((a.v[i] + b.v[i]) / sqrt(n2) - m.v[i]));
+            err2 = fmax(err2, fabs(m.v[i] - m2.v[i]));
+            moved = fmax(moved, fabs(a.v[i] - m.v[i]));
+        }
+        CHECK_MSG(err < 1e-5, "mirror-averaged faceprint off by %g", err);
+        CHECK_MSG(err2 < 1e-5, "chip and mirrored chip differ by %g", err2);
+        CHECK(moved > 1e-3); /* it is not the plain faceprint */
+        CHECK(strcmp(a.model, m.model) != 0 && m.model[strlen(m.model) - 1] == 'm');
+        float sim;
+        CHECK_EQ(facet_compare(&a, &m, &sim, NULL), FACET_E_MODEL);
+        char id[FACET_FACEPRINT_MODEL_MAX];
+        CHECK_EQ(facet_sdk_faceprint_model(ms, id), 0);
+        CHECK(!strcmp(id, m.model));
+    } else {
+        CHECK_MSG(0, "no chip of obama.jpg: %s", facet_last_error());
+    }
+    facet_image_destroy(flipped);
+    facet_image_destroy(chip);
+    facet_image_destroy(img);
+    facet_sdk_destroy(ps);
+    facet_sdk_destroy(ms);
+}
+
+/* A photo that should hold a face: where the configured pass finds none, the largest-face call
+ * looks again with the more sensitive passes and finds the face LFW centres; a photo without a
+ * face stays without one (nothing is invented). */
+static void t_largest_face_retries(void)
+{
+    if (!setup() || !test_file_exists(FACET_SOURCE_ROOT "/../shared/data/lfw-dev/images")) SKIP("models or data missing");
+    /* the first needs the second look, the second also the finer pyramid and lower threshold */
+    static const char *const missed[] = {"lfw-dev/images/Mohammad_Fares/Mohammad_Fares_0001.jpg",
+                                         "lfw-dev/images/Tatiana_Gratcheva/Tatiana_Gratcheva_0001.jpg"};
+    for (int k = 0; k < 2; k++) {
+        facet_image *img = load(missed[k]);
+        if (!img) continue;
+        facet_face *all = NULL, f;
+        int n = -1;
+        CHECK_EQ(facet_detect_faces(sdk, img, &all, &n), 0);
+        CHECK_MSG(n == 0, "%s: the default pass now finds %d faces; pick a photo it misses", missed[k], n);
+        facet_free(all);
+        CHECK_EQ(facet_detect_largest_face(sdk, img, &f), 0);
+        CHECK_MSG(fabsf(f.x + f.w / 2 - 125) < 30 && fabsf(f.y + f.h / 2 - 125) < 40 && f.h > 80,
+                  "%s: face at %.0f,%.0f %.0fx%.0f, not the centred one", missed[k], f.x, f.y, f.w, f.h);
+        CHECK(f.has_landmarks && f.kps[FACET_KP_LEFT_EYE].x < f.kps[FACET_KP_RIGHT_EYE].x);
+        facet_image_destroy(img);
+    }
+    facet_image *grey = NULL;
+    CHECK_EQ(facet_image_create(250, 250, 3, &grey), 0);
+    if (!grey) return;
+    for (int y = 0; y < 250; y++) memset(grey->data + (size_t)y * (size_t)grey->stride, 128, 750);
+    facet_face f;
+    CHECK_EQ(facet_detect_largest_face(sdk, grey, &f), FACET_E_NOT_FOUND);
+    CHECK(strstr(facet_last_error(), "retries") != NULL);
+    facet_image_destroy(grey);
+}
+
+/* Faceprints made before preprocessing version 2 carried the bare model id: a collection of
+ * them refuses today's probes and enrolments with FACET_E_MODEL and a message that names the
+ * way out, instead of mixing two colour orders. */
+static void t_old_collection_refuses_new_faceprints(void)
+{
+    if (!setup()) SKIP("models missing");
+    facet_faceprint fp;
+    if (faceprint_of("images/obama.jpg", &fp)) return;
+    CHECK_MSG(strcmp(fp.model, "fr_feature@87aacdfe") != 0, "faceprints still carry the version 1 id %s", fp.model);
+    facet_gallery *g = NULL;
+    CHECK_EQ(facet_gallery_open("memory:", NULL, &g), 0);
+    if (!g) return;
+    facet_collection_settings cs;
+    facet_collection_defaults(&cs);
+    cs.model_id = "fr_feature@87aacdfe";
+    cs.dim = FACET_FACEPRINT_DIM;
+    CHECK_EQ(facet_collection_create(g, "old", &cs), 0);
+    facet_match m;
+    int found = 0;
+    CHECK_EQ(facet_gallery_identify(g, "old", fp.model, fp.v, fp.dim, 0.0f, &m, &found), FACET_E_MODEL);
+    CHECK(strstr(facet_gallery_errmsg(g), "facet collection migrate") != NULL);
+    char uuid[FACET_UUID_SIZE];
+    CHECK_EQ(facet_gallery_enroll(g, "old", fp.model, fp.v, fp.dim, "obama", NULL, 0, uuid), FACET_E_MODEL);
+    facet_gallery_destroy(g);
+}
+
 /* A model file of the wrong version is refused by checksum. */
 static void t_wrong_model_version(void)
 {
@@ -631,5 +749,6 @@ static void t_teardown(void)
 }
 
 TESTS(TEST(t_face_counts), TEST(t_detect_verify), TEST(t_landmark_geometry), TEST(t_decoder_matches_graph), TEST(t_same_and_different_people),
-      TEST(t_exif_rotated_equals_upright), TEST(t_alignment_chip), TEST(t_faceprint_formats), TEST(t_bad_inputs),
+      TEST(t_exif_rotated_equals_upright), TEST(t_alignment_chip), TEST(t_faceprint_formats), TEST(t_faceprint_mirror), TEST(t_largest_face_retries),
+      TEST(t_old_collection_refuses_new_faceprints), TEST(t_bad_inputs),
       TEST(t_missing_model_messages), TEST(t_sdk_load_image), TEST(t_wrong_model_version), TEST(t_shared_sdk_threads), TEST(t_shared_sdk_multithreaded), TEST(t_small_faces_in_4k), TEST(t_teardown))

@@ -42,10 +42,10 @@ void cli_json_str(FILE *f, const char *s);
 /* The SDK options every face command takes: --threshold T (0..1), --min-face PX (8..100000),
  * --threads N (0..1024), --passes 1..3, --verify, --models DIR, --backend ref|xnnpack|auto,
  * --allow-corrupt (damaged images decode with a warning; sets cli_allow_corrupt for
- * cli_load_image too). */
+ * cli_load_image too), --mirror / --no-mirror (settings.faceprint_mirror). */
 enum {
     CLI_OPT_THRESHOLD = 0x1000, CLI_OPT_MIN_FACE, CLI_OPT_THREADS, CLI_OPT_PASSES, CLI_OPT_VERIFY,
-    CLI_OPT_MODELS, CLI_OPT_BACKEND, CLI_OPT_ALLOW_CORRUPT,
+    CLI_OPT_MODELS, CLI_OPT_BACKEND, CLI_OPT_ALLOW_CORRUPT, CLI_OPT_MIRROR, CLI_OPT_NO_MIRROR,
     CLI_OPT_FIRST_OWN /* commands number their own from here */
 };
 #define CLI_SDK_OPTIONS                                                                            \
@@ -55,7 +55,8 @@ enum {
         {"passes", required_argument, NULL, CLI_OPT_PASSES}, {"verify", no_argument, NULL, CLI_OPT_VERIFY}, \
         {"models", required_argument, NULL, CLI_OPT_MODELS},                                       \
         {"backend", required_argument, NULL, CLI_OPT_BACKEND},                                     \
-        {"allow-corrupt", no_argument, NULL, CLI_OPT_ALLOW_CORRUPT}
+        {"allow-corrupt", no_argument, NULL, CLI_OPT_ALLOW_CORRUPT},                              \
+        {"mirror", no_argument, NULL, CLI_OPT_MIRROR}, {"no-mirror", no_argument, NULL, CLI_OPT_NO_MIRROR}
 /* Applies one of those (c from cli_getopt); returns 0 if c is not an SDK option. */
 int cli_sdk_option(int c, const char *arg, facet_sdk_settings *set);
 /* The older walk over argv[*i] (checked the same way), for code not yet on cli_getopt: the
@@ -87,6 +88,8 @@ int cmd_detect(int argc, char **argv);
 int cmd_faceprint(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+/* `facet eval ident` (cmd_eval_ident.c): verification and 1:N with bootstrap intervals. */
+int cmd_eval_ident(int argc, char **argv);
 int cmd_enroll(int argc, char **argv);
 int cmd_identify(int argc, char **argv);
 int cmd_collection(int argc, char **argv);

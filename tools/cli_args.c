@@ -167,6 +167,8 @@ int cli_sdk_option(int c, const char *arg, facet_sdk_settings *set)
     case CLI_OPT_MODELS: set->model_dir = arg; break;
     case CLI_OPT_BACKEND: set->backend = cli_backend(arg); break;
     case CLI_OPT_ALLOW_CORRUPT: set->allow_corrupt = cli_allow_corrupt = 1; break;
+    case CLI_OPT_MIRROR: set->faceprint_mirror = 1; break;
+    case CLI_OPT_NO_MIRROR: set->faceprint_mirror = 0; break;
     default: return 0;
     }
     return 1;

@@ -600,7 +600,9 @@ int cmd_eval(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "lfw")) return eval_lfw(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "detect")) return eval_detect(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "ident")) return cmd_eval_ident(argc, argv);
     fprintf(stderr, "usage: facet eval lfw IMAGES_DIR PAIRS.txt [--roc FILE] [--fit]\n"
-                    "       facet eval detect IMAGES_DIR GT.txt [--min-face PX] [--threshold T]\n");
+                    "       facet eval detect IMAGES_DIR GT.txt [--min-face PX] [--threshold T]\n"
+                    "       facet eval ident DIR... [--compare CONFIG]... [--fit]   (docs/faceprint.md)\n");
     return 2;
 }

@@ -247,6 +247,14 @@ int cmd_faceprint(int argc, char **argv)
         facet_face *faces = NULL;
         int n = 0;
         if (!rc) rc = facet_detect_faces(sdk, img, &faces, &n);
+        if (!rc && n == 0) {
+            /* a photo given for its faceprint should hold a face: the more sensitive retries of
+             * facet_detect_largest_face look again before the photo is reported faceless */
+            facet_face one;
+            int r = facet_detect_largest_face(sdk, img, &one);
+            if (r == 0 && (faces = malloc(sizeof *faces))) faces[0] = one, n = 1;
+            else if (r != FACET_E_NOT_FOUND) rc = r;
+        }
         if (!rc && !json) {
             int best = -1;
             for (int i = 0; i < n; i++)

@@ -21,7 +21,7 @@ static const struct {
     {"identify", cmd_identify, "who is in each photo: --collection C IMG..."},
     {"collection", cmd_collection, "list|create|drop|stats|migrate collections"},
     {"watch", cmd_watch, "faces in video feeds: tracked, recognised, reported as events (--json)"},
-    {"eval", cmd_eval, "accuracy on labelled data: eval lfw DIR PAIRS | eval detect DIR GT"},
+    {"eval", cmd_eval, "accuracy on labelled data: eval lfw DIR PAIRS | eval detect DIR GT | eval ident DIR..."},
     {"nn", cmd_nn, "run the inference engine directly: nn info|run|bench MODEL.onnx"},
 };
 

@@ -64,6 +64,11 @@ typedef struct facet_sdk_settings {
                                  (has_landmarks 0, no key points): the detector's own cost, for
                                  callers that take landmarks of some faces only
                                  (facet_face_landmarks). Default 0 */
+    int faceprint_mirror;     /* 1: a faceprint is the normalised sum of the faceprints of the
+                                 chip and of its mirror image (twice the fr_feature time); 0:
+                                 the chip alone. Default and measured gain: docs/faceprint.md.
+                                 The faceprint's model id says which, so collections never mix
+                                 the two */
 } facet_sdk_settings;
 
 FACET_API void facet_sdk_defaults(facet_sdk_settings *s);
@@ -120,7 +125,11 @@ typedef struct facet_face {
  */
 FACET_API facet_status facet_detect_faces(facet_sdk *sdk, const facet_image *img,
                                           facet_face **faces, int *count);
-/* The face with the largest box; FACET_E_NOT_FOUND when there is none. */
+/* The face with the largest box, for a photo that should hold one person (enrolment, the
+ * faceprint of a photo). When the configured pass finds no face it looks again, more
+ * sensitively: with detect_verify, then also with a pyramid twice as fine, the mirrored and
+ * 1.5x finer passes and detect_threshold 0.45 (docs/faceprint.md counts what each finds).
+ * FACET_E_NOT_FOUND when none of them finds a face: a face is never invented. */
 FACET_API facet_status facet_detect_largest_face(facet_sdk *sdk, const facet_image *img,
                                                  facet_face *face);
 /* (Re)computes face->landmarks and kps from face's box. */
@@ -140,7 +149,8 @@ FACET_API facet_status facet_alignment_matrix(const facet_face *face, float m[6]
 #define FACET_FACEPRINT_MODEL_MAX 40
 
 typedef struct facet_faceprint {
-    char model[FACET_FACEPRINT_MODEL_MAX]; /* e.g. "fr_feature@87aacdfe": name and checksum */
+    char model[FACET_FACEPRINT_MODEL_MAX]; /* e.g. "fr_feature@87aacdfe/p2": name, checksum
+                                              and preprocessing version (+ "m": mirror-averaged) */
     int dim;                               /* 512 */
     float v[FACET_FACEPRINT_DIM];          /* L2-normalised */
 } facet_faceprint;

@@ -46,6 +46,12 @@ static const int n_sizes[4] = {3, 2, 2, 3};
 static const int steps[4] = {8, 16, 32, 64};
 static const char *const head_names[2] = {"scores", "462"};
 
+/* What one detector run looks for: the handle's settings, or a more sensitive retry. */
+typedef struct detect_cfg {
+    float threshold;
+    int smallest_face_height, passes, verify;
+} detect_cfg;
+
 typedef struct cand {
     float x1, y1, x2, y2, score;
     int pass;
@@ -161,10 +167,10 @@ static float iou(const cand *a, const cand *b)
 }
 
 /* The pyramid of scales for an image (see the comment at the top). */
-static int pyramid(const facet_sdk *sdk, int width, int height, float finer, float *scales)
+static int pyramid(int smallest_face_height, int width, int height, float finer, float *scales)
 {
-    float s = NET_SMALL_FACE * finer / (float)sdk->set.smallest_face_height;
-    if (s > finer && sdk->set.smallest_face_height >= NET_SMALL_FACE) s = finer;
+    float s = NET_SMALL_FACE * finer / (float)smallest_face_height;
+    if (s > finer && smallest_face_height >= NET_SMALL_FACE) s = finer;
     int n = 0;
     float shortest = (float)(width < height ? width : height);
     for (;;) {
@@ -251,24 +257,22 @@ static int check_image(facet_sdk *sdk, const facet_image *img)
     return 0;
 }
 
-facet_status facet_detect_faces(facet_sdk *sdk, const facet_image *img, facet_face **faces, int *count)
+static int detect_run(facet_sdk *sdk, const facet_image *img, const detect_cfg *cfg, facet_face **faces, int *count)
 {
-    if (faces) *faces = NULL;
-    if (count) *count = 0;
-    int rc = check_image(sdk, img);
-    if (rc) return rc;
-    if (!faces || !count) return sdk_fail(sdk, FACET_E_INVALID_ARG, "faces and count must not be NULL");
+    *faces = NULL;
+    *count = 0;
     facet_image *rgb;
     const facet_image *use;
+    int rc;
     if ((rc = rgb_view(img, &rgb, &use))) return sdk_fail(sdk, rc, "%s", facet_last_error());
-    int verify = sdk->set.detect_verify;
+    int verify = cfg->verify;
     cand *c = facet_malloc(sizeof(cand) * (MAX_CANDIDATES + (verify ? VERIFY_CANDIDATES : 0)));
     if (!c) {
         facet_image_destroy(rgb);
         return sdk_fail(sdk, FACET_E_NO_MEMORY, "no memory");
     }
-    int passes = sdk->set.detect_passes, n = 0;
-    float thr = sdk->set.detect_threshold, cand_thr = passes > 1 ? fminf(thr, 0.3f) : thr;
+    int passes = cfg->passes, n = 0;
+    float thr = cfg->threshold, cand_thr = passes > 1 ? fminf(thr, 0.3f) : thr;
     /* with verification the pyramid only proposes faces; the second look scores them */
     float first_thr = verify ? fminf(thr, VERIFY_FIRST_STAGE) : thr;
     cand_thr = fminf(cand_thr, first_thr);
@@ -281,7 +285,7 @@ facet_status facet_detect_faces(facet_sdk *sdk, const facet_image *img, facet_fa
             src = flipped;
         }
         float scales[MAX_LEVELS];
-        int nl = pyramid(sdk, use->width, use->height, p == 2 ? 1.5f : 1.0f, scales);
+        int nl = pyramid(cfg->smallest_face_height, use->width, use->height, p == 2 ? 1.5f : 1.0f, scales);
         for (int l = 0; l < nl && !rc; l++)
             rc = detect_level(sdk, src, scales[l], l + 1 < nl ? NET_LEVEL_MAX : INFINITY, cand_thr, p, p == 1, c,
                               &n, MAX_CANDIDATES);
@@ -300,7 +304,7 @@ facet_status facet_detect_faces(facet_sdk *sdk, const facet_image *img, facet_fa
         goto done;
     }
     int kept = 0;
-    float minh = (float)sdk->set.smallest_face_height;
+    float minh = (float)cfg->smallest_face_height;
     for (int i = 0; i < n; i++) {
         if (dead[i]) continue;
         float best[3] = {0, 0, 0};
@@ -346,15 +350,67 @@ done:
     return rc;
 }
 
+static detect_cfg settings_cfg(const facet_sdk *sdk)
+{
+    detect_cfg c = {sdk->set.detect_threshold, sdk->set.smallest_face_height, sdk->set.detect_passes,
+                    sdk->set.detect_verify};
+    return c;
+}
+
+facet_status facet_detect_faces(facet_sdk *sdk, const facet_image *img, facet_face **faces, int *count)
+{
+    if (faces) *faces = NULL;
+    if (count) *count = 0;
+    int rc = check_image(sdk, img);
+    if (rc) return rc;
+    if (!faces || !count) return sdk_fail(sdk, FACET_E_INVALID_ARG, "faces and count must not be NULL");
+    detect_cfg cfg = settings_cfg(sdk);
+    return detect_run(sdk, img, &cfg, faces, count);
+}
+
+/*
+ * The retries for a photo that should hold a face when the configured pass found none, each
+ * more sensitive than the last: the second look at the configured threshold (it rescues faces
+ * the pyramid scored between 0.2 and the threshold), then the second look at RETRY_THRESHOLD
+ * with a pyramid twice as fine plus its 1.5x finer and mirrored passes. Each is a real
+ * detection: a face that none of them finds is reported missing, never invented.
+ */
+#define RETRY_THRESHOLD 0.45f
+#define RETRY_COUNT 2
+
+static int retry_cfg(const facet_sdk *sdk, int k, detect_cfg *c)
+{
+    *c = settings_cfg(sdk);
+    if (k == 0) {
+        if (c->verify) return 0; /* the configured pass already looked twice */
+        c->verify = 1;
+    } else {
+        c->verify = 1;
+        c->threshold = fminf(c->threshold, RETRY_THRESHOLD);
+        c->smallest_face_height = c->smallest_face_height / 2 > 8 ? c->smallest_face_height / 2 : 8;
+        c->passes = 3;
+    }
+    return 1;
+}
+
 facet_status facet_detect_largest_face(facet_sdk *sdk, const facet_image *img, facet_face *face)
 {
     if (!face) return sdk_fail(sdk, FACET_E_INVALID_ARG, "face is NULL");
+    int rc = check_image(sdk, img);
+    if (rc) return rc;
     facet_face *all;
-    int n, rc = facet_detect_faces(sdk, img, &all, &n);
+    int n;
+    detect_cfg cfg = settings_cfg(sdk);
+    rc = detect_run(sdk, img, &cfg, &all, &n);
+    for (int k = 0; !rc && n == 0 && k < RETRY_COUNT; k++) {
+        if (!retry_cfg(sdk, k, &cfg)) continue;
+        free(all);
+        rc = detect_run(sdk, img, &cfg, &all, &n);
+    }
     if (rc) return rc;
     if (n == 0) {
         free(all);
-        return sdk_fail(sdk, FACET_E_NOT_FOUND, "no face found");
+        return sdk_fail(sdk, FACET_E_NOT_FOUND, "no face found (also not by the more sensitive retries)");
     }
     int best = 0;
     for (int i = 1; i < n; i++)

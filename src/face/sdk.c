@@ -60,6 +60,7 @@ void facet_sdk_defaults(facet_sdk_settings *s)
     s->smallest_face_height = 40;
     s->detect_passes = 1;
     s->max_pixels = 100000000;
+    s->faceprint_mirror = FACET_FACEPRINT_MIRROR_DEFAULT;
 }
 
 const char *facet_default_model_dir(void)
@@ -147,6 +148,8 @@ facet_status facet_sdk_create(const facet_sdk_settings *set, facet_sdk **out)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "allow_corrupt must be 0 or 1");
     if (set->boxes_only != 0 && set->boxes_only != 1)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "boxes_only must be 0 or 1");
+    if (set->faceprint_mirror != 0 && set->faceprint_mirror != 1)
+        return facet_seterr(NULL, FACET_E_INVALID_ARG, "faceprint_mirror must be 0 or 1");
     if (set->preload & ~(unsigned)FACET_MODULE_ALL)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "preload has unknown module bits");
     facet_sdk *sdk = facet_calloc(1, sizeof *sdk);

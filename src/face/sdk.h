@@ -21,6 +21,10 @@
 
 #define SDK_POOL_MAX 64
 
+/* Whether faceprints average the chip with its mirror image unless the caller says otherwise
+ * (docs/faceprint.md has the paired measurement that decided it). */
+#define FACET_FACEPRINT_MIRROR_DEFAULT 0
+
 typedef struct sdk_pooled {
     int module;              /* index 0..FACET_MODULE_COUNT-1 */
     facet_nn_shape shape;    /* input shape it was planned for */

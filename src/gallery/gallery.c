@@ -683,7 +683,8 @@ static int check_model(facet_gallery *g, const coll *c, const char *model_id, in
     if (strcmp(model_id, c->info.model_id) != 0 || dim != c->info.dim)
         return gfail(g, FACET_E_MODEL,
                      "collection '%s' holds faceprints of model '%s' (dim %d), not '%.*s' "
-                     "(dim %d)",
+                     "(dim %d): faceprints of different models or preprocessing never mix; "
+                     "re-enrol it from its stored chips with `facet collection migrate`",
                      c->info.name, c->info.model_id, c->info.dim, FACET_NAME_MAX, model_id, dim);
     return FACET_OK;
 }

@@ -62,7 +62,7 @@ class SdkSettings(ctypes.Structure):
     _fields_ = [("model_dir", c_char_p), ("num_threads", c_int), ("preload", c_uint), ("backend", c_int),
                 ("detect_threshold", c_float), ("nms_threshold", c_float), ("smallest_face_height", c_int),
                 ("detect_passes", c_int), ("max_pixels", c_int64), ("detect_verify", c_int), ("allow_corrupt", c_int),
-                ("boxes_only", c_int)]
+                ("boxes_only", c_int), ("faceprint_mirror", c_int)]
 
 
 class QualityT(ctypes.Structure):
