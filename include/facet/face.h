@@ -190,8 +190,8 @@ FACET_API facet_status facet_faceprint_from_json(const char *json, facet_facepri
  * Similarity (cosine, -1..1) and match probability (0..1) of two faceprints. Faceprints of
  * different models or dimensions are FACET_E_MODEL, and a zero, unnormalised or non-finite
  * vector FACET_E_FORMAT, never a number. probability may be NULL.
- * The probability is 1 / (1 + exp(-(a * similarity + b))) with a, b fitted on LFW pairs
- * (docs/faceprint.md; `facet eval lfw --fit` reproduces them).
+ * The probability is 1 / (1 + exp(-(a * similarity + b))) with a, b fitted on lfw-dev and
+ * johns (docs/faceprint.md; `facet eval ident DIR... --fit` reproduces them).
  */
 FACET_API facet_status facet_compare(const facet_faceprint *a, const facet_faceprint *b,
                                      float *similarity, float *probability);
