@@ -49,6 +49,7 @@ int main(void)
     OFF("SdkSettings", facet_sdk_settings, detect_verify);
     OFF("SdkSettings", facet_sdk_settings, allow_corrupt);
     OFF("SdkSettings", facet_sdk_settings, boxes_only);
+    OFF("SdkSettings", facet_sdk_settings, faceprint_mirror);
 
     SIZE("QualityT", facet_quality);
     OFF("QualityT", facet_quality, blur); OFF("QualityT", facet_quality, blur_score);
