@@ -544,7 +544,7 @@ int srv_create(const srv_config *cfg, int sdk_and_store, srv **out, char *err, s
         srv_log(s, bad ? "warn" : "info", "collection %s: %zu faceprints loaded in %.0f ms%s",
                 colls[i].name, st.loaded, st.ms, bad ? " (corrupt rows skipped)" : "");
     }
-    free(colls);
+    facet_free(colls);
     if (cfg->tls_cert[0] || cfg->tls_key[0]) {
         if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
             snprintf(err, errlen, "TLS needs both --tls-cert and --tls-key");
