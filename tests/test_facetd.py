@@ -469,7 +469,7 @@ def limit_checks():
         st, _, j, _ = s.req("POST", "/v1/detect", read(os.path.join(DATA, "gallery/enroll/kit_harington/john2.jpeg")),
                             "image/jpeg")
         check("an image within the limits: 200", st == 200 and len(j["faces"]) == 1, j)
-        s.wait_in_flight(0)  # the answer can be read before the server's completion callback runs
+        s.wait_in_flight(0)
 
         # a request whose body has not arrived counts as in flight: the next one gets 429
         hold = raw_socket(s.port)
