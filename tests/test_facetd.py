@@ -101,6 +101,21 @@ class Server:
             j = None
         return r.status, r, j, data
 
+    def in_flight(self):
+        st, _, _, data = self.req("GET", "/metrics")
+        m = re.search(rb"facetd_requests_in_flight (\d+)", data)
+        return int(m.group(1)) if m else -1
+
+    def wait_in_flight(self, n, timeout=10):
+        """Waits until the server counts n requests in flight (polling /metrics, which is not
+        counted itself), so tests do not depend on sleeps under load."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.in_flight() == n:
+                return True
+            time.sleep(0.05)
+        return False
+
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -454,13 +469,13 @@ def limit_checks():
         st, _, j, _ = s.req("POST", "/v1/detect", read(os.path.join(DATA, "gallery/enroll/kit_harington/john2.jpeg")),
                             "image/jpeg")
         check("an image within the limits: 200", st == 200 and len(j["faces"]) == 1, j)
-        time.sleep(0.2)  # the answer is read before the server's completion callback runs
+        s.wait_in_flight(0)
 
         # a request whose body has not arrived counts as in flight: the next one gets 429
         hold = raw_socket(s.port)
         hold.sendall(("POST /v1/detect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: image/jpeg\r\n"
                       "Content-Length: 100\r\n\r\n" % ADMIN).encode())
-        time.sleep(0.3)
+        s.wait_in_flight(1)
         st, r, j, _ = s.req("POST", "/v1/detect", read(os.path.join(DATA, "gallery/enroll/kit_harington/john2.jpeg")),
                             "image/jpeg")
         check("over --max-in-flight: 429 with Retry-After", st == 429 and r.getheader("Retry-After") == "1" and
@@ -535,7 +550,9 @@ def signal_checks():
     s = Server("--shutdown-timeout", "5", "--access-log")
     try:
         s.req("GET", "/healthz", key=None)
-        time.sleep(0.2)
+        deadline = time.time() + 10
+        while "GET /healthz 200 " not in open(s.log).read() and time.time() < deadline:
+            time.sleep(0.05)
         check("--access-log: one line per request", "GET /healthz 200 " in open(s.log).read())
         os.rename(s.log, s.log + ".1")
         s.proc.send_signal(signal.SIGHUP)
@@ -547,14 +564,16 @@ def signal_checks():
         c = raw_socket(s.port)
         c.sendall(("POST /v1/detect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: image/jpeg\r\n"
                    "Content-Length: %d\r\n\r\n" % (ADMIN, len(OBAMA))).encode() + OBAMA[:1000])
-        time.sleep(0.3)
+        s.wait_in_flight(1)
         s.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
         refused = False
-        try:
-            socket.create_connection(("127.0.0.1", s.port), timeout=2).close()
-        except OSError:
-            refused = True
+        deadline = time.time() + 10
+        while not refused and time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", s.port), timeout=2).close()
+                time.sleep(0.05)  # not yet quiesced
+            except OSError:
+                refused = True
         c.sendall(OBAMA[1000:])
         data = recv_all(c, 20)
         c.close()
@@ -567,7 +586,7 @@ def signal_checks():
     c = raw_socket(s.port)
     c.sendall(("POST /v1/detect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: image/jpeg\r\n"
                "Content-Length: 100000\r\n\r\nxx" % ADMIN).encode())
-    time.sleep(0.3)
+    s.wait_in_flight(1)
     t0 = time.time()
     s.proc.send_signal(signal.SIGTERM)
     try:

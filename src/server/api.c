@@ -129,7 +129,7 @@ static json_t *faceprint_json(const facet_faceprint *fp)
     char *txt = NULL;
     if (facet_faceprint_to_json(fp, 0, &txt)) return NULL;
     json_t *j = json_loads(txt, 0, NULL);
-    free(txt);
+    facet_free(txt);
     return j;
 }
 
@@ -154,14 +154,14 @@ static int find_faces(srv *s, const facet_image *img, facet_face **faces, int *n
         return -1;
     }
     if (*n > srv_cfg(s)->max_faces) {
-        free(*faces);
+        facet_free(*faces);
         *faces = NULL;
         srv_error(out, 413, "too_many_faces", "the image has %d faces; the limit is %d", *n,
                   srv_cfg(s)->max_faces);
         return -1;
     }
     if (*n == 0) {
-        free(*faces);
+        facet_free(*faces);
         *faces = NULL;
         srv_error(out, 422, "no_face", "no face found in the image");
         return -1;
@@ -169,16 +169,21 @@ static int find_faces(srv *s, const facet_image *img, facet_face **faces, int *n
     return 0;
 }
 
+static int largest_index(const facet_face *f, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (f[i].w * f[i].h > f[best].w * f[best].h) best = i;
+    return best;
+}
+
 static int largest_face(srv *s, const facet_image *img, facet_face *face, srv_resp *out)
 {
     facet_face *faces = NULL;
     int n = 0;
     if (find_faces(s, img, &faces, &n, out)) return -1;
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (faces[i].w * faces[i].h > faces[best].w * faces[best].h) best = i;
-    *face = faces[best];
-    free(faces);
+    *face = faces[largest_index(faces, n)];
+    facet_free(faces);
     return 0;
 }
 
@@ -221,7 +226,7 @@ static void h_collections_list(srv *s, srv_req *r, srv_resp *out)
         if (facet_collection_get(srv_gallery(s), c[i].name, &li)) li = c[i];
         json_array_append_new(a, collection_json(&li, (size_t)-1));
     }
-    free(c);
+    facet_free(c);
     srv_json(out, 200, json_pack("{s:o}", "collections", a));
 }
 
@@ -271,7 +276,7 @@ static void h_collection_get(srv *s, srv_req *r, srv_resp *out)
     facet_identity_count *ids = NULL;
     size_t n = 0;
     int rc = facet_gallery_identities(srv_gallery(s), info.name, &ids, &n);
-    free(ids);
+    facet_free(ids);
     if (rc) {
         srv_facet_error(s, out, rc, "identities");
         return;
@@ -395,7 +400,7 @@ static void h_enrol(srv *s, srv_req *r, srv_resp *out)
     if (have_face) json_object_set_new(j, "box", box_json(&face));
     srv_json(out, 201, j);
 done:
-    free(png);
+    facet_free(png);
     srv_input_free(&in);
 }
 
@@ -431,7 +436,7 @@ static void h_identities(srv *s, srv_req *r, srv_resp *out)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(a, json_pack("{s:s,s:I}", "identity", ids[i].identity, "faceprints",
                                            (json_int_t)ids[i].count));
-    free(ids);
+    facet_free(ids);
     srv_json(out, 200, json_pack("{s:o}", "identities", a));
 }
 
@@ -499,15 +504,10 @@ static void h_identify(srv *s, srv_req *r, srv_resp *out)
     } else {
         facet_face *f = NULL;
         int n = 0;
+        if (find_faces(s, in.img, &f, &n, out)) goto fail;
         if (largest) {
-            f = malloc(sizeof *f);
-            if (!f || largest_face(s, in.img, f, out)) {
-                free(f);
-                goto fail;
-            }
+            f[0] = f[largest_index(f, n)];
             n = 1;
-        } else if (find_faces(s, in.img, &f, &n, out)) {
-            goto fail;
         }
         int bad = 0;
         for (int i = 0; i < n && !bad; i++) {
@@ -524,7 +524,7 @@ static void h_identify(srv *s, srv_req *r, srv_resp *out)
                 json_array_append_new(faces, json_pack("{s:o,s:o}", "box", box_json(&f[i]), "candidates", c));
             }
         }
-        free(f);
+        facet_free(f);
         if (bad) goto fail;
     }
     srv_input_free(&in);
@@ -548,7 +548,7 @@ static int face_in_crop(srv *s, facet_image **img, facet_face *face, srv_resp *o
             for (int y = 0; y < src->height; y++)
                 memcpy(canvas->data + (size_t)(y + oy) * canvas->stride + (size_t)ox * src->channels,
                        src->data + (size_t)y * src->stride, (size_t)src->width * src->channels);
-            free(faces);
+            facet_free(faces);
             faces = NULL;
             rc = facet_detect_faces(srv_sdk(s), canvas, &faces, &n);
             facet_image_destroy(src);
@@ -560,15 +560,12 @@ static int face_in_crop(srv *s, facet_image **img, facet_face *face, srv_resp *o
         return -1;
     }
     if (n == 0) {
-        free(faces);
+        facet_free(faces);
         srv_error(out, 422, "no_face", "no face found in the crop");
         return -1;
     }
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (faces[i].w * faces[i].h > faces[best].w * faces[best].h) best = i;
-    *face = faces[best];
-    free(faces);
+    *face = faces[largest_index(faces, n)];
+    facet_free(faces);
     return 0;
 }
 
@@ -657,7 +654,7 @@ static json_t *chip_json(srv *s, const facet_image *img, const facet_face *f, sr
         return NULL;
     }
     char *txt = srv_base64_encode(png, n);
-    free(png);
+    facet_free(png);
     json_t *j = txt ? json_string(txt) : NULL;
     free(txt);
     if (!j) srv_error(out, 503, "no_memory", "out of memory");
@@ -726,7 +723,7 @@ static void h_detect(srv *s, srv_req *r, srv_resp *out)
     }
     srv_json(out, 200, json_pack("{s:i,s:i,s:o}", "width", in.img->width, "height", in.img->height, "faces", faces));
 done:
-    free(f);
+    facet_free(f);
     srv_input_free(&in);
 }
 
@@ -760,7 +757,7 @@ static void h_faceprints(srv *s, srv_req *r, srv_resp *out)
     }
     srv_json(out, 200, json_pack("{s:o}", "faces", faces));
 done:
-    free(f);
+    facet_free(f);
     srv_input_free(&in);
 }
 
@@ -846,7 +843,7 @@ static void h_key_list(srv *s, srv_req *r, srv_resp *out)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:I}", "id", k[i].id, "role", k[i].role, "collection",
                                            k[i].collection, "created_ms", (json_int_t)k[i].created));
-    free(k);
+    facet_free(k);
     srv_json(out, 200, json_pack("{s:o}", "keys", a));
 }
 
@@ -882,7 +879,7 @@ static void h_readyz(srv *s, srv_req *r, srv_resp *out)
     facet_collection_info *c = NULL;
     size_t n = 0;
     int rc = facet_collection_list(srv_gallery(s), &c, &n);
-    free(c);
+    facet_free(c);
     if (rc) {
         srv_metrics_store_error(srv_metrics_of(s));
         srv_error(out, 503, "not_ready", "store unreachable: %s", facet_last_error());

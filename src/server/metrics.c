@@ -143,7 +143,7 @@ char *srv_metrics_render(srv *s, srv_metrics *m, size_t *size)
             if (facet_gallery_count(g, colls[i].name, &n) == FACET_OK)
                 fprintf(b, "facetd_faceprints{collection=\"%s\"} %zu\n", colls[i].name, n);
         }
-        free(colls);
+        facet_free(colls);
     } else if (g) {
         srv_metrics_store_error(m);
     }

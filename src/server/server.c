@@ -42,7 +42,8 @@ typedef struct conn_ctx {
     char *uri;            /* raw request target, from the URI log callback */
     int route;            /* index in the table, -1 none */
     int state;            /* ST_* */
-    int counted;          /* counted in in_flight */
+    int counted;          /* counted in in_flight (until its answer is queued) */
+    int unfinished;       /* counted in s->unfinished (until libmicrohttpd is done with it) */
     int too_large;
     int early;            /* an answer was decided before the body: discard the body */
     int queued;           /* the answer is with libmicrohttpd */
@@ -66,7 +67,8 @@ struct srv {
     srv_metrics *metrics;
     srv_events *events;
     struct MHD_Daemon *d;
-    atomic_int in_flight;
+    atomic_int in_flight;  /* the limit: from headers until the answer is queued */
+    atomic_int unfinished; /* what SIGTERM waits for: until the answer is written */
     atomic_int stopping;
     /* worker pool */
     pthread_t *workers;
@@ -232,7 +234,7 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c)
     return x;
 }
 
-static enum MHD_Result send_resp(conn_ctx *x)
+static enum MHD_Result send_resp(srv *s, conn_ctx *x)
 {
     srv_resp *r = &x->resp;
     struct MHD_Response *m;
@@ -257,6 +259,12 @@ static enum MHD_Result send_resp(conn_ctx *x)
     MHD_destroy_response(m);
     x->state = ST_DONE;
     x->queued = 1;
+    /* a queued answer costs no worker: the slot is free before the client can read it, so a
+     * client that sends its next request on reading an answer is never refused for it */
+    if (x->counted) {
+        atomic_fetch_sub(&s->in_flight, 1);
+        x->counted = 0;
+    }
     return ok;
 }
 
@@ -343,6 +351,8 @@ static int admit(srv *s, conn_ctx *x, const char *method)
             return 1;
         }
         x->counted = 1;
+        x->unfinished = 1;
+        atomic_fetch_add(&s->unfinished, 1);
     }
     return 0;
 }
@@ -363,7 +373,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         x->body_start = srv_now();
         if (admit(s, x, method)) {
             x->early = 1;
-            return send_resp(x);
+            return send_resp(s, x);
         }
         return MHD_YES;
     case ST_BODY:
@@ -396,18 +406,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (x->too_large) {
             srv_metrics_rejected(s->metrics, "body_size");
             srv_error(&x->resp, 413, "too_large", "the body is larger than %lld bytes", s->cfg.max_body);
-            return send_resp(x);
+            return send_resp(s, x);
         }
         if (s->routes[x->route].flags & SRV_INLINE) {
             run_handler(s, x);
-            return send_resp(x);
+            return send_resp(s, x);
         }
         x->state = ST_QUEUED;
         MHD_suspend_connection(c);
         enqueue(s, x);
         return MHD_YES;
     case ST_DONE:
-        if (!x->queued) return send_resp(x);
+        if (!x->queued) return send_resp(s, x);
         *upload_size = 0; /* the rest of a body refused early */
         return MHD_YES;
     default:
@@ -428,6 +438,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         srv_log(s, "info", "%s %s %d %.1f ms%s", x->req.method, x->req.path, x->resp.status, dt * 1000,
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection lost)");
     if (x->counted) atomic_fetch_sub(&s->in_flight, 1);
+    if (x->unfinished) atomic_fetch_sub(&s->unfinished, 1);
     srv_req_free(&x->req);
     srv_resp_free(&x->resp);
     free(x->body);
@@ -544,7 +555,7 @@ int srv_create(const srv_config *cfg, int sdk_and_store, srv **out, char *err, s
         srv_log(s, bad ? "warn" : "info", "collection %s: %zu faceprints loaded in %.0f ms%s",
                 colls[i].name, st.loaded, st.ms, bad ? " (corrupt rows skipped)" : "");
     }
-    free(colls);
+    facet_free(colls);
     if (cfg->tls_cert[0] || cfg->tls_key[0]) {
         if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
             snprintf(err, errlen, "TLS needs both --tls-cert and --tls-key");
@@ -657,11 +668,11 @@ int srv_stop(srv *s)
     MHD_socket ls = MHD_quiesce_daemon(s->d);
     if (ls != MHD_INVALID_SOCKET) close(ls);
     double until = srv_now() + s->cfg.shutdown_timeout_s;
-    while (atomic_load(&s->in_flight) > 0 && srv_now() < until) {
+    while (atomic_load(&s->unfinished) > 0 && srv_now() < until) {
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    int left = atomic_load(&s->in_flight);
+    int left = atomic_load(&s->unfinished);
     if (left > 0) return left;
     /* event streams are not in flight (they last as long as a page is open): end them */
     srv_events_shutdown(s->events);
