@@ -185,7 +185,8 @@ FACET_API facet_status facet_gallery_enroll_batch(facet_gallery *g, const char *
                                                   size_t n, int dim,
                                                   const char *const *identities,
                                                   char (*uuids)[FACET_UUID_SIZE]);
-/* Removes one faceprint; FACET_E_NOT_FOUND if the collection has no such UUID. */
+/* Removes one faceprint; FACET_E_NOT_FOUND if the collection's store has no such UUID (also
+ * when another node removed it and this handle still held a copy, which is dropped). */
 FACET_API facet_status facet_gallery_remove(facet_gallery *g, const char *collection,
                                             const char *uuid);
 /* Removes every faceprint of `identity`; *removed (may be NULL) gets how many. Removing an

@@ -1130,7 +1130,9 @@ facet_status facet_gallery_remove(facet_gallery *g, const char *collection, cons
     int st = acquire(g, collection, &c);
     if (st) return (facet_status)st;
     /* The store is asked even when this process has not seen the faceprint yet: another
-     * process may have enrolled it a moment ago. */
+     * process may have enrolled it a moment ago. The store's answer is the result: a copy
+     * here that another node already removed (its log entry not applied yet) is dropped, but
+     * the call says NOT_FOUND, whatever this node's follower has applied by then. */
     pthread_mutex_lock(&c->write_mu);
     size_t removed = 0;
     pthread_mutex_lock(&g->store_mu);
@@ -1142,7 +1144,8 @@ facet_status facet_gallery_remove(facet_gallery *g, const char *collection, cons
         pthread_rwlock_wrlock(&c->lock);
         coll_remove_slot(c, (size_t)slot);
         pthread_rwlock_unlock(&c->lock);
-    } else if (!st && !removed) {
+    }
+    if (!st && !removed) {
         st = gfail(g, FACET_E_NOT_FOUND, "collection '%s' has no faceprint %s", c->info.name,
                    uuid);
     }
