@@ -30,6 +30,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -182,7 +183,9 @@ static int connect_one(int ep, int i)
         c->fd = -1;
         return -1;
     }
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = (uint32_t)i};
+    /* idle: only a close by the server is of interest (EPOLLOUT, level-triggered on an idle
+     * socket, would make epoll_wait return at once and the generator spin a whole core) */
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
     epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
     c->busy = 0;
     c->in_len = 0;
@@ -277,6 +280,12 @@ int main(int argc, char **argv)
     for (int i = 0; i < nreqs; i++) add_kind(reqs[i], headers, nheaders, host);
 
     int ep = epoll_create1(0);
+    /* open loop: a timer at the next due time wakes epoll_wait to the microsecond (its own
+     * millisecond timeout would either start requests late or spin through the last ms) */
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+    if (ep < 0 || tfd < 0) die("epoll or timerfd");
+    struct epoll_event tev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
+    epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &tev);
     for (int i = 0; i < nconns; i++)
         if (connect_one(ep, i)) die("cannot connect");
     long rss0 = rss_kb(pid);
@@ -324,14 +333,21 @@ int main(int argc, char **argv)
             for (int i = 0; i < nconns; i++)
                 if (!conns[i].busy && conns[i].fd >= 0) start_request(ep, i, t);
         }
-        int wait_ms = 50;
         if (rate > 0) {
-            double d = (next_due - now_s()) * 1e3;
-            wait_ms = d < 0 ? 0 : d > 50 ? 50 : (int)d;
+            struct itimerspec its = {{0, 0}, {0, 0}};
+            its.it_value.tv_sec = (time_t)next_due;
+            its.it_value.tv_nsec = (long)((next_due - (double)its.it_value.tv_sec) * 1e9);
+            if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1;
+            timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
         }
         struct epoll_event evs[64];
-        int n = epoll_wait(ep, evs, 64, wait_ms);
+        int n = epoll_wait(ep, evs, 64, 50);
         for (int e = 0; e < n; e++) {
+            if (evs[e].data.u32 == UINT32_MAX) {
+                uint64_t ticks;
+                if (read(tfd, &ticks, sizeof ticks) < 0 && errno != EAGAIN) die("timerfd read");
+                continue;
+            }
             int i = (int)evs[e].data.u32;
             conn *c = &conns[i];
             if (evs[e].events & (EPOLLERR | EPOLLHUP) && !(evs[e].events & EPOLLIN)) {

@@ -6,7 +6,7 @@
  *       largest face of PHOTO (identity "probe-person", so requests have a true match) and
  *       N - 1 random unit vectors (4 per identity), enrolled in batches of 10,000. Writes
  *       OUTDIR/chip.png, that face's aligned 112x112 chip, the body of `recognize` requests.
- *   prep sdk URL COLLECTION CHIP_PNG JPEG SECONDS
+ *   prep sdk URL COLLECTION CHIP_PNG JPEG SECONDS [recognize|identify]
  *       The same work the server does for one request, in process and single-threaded, timed
  *       per call for SECONDS each (after a warm-up): "recognize" = decode the chip + faceprint
  *       + best match; "identify" = decode the JPEG + detect every face + faceprint and best
@@ -68,7 +68,9 @@ static int cmp_d(const void *a, const void *b)
 
 static int fill(int argc, char **argv)
 {
-    if (argc != 7) return 2;
+    if (argc != 7 && argc != 8) return 2;
+    const char *only = argc == 8 ? argv[7] : NULL; /* recognize or identify; both without */
+    if (only && strcmp(only, "recognize") && strcmp(only, "identify")) return 2;
     const char *url = argv[2], *coll = argv[3], *photo = argv[5], *outdir = argv[6];
     char *end;
     long n = strtol(argv[4], &end, 10);
@@ -198,7 +200,9 @@ static void time_it(const char *name, int (*fn)(work *), work *w, double seconds
 
 static int sdk_time(int argc, char **argv)
 {
-    if (argc != 7) return 2;
+    if (argc != 7 && argc != 8) return 2;
+    const char *only = argc == 8 ? argv[7] : NULL; /* recognize or identify; both without */
+    if (only && strcmp(only, "recognize") && strcmp(only, "identify")) return 2;
     char *end;
     double seconds = strtod(argv[6], &end);
     if (*end || seconds <= 0) return 2;
@@ -211,13 +215,13 @@ static int sdk_time(int argc, char **argv)
     unsigned char *chip = read_file(argv[4], &w.size);
     if (!chip) die(argv[4]);
     w.data = chip;
-    time_it("recognize", do_recognize, &w, seconds);
+    if (!only || !strcmp(only, "recognize")) time_it("recognize", do_recognize, &w, seconds);
     size_t jsize;
     unsigned char *jpeg = read_file(argv[5], &jsize);
     if (!jpeg) die(argv[5]);
     w.data = jpeg;
     w.size = jsize;
-    time_it("identify", do_identify, &w, seconds);
+    if (!only || !strcmp(only, "identify")) time_it("identify", do_identify, &w, seconds);
     free(chip);
     free(jpeg);
     facet_gallery_destroy(w.g);

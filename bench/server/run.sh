@@ -14,10 +14,14 @@
 # For each size: prep fills a SQLite collection (the real faceprint of a photo + random ones)
 # and writes the aligned 112x112 chip; ffmpeg scales a two-person photo to a 640x480 JPEG.
 # Then, per request kind (recognize with the chip, identify with the JPEG):
-#   1. the SDK in process, single-threaded: decode + faceprint(s) + search (prep sdk);
-#   2. facetd, closed loop with 1 connection: HTTP + JSON overhead over (1), unloaded;
-#   3. facetd, closed loop with 8 connections: throughput at saturation;
-#   4. facetd, open loop at 50% of (3): p50 / p99 with queueing counted (loadgen --rate).
+#   1. overhead, paired: ROUNDS (default 5) rounds of [the SDK in process, single-threaded,
+#      decode + faceprint(s) + search (prep sdk), for PAIR seconds (default 4); then facetd,
+#      closed loop with 1 connection, for PAIR seconds]. Each round gives the HTTP + JSON +
+#      queueing overhead over the SDK; the figure is the median of the rounds. Pairing in
+#      short alternating slices matters on a shared machine whose speed drifts by 20-30%
+#      within minutes: two long runs one after the other measure the drift, not facetd;
+#   2. facetd, closed loop with 8 connections: throughput at saturation;
+#   3. facetd, open loop at 50% of (2): p50 / p99 with queueing counted (loadgen --rate).
 # facetd runs with its defaults (one worker per core, one inference thread per request).
 set -eu
 build=${1:-build}
@@ -26,6 +30,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 data=${FACET_TEST_DATA:-$root/../shared/data}
 export FACET_MODEL_PATH=${FACET_MODEL_PATH:-$root/models}
 dur=${DUR:-20}
+rounds=${ROUNDS:-5}
+pair=${PAIR:-4}
 tmp=$(mktemp -d /tmp/facet-bench-server-XXXXXX)
 pid=
 cleanup() {
@@ -60,8 +66,6 @@ field() { # $1: JSON line, $2: field
 for n in $sizes; do
     db="$tmp/s$n.db"
     "$prep" fill "sqlite:$db" people "$n" "$data/images/obama.jpg" "$tmp" >&2
-    [ -z "${SOAK_RATE:-}" ] && sdk=$(FACET_NUM_THREADS=1 "$prep" sdk "sqlite:$db" people "$tmp/chip.png" "$tmp/probe.jpg" 10)
-    [ -z "${SOAK_RATE:-}" ] && echo "$sdk" | sed "s/^{/{\"n\":$n,/"
     start_facetd "sqlite:$db"
     echo "# facetd: $(grep -m1 'faceprints loaded' "$tmp/facetd.log" | sed 's/^.*collection/collection/')"
     soak_rate=${SOAK_RATE:-}
@@ -70,21 +74,27 @@ for n in $sizes; do
         if [ $kind = recognize ]; then req="POST,/v1/collections/people/recognize,image/png,$tmp/chip.png"
         else req="POST,/v1/collections/people/identify,image/jpeg,$tmp/probe.jpg"; fi
         common="--target 127.0.0.1:$port --header 'Authorization: Bearer $key' --req $req --pid $pid"
-        one=$(eval "$lg" $common --connections 1 --duration "$dur" --warmup 2 --label "$kind-$n-1conn")
+        ovh=""
+        for r in $(seq 1 "$rounds"); do
+            sdk=$(FACET_NUM_THREADS=1 "$prep" sdk "sqlite:$db" people "$tmp/chip.png" "$tmp/probe.jpg" "$pair" $kind)
+            one=$(eval "$lg" $common --connections 1 --duration "$pair" --warmup 1 --label "$kind-$n-1conn-r$r")
+            s50=$(field "$sdk" p50_ms)
+            h50=$(field "$one" p50_ms)
+            o=$(echo "$h50 $s50" | awk '{printf "%.1f", ($1 - $2) / $2 * 100}')
+            echo "{\"n\":$n,\"kind\":\"$kind\",\"round\":$r,\"sdk_p50_ms\":$s50,\"http_1conn_p50_ms\":$h50,\"overhead_pct\":$o}"
+            ovh="$ovh $o"
+        done
+        o_med=$(echo $ovh | tr ' ' '\n' | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')
         sat=$(eval "$lg" $common --connections 8 --duration "$dur" --warmup 2 --label "$kind-$n-saturation")
         x=$(field "$sat" throughput)
         half=$(echo "$x" | awk '{printf "%.1f", $1 / 2}')
         load=$(eval "$lg" $common --connections 32 --rate "$half" --duration "$((dur * 2))" --warmup 2 \
                --label "$kind-$n-50pct")
-        echo "$one"
         echo "$sat"
         echo "$load"
-        s50=$(echo "$sdk" | grep "\"$kind\"" | sed -n 's/.*"p50_ms":\([0-9.]*\).*/\1/p')
-        h50=$(field "$one" p50_ms)
         l50=$(field "$load" p50_ms)
         l99=$(field "$load" p99_ms)
-        echo "{\"n\":$n,\"kind\":\"$kind\",\"sdk_p50_ms\":$s50,\"http_1conn_p50_ms\":$h50," \
-             "\"overhead_unloaded_pct\":$(echo "$h50 $s50" | awk '{printf "%.1f", ($1 - $2) / $2 * 100}')," \
+        echo "{\"n\":$n,\"kind\":\"$kind\",\"overhead_median_pct\":$o_med,\"overhead_rounds_pct\":[$(echo $ovh | tr ' ' ',')]," \
              "\"saturation_rps\":$x,\"at_50pct_p50_ms\":$l50,\"at_50pct_p99_ms\":$l99}"
         [ $kind = recognize ] && soak_rate=$(echo "$x" | awk '{printf "%.1f", $1 * 0.4}')
     done

@@ -71,11 +71,11 @@ struct srv {
     atomic_int unfinished; /* what SIGTERM waits for: until the answer is written */
     atomic_int stopping;
     /* worker pool */
-    pthread_t *workers;
+    struct worker *workers;
     int n_workers;
     pthread_mutex_t q_mu;
-    pthread_cond_t q_cv;
     conn_ctx *q_head, *q_tail;
+    struct worker *idle; /* idle workers, the most recently idle first */
     int q_stop;
     /* log */
     pthread_mutex_t log_mu;
@@ -189,17 +189,40 @@ static void run_handler(srv *s, conn_ctx *x)
     if (!x->resp.status) srv_error(&x->resp, 500, "internal", "the handler gave no answer");
 }
 
+/* The pool wakes its workers last-in first-out: a request goes to the worker that went idle
+ * most recently, whose core still has the network's weights and the scratch buffers in its
+ * caches. Below saturation this keeps one warm worker doing the work instead of the
+ * requests rotating over cold ones (a shared condition variable wakes any waiter). */
+typedef struct worker {
+    srv *s;
+    pthread_t th;
+    pthread_cond_t cv;
+    int idle;            /* on the idle stack */
+    struct worker *next; /* idle stack */
+} worker;
+
 static void *worker_main(void *arg)
 {
-    srv *s = arg;
+    worker *w = arg;
+    srv *s = w->s;
+    pthread_mutex_lock(&s->q_mu);
     for (;;) {
-        pthread_mutex_lock(&s->q_mu);
-        while (!s->q_head && !s->q_stop) pthread_cond_wait(&s->q_cv, &s->q_mu);
-        conn_ctx *x = s->q_head;
-        if (!x) {
-            pthread_mutex_unlock(&s->q_mu);
-            return NULL;
+        while (!s->q_head && !s->q_stop) {
+            if (!w->idle) {
+                w->idle = 1;
+                w->next = s->idle;
+                s->idle = w;
+            }
+            pthread_cond_wait(&w->cv, &s->q_mu);
         }
+        if (w->idle) { /* woken by the stop or spuriously, still on the stack: leave it */
+            worker **p = &s->idle;
+            while (*p != w) p = &(*p)->next;
+            *p = w->next;
+            w->idle = 0;
+        }
+        conn_ctx *x = s->q_head;
+        if (!x) break;
         s->q_head = x->next;
         if (!s->q_head) s->q_tail = NULL;
         pthread_mutex_unlock(&s->q_mu);
@@ -207,7 +230,10 @@ static void *worker_main(void *arg)
         x->state = ST_DONE;
         /* after this the I/O thread owns x again and may free it */
         MHD_resume_connection(x->conn);
+        pthread_mutex_lock(&s->q_mu);
     }
+    pthread_mutex_unlock(&s->q_mu);
+    return NULL;
 }
 
 static void enqueue(srv *s, conn_ctx *x)
@@ -217,7 +243,12 @@ static void enqueue(srv *s, conn_ctx *x)
     if (s->q_tail) s->q_tail->next = x;
     else s->q_head = x;
     s->q_tail = x;
-    pthread_cond_signal(&s->q_cv);
+    worker *w = s->idle;
+    if (w) {
+        s->idle = w->next;
+        w->idle = 0;
+        pthread_cond_signal(&w->cv);
+    }
     pthread_mutex_unlock(&s->q_mu);
 }
 
@@ -492,7 +523,6 @@ int srv_create(const srv_config *cfg, int sdk_and_store, srv **out, char *err, s
     s->cfg = *cfg;
     pthread_mutex_init(&s->log_mu, NULL);
     pthread_mutex_init(&s->q_mu, NULL);
-    pthread_cond_init(&s->q_cv, NULL);
     s->metrics = srv_metrics_create();
     s->events = srv_events_create();
     if (!s->metrics || !s->events) {
@@ -622,7 +652,11 @@ int srv_start(srv *s, int *port, char *err, size_t errlen)
         return -1;
     }
     for (int i = 0; i < s->n_workers; i++) {
-        if (pthread_create(&s->workers[i], NULL, worker_main, s)) {
+        worker *w = &s->workers[i];
+        w->s = s;
+        pthread_cond_init(&w->cv, NULL);
+        if (pthread_create(&w->th, NULL, worker_main, w)) {
+            pthread_cond_destroy(&w->cv);
             s->n_workers = i;
             snprintf(err, errlen, "cannot start worker threads");
             return -1;
@@ -689,9 +723,12 @@ void srv_destroy(srv *s)
     if (s->workers) {
         pthread_mutex_lock(&s->q_mu);
         s->q_stop = 1;
-        pthread_cond_broadcast(&s->q_cv);
+        for (int i = 0; i < s->n_workers; i++) pthread_cond_signal(&s->workers[i].cv);
         pthread_mutex_unlock(&s->q_mu);
-        for (int i = 0; i < s->n_workers; i++) pthread_join(s->workers[i], NULL);
+        for (int i = 0; i < s->n_workers; i++) {
+            pthread_join(s->workers[i].th, NULL);
+            pthread_cond_destroy(&s->workers[i].cv);
+        }
         free(s->workers);
     }
     facet_set_log(NULL, NULL, FACET_LOG_ERROR);
@@ -704,6 +741,5 @@ void srv_destroy(srv *s)
     if (s->log) fclose(s->log);
     pthread_mutex_destroy(&s->log_mu);
     pthread_mutex_destroy(&s->q_mu);
-    pthread_cond_destroy(&s->q_cv);
     free(s);
 }
