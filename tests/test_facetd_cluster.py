@@ -7,14 +7,20 @@ server binary and (through tests/with-postgres.sh) a real PostgreSQL on loopback
 - PostgreSQL stopped under both nodes: enrolments answer 503 with Retry-After, identify goes
   on from memory; PostgreSQL started again: the nodes serve writes again without a restart,
   and what A enrols then shows on B;
+- the nginx configuration of docs/deploy.md, taken from the page itself (TLS and the third
+  node left out, the ports swapped for the test's), in front of two nodes: requests reach
+  both nodes, and with one node stopped every request still gets its answer (skipped without
+  nginx);
 - kill -9 of facetd during a burst of enrolments (SQLite, and PostgreSQL when available):
   after a restart every enrolment that got its 201 is there, the collection loads with no
   corrupt row, and it holds no more rows than were sent.
 
 It reuses test_facetd.py's Server class and TAP checks. Without FACET_TEST_PG the PostgreSQL
 parts print TAP skips."""
+import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -61,6 +67,127 @@ def wait_until(fn, want, limit_s):
     return None
 
 
+def follower_metrics(node):
+    """facetd_follower_* of a node's /metrics, by suffix ("running", "seq", ...)."""
+    st, _, _, data = node.req("GET", "/metrics")
+    return {m.group(1).decode(): int(m.group(2)) for m in
+            re.finditer(rb"^facetd_follower_(\w+) (\d+)$", data, re.M)} if st == 200 else {}
+
+
+def deploy_nginx_conf(ports, listen):
+    """The nginx block of docs/deploy.md, for a test: the node lines point at `ports` (the
+    page's third node dropped), it listens on loopback without TLS, and the rest (upstream
+    policy, keepalive, timeouts, retries, the /metrics rule) is the page's own text."""
+    doc = open(os.path.join(T.ROOT, "docs", "deploy.md")).read()
+    m = re.search(r"```nginx\n(.*?)```", doc, re.S)
+    if not m:
+        return None
+    conf = m.group(1)
+    nodes = re.findall(r"^ *server 127\.0\.0\.1:\d+.*$", conf, re.M)
+    if len(nodes) < len(ports):
+        return None
+    for i, line in enumerate(nodes):
+        if i < len(ports):
+            conf = conf.replace(line, re.sub(r":\d+", ":%d" % ports[i], line, count=1), 1)
+        else:
+            conf = conf.replace(line + "\n", "", 1)
+    conf = re.sub(r"listen 443 ssl;", "listen 127.0.0.1:%d;" % listen, conf)
+    conf = re.sub(r"^ *ssl_certificate.*\n", "", conf, flags=re.M)
+    return conf
+
+
+def behind_nginx():
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    names = ("nginx: both nodes answer", "nginx: one node stopped, every request answered")
+    if not PG or not nginx:
+        for n in names:
+            skip(n, "needs FACET_TEST_PG and nginx (apt-get install nginx-light)")
+        return
+    a = T.Server("--follow", db=PG)
+    b = T.Server("--follow", db=PG)
+    d = os.path.join(T.TMP, "nginx")
+    os.makedirs(d, exist_ok=True)
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    listen = s.getsockname()[1]
+    s.close()
+    body = deploy_nginx_conf([a.port, b.port], listen)
+    T.check("nginx: docs/deploy.md has an nginx block with the node lines", body is not None)
+    if body is None:
+        a.stop()
+        b.stop()
+        return
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        # as root, nginx's workers would run as nobody, who cannot enter the test's 0700
+        # temporary directory (bodies larger than 16 KiB are buffered there)
+        f.write(("user root;\n" if os.geteuid() == 0 else "") +
+                "daemon off;\nworker_processes 1;\npid %s/nginx.pid;\nerror_log %s/error.log;\n"
+                "events { worker_connections 256; }\nhttp {\naccess_log off;\n"
+                "client_body_temp_path %s/body;\nproxy_temp_path %s/proxy;\n"
+                "fastcgi_temp_path %s/fcgi;\nuwsgi_temp_path %s/uwsgi;\nscgi_temp_path %s/scgi;\n%s}\n"
+                % ((d,) * 7 + (body,)))
+    proc = subprocess.Popen([nginx, "-p", d, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        def via(method, path, body=None, ctype=None):
+            t0 = time.monotonic()
+            while True:
+                try:
+                    c = http.client.HTTPConnection("127.0.0.1", listen, timeout=30)
+                    h = {"Authorization": "Bearer " + T.ADMIN}
+                    if isinstance(body, dict):
+                        body, ctype = json.dumps(body).encode(), "application/json"
+                    if ctype:
+                        h["Content-Type"] = ctype
+                    c.request(method, path, body=body, headers=h)
+                    r = c.getresponse()
+                    data = r.read()
+                    c.close()
+                    return r.status, data
+                except OSError:  # nginx still starting
+                    if time.monotonic() - t0 > 10 or proc.poll() is not None:
+                        raise
+                    time.sleep(0.05)
+
+        def served(node):
+            st, _, _, data = node.req("GET", "/metrics")
+            return sum(int(v) for v in re.findall(
+                rb'^facetd_requests_total\{method="POST",route="/v1/collections/\{name\}/identify",code="200"\} (\d+)$',
+                data, re.M))
+
+        via("DELETE", "/v1/collections/lb")
+        st, data = via("POST", "/v1/collections", {"name": "lb"})
+        st2, data2 = via("POST", "/v1/collections/lb/faces?identity=obama", OBAMA, "image/jpeg")
+        a0, b0 = served(a), served(b)
+        ok = 0
+        for _ in range(12):
+            st, data = via("POST", "/v1/collections/lb/identify?largest=true", PROBE, "image/jpeg")
+            ok += st == 200 and b'"obama"' in data
+        T.check("nginx: both nodes answer", st2 == 201 and ok == 12 and served(a) > a0 and served(b) > b0,
+                (st2, data2[:200], ok, served(a) - a0, served(b) - b0))
+        a.stop()
+        ok = 0
+        for _ in range(8):
+            st, data = via("POST", "/v1/collections/lb/identify?largest=true", PROBE, "image/jpeg")
+            ok += st == 200 and b'"obama"' in data
+        T.check("nginx: one node stopped, every request answered", ok == 8, (ok, st, data[:200]))
+        via("DELETE", "/v1/collections/lb")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        err = proc.stderr.read().decode(errors="replace")
+        if os.path.exists(os.path.join(d, "error.log")):
+            err += open(os.path.join(d, "error.log")).read()
+        if T.n_failed:
+            print("# nginx: " + err[-800:].replace("\n", "\n# "))
+        a.stop()
+        b.stop()
+
+
 def two_nodes():
     if not PG:
         for n in ("propagation A -> B", "removal B -> A", "outage: 503 + Retry-After", "outage: identify goes on",
@@ -86,6 +213,10 @@ def two_nodes():
         print("# propagation: enrolment acknowledged by node A (201) found by identify on node B after %.1f ms" %
               (since_ack * 1e3 if dt is not None else -1))
         T.check("propagation A -> B within 1 s", dt is not None and since_ack < 1.0, dt)
+        fm = follower_metrics(b)
+        T.check("B's /metrics: follower running, store reached, log applied",
+                fm.get("running") == 1 and fm.get("store_ok") == 1 and fm.get("seq", 0) > 0
+                and fm.get("applied_total", 0) > 0, fm)
         T.check("... and identify of a photo on B names obama", found(b, "nodes", "obama") == 1)
         st, _, j, _ = b.req("DELETE", "/v1/collections/nodes/faces/%s" % uuid)
         T.check("node B removes it", st == 200, j)
@@ -107,6 +238,9 @@ def two_nodes():
         T.check("outage: identify goes on", found(b, "nodes", "obama") == 1)
         st, _, j, _ = b.req("GET", "/readyz", key=None)
         T.check("outage: readyz says the store is unreachable", st == 503, j)
+        dt = wait_until(lambda: follower_metrics(b).get("store_ok"), 0, 3.0)
+        T.check("outage: B's /metrics says its follower cannot reach the store", dt is not None,
+                follower_metrics(b))
         T.check("start PostgreSQL", subprocess.call(os.environ["FACET_TEST_PG_START"], shell=True) == 0)
         back = time.monotonic()
         st = 0
@@ -190,6 +324,7 @@ def kill_during_burst(db, label):
 def main():
     try:
         two_nodes()
+        behind_nginx()
         kill_during_burst("sqlite:" + os.path.join(T.TMP, "burst.db"), "sqlite")
         if PG:
             kill_during_burst(PG, "postgres")

@@ -147,6 +147,32 @@ char *srv_metrics_render(srv *s, srv_metrics *m, size_t *size)
     } else if (g) {
         srv_metrics_store_error(m);
     }
+    /* the follower (--follow): how far this node has applied the shared change log, and
+     * whether its last catch-up reached the store; a node whose seq stops moving while the
+     * others' advance, or whose store_ok is 0, serves stale collections */
+    facet_sync_info si;
+    if (g && facet_gallery_sync_info(g, &si) == FACET_OK) {
+        const struct {
+            const char *name, *type, *help;
+            long long v;
+        } f[] = {
+            {"running", "gauge", "1 if the follower thread runs (--follow).", si.following},
+            {"store_ok", "gauge", "1 if the follower's last catch-up reached the store.",
+             si.store_ok},
+            {"seq", "gauge", "Sequence number of the last change log entry applied.",
+             (long long)si.seq},
+            {"applied_total", "counter", "Change log entries read and applied.",
+             (long long)si.applied},
+            {"reloads_total", "counter", "Full reloads after falling behind the log.",
+             (long long)si.reloads},
+            {"failures_total", "counter", "Catch-ups that could not reach the store.",
+             (long long)si.failures},
+        };
+        for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+            fprintf(b, "# HELP facetd_follower_%s %s\n# TYPE facetd_follower_%s %s\n"
+                    "facetd_follower_%s %lld\n", f[i].name, f[i].help, f[i].name, f[i].type,
+                    f[i].name, f[i].v);
+    }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
