@@ -36,7 +36,7 @@ static const opt opts[] = {
     {"db", "FACET_DB", T_STR, S(db), 0, 0, SECRET_URL, "store URL: sqlite:PATH, postgres://..., memory:"},
     {"admin-key", "FACET_ADMIN_KEY", T_STR, S(admin_key), 0, 0, SECRET_KEY, "the admin key (at least 16 characters)"},
     {"admin-key-file", "FACET_ADMIN_KEY_FILE", T_STR, S(admin_key_file), 0, 0, 0, "file whose first line is the admin key"},
-    {"models", "FACET_MODEL_PATH", T_STR, S(model_dir), 0, 0, 0, "model folder (default models/)"},
+    {"models", "FACET_MODEL_PATH", T_STR, S(model_dir), 0, 0, 0, "model folder (default: ./models if it exists, else the installed " FACET_MODEL_INSTALL_DIR ")"},
     {"log-file", "FACET_LOG_FILE", T_STR, S(log_file), 0, 0, 0, "append the log here (SIGHUP reopens it); default stderr"},
     {"tls-cert", "FACET_TLS_CERT", T_STR, S(tls_cert), 0, 0, 0, "PEM certificate (with --tls-key: HTTPS)"},
     {"tls-key", "FACET_TLS_KEY", T_STR, S(tls_key), 0, 0, 0, "PEM private key"},
