@@ -31,11 +31,12 @@ if [ "${FACET_SANITIZE:-1}" != 0 ]; then
 fi
 # ThreadSanitizer: galleries shared by threads and processes (followers, searches during
 # writes), and facetd itself built with it: two nodes with followers, a PostgreSQL outage,
-# concurrent enrolments (tests/test_facetd_cluster.py; a race report stops the server, which
-# fails the test). Debian's uninstrumented libpthreadpool is suppressed (tests/tsan.supp).
+# concurrent enrolments (tests/test_facetd_cluster.py), and the whole single-node facetd suite
+# with its parallel recognize + enrol calls and the worker pool's stop (tests/test_facetd.py);
+# a race report stops the server, which fails the test. Debian's uninstrumented libpthreadpool is suppressed (tests/tsan.supp).
 tsan="$build-tsan"
 TSAN_TARGETS="tests/test_cluster tests/test_cluster_pg tools/facetd"
-TSAN_TESTS="cluster cluster-postgres facetd-cluster"
+TSAN_TESTS="cluster cluster-postgres facetd facetd-cluster"
 if [ "${FACET_SANITIZE:-1}" != 0 ] && [ "${FACET_TSAN:-1}" != 0 ]; then
     if [ ! -f "$tsan/build.ninja" ]; then
         meson setup "$tsan" -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false >/dev/null
