@@ -182,5 +182,15 @@ sed '$d' "$tmp/pairs.txt" >"$tmp/pairs-short.txt"
 refused "eval lfw refuses a file shorter than its header" 1 \
     "facet: $tmp/pairs-short.txt: the header promises 40 pairs, the file holds 39" \
     "$facet" eval lfw "$data/lfw-dev/images" "$tmp/pairs-short.txt"
+# eval detect: a damaged WIDER FACE file is an error with its line, not a shorter evaluation
+gt="$data/wider-dev/wider_face_val_bbx_gt.txt"
+sed '3s/^345 211 4 4/345 211 4x 4/' "$gt" >"$tmp/gt-bad.txt"
+refused "eval detect refuses a malformed box line with its number" 1 \
+    "facet: $tmp/gt-bad.txt:3: expected a box line of 10 integers: x y w h blur expression illumination invalid(0|1) occlusion pose" \
+    "$facet" eval detect "$data/wider-dev/images" "$tmp/gt-bad.txt"
+head -n 10 "$gt" >"$tmp/gt-short.txt"
+refused "eval detect refuses a file that ends inside an image's boxes" 1 \
+    "facet: $tmp/gt-short.txt:11: the file ends inside an image's boxes" \
+    "$facet" eval detect "$data/wider-dev/images" "$tmp/gt-short.txt"
 echo "1..$n"
 [ $fails = 0 ]

@@ -444,6 +444,115 @@ static void det_one(void *arg, int i)
     facet_image_destroy(img);
 }
 
+static void free_det_imgs(det_img *imgs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(imgs[i].gt);
+        facet_free(imgs[i].pred);
+    }
+    free(imgs);
+}
+
+/* The whitespace-separated integers of `line` into v[0..max); their count, or -1 if a field
+ * is not an integer (so "12x" or "1.5" is an error, never 12 or 1). */
+static int int_fields(char *line, long *v, int max)
+{
+    int k = 0;
+    for (char *save = NULL, *t = strtok_r(line, " \t\r\n", &save); t;
+         t = strtok_r(NULL, " \t\r\n", &save)) {
+        char *end;
+        errno = 0;
+        long x = strtol(t, &end, 10);
+        if (end == t || *end || errno || k == max) return -1;
+        v[k++] = x;
+    }
+    return k;
+}
+
+/* Reads a WIDER FACE ground-truth file: for each image its path line, a line with the box
+ * count, then that many lines "x y w h blur expression illumination invalid occlusion pose"
+ * (one all-zero line when the count is 0). Any other shape is an error naming the file and
+ * line: a damaged file must not be evaluated as a shorter one. Images missing from `dir` are
+ * left out (the development subset holds a part of WIDER's images). 0, or -1 after printing
+ * the error; *out holds the images read so far either way. */
+static int read_wider_gt(FILE *f, const char *path, const char *dir, det_img **out, int *n)
+{
+    det_img *imgs = NULL;
+    int cap = 0, lineno = 0;
+    char line[1024];
+    const char *why = NULL;
+    *n = 0;
+    while (!why && fgets(line, sizeof line, f)) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = 0;
+        if (!*line) continue;
+        size_t len = strlen(line);
+        if (len > 255 || (len < 5 || (strcmp(line + len - 4, ".jpg") && strcmp(line + len - 4, ".png")))) {
+            why = "expected an image path ending in .jpg or .png";
+            break;
+        }
+        if (*n == cap) {
+            cap = cap * 2 + 64;
+            det_img *p = realloc(imgs, sizeof *imgs * (size_t)cap);
+            if (!p) {
+                why = "out of memory";
+                break;
+            }
+            imgs = p;
+        }
+        det_img *d = &imgs[*n];
+        memset(d, 0, sizeof *d);
+        memcpy(d->name, line, len + 1);
+        long v[10];
+        lineno++;
+        if (!fgets(line, sizeof line, f) || int_fields(line, v, 10) != 1 || v[0] < 0 || v[0] > 100000) {
+            why = "expected the number of boxes (0..100000)";
+            break;
+        }
+        int count = (int)v[0];
+        d->gt = calloc((size_t)count + 1, sizeof *d->gt);
+        if (!d->gt) {
+            why = "out of memory";
+            break;
+        }
+        for (int k = 0; k < (count ? count : 1); k++) {
+            lineno++;
+            if (!fgets(line, sizeof line, f)) {
+                why = "the file ends inside an image's boxes";
+                break;
+            }
+            if (int_fields(line, v, 10) != 10 || v[2] < 0 || v[3] < 0 || (v[7] != 0 && v[7] != 1)) {
+                why = "expected a box line of 10 integers: x y w h blur expression illumination "
+                      "invalid(0|1) occlusion pose";
+                break;
+            }
+            /* WIDER marks some faces with a zero width or height: no box to match */
+            if (count && v[2] > 0 && v[3] > 0)
+                d->gt[d->ngt++] = (gt_box){(float)v[0], (float)v[1], (float)v[2], (float)v[3], (int)v[7]};
+        }
+        if (why) {
+            free(d->gt);
+            break;
+        }
+        char img_path[2048];
+        snprintf(img_path, sizeof img_path, "%s/%s", dir, d->name);
+        FILE *probe = fopen(img_path, "rb");
+        if (probe) {
+            fclose(probe);
+            ++*n;
+        } else {
+            free(d->gt);
+        }
+    }
+    *out = imgs;
+    if (!why && ferror(f)) why = "read error";
+    if (why) {
+        fprintf(stderr, "facet: %s:%d: %s\n", path, lineno, why);
+        return -1;
+    }
+    return 0;
+}
+
 static float box_iou(float ax, float ay, float aw, float ah, float bx, float by, float bw, float bh)
 {
     float w = fminf(ax + aw, bx + bw) - fmaxf(ax, bx), h = fminf(ay + ah, by + bh) - fmaxf(ay, by);
@@ -491,42 +600,13 @@ static int eval_detect(int argc, char **argv)
         return 1;
     }
     det_img *imgs = NULL;
-    int n = 0, cap = 0;
-    char line[1024];
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = 0;
-        if (!strstr(line, ".jpg") && !strstr(line, ".png")) continue;
-        if (n == cap) {
-            cap = cap * 2 + 64;
-            det_img *p = realloc(imgs, sizeof *imgs * (size_t)cap);
-            if (!p) break;
-            imgs = p;
-        }
-        det_img *d = &imgs[n];
-        memset(d, 0, sizeof *d);
-        snprintf(d->name, sizeof d->name, "%.255s", line);
-        int count = 0;
-        if (!fgets(line, sizeof line, f) || sscanf(line, "%d", &count) != 1 || count < 0 || count > 100000) break;
-        d->gt = calloc((size_t)count + 1, sizeof *d->gt);
-        for (int k = 0; k < (count ? count : 1); k++) {
-            if (!fgets(line, sizeof line, f)) break;
-            float x, y, w, h;
-            int bl, ex, il, inv;
-            if (count && sscanf(line, "%f %f %f %f %d %d %d %d", &x, &y, &w, &h, &bl, &ex, &il, &inv) == 8 && w > 0 &&
-                h > 0)
-                d->gt[d->ngt++] = (gt_box){x, y, w, h, inv};
-        }
-        char path[2048];
-        snprintf(path, sizeof path, "%s/%s", dir, d->name);
-        FILE *probe = fopen(path, "rb");
-        if (probe) {
-            fclose(probe);
-            n++;
-        } else {
-            free(d->gt);
-        }
-    }
+    int n = 0;
+    int rc = read_wider_gt(f, gt_path, dir, &imgs, &n);
     fclose(f);
+    if (rc) {
+        free_det_imgs(imgs, n);
+        return 1;
+    }
     if (!n) {
         fprintf(stderr, "facet: no images of %s found under %s\n", gt_path, dir);
         free(imgs);
@@ -587,11 +667,7 @@ static int eval_detect(int argc, char **argv)
     printf("faces >= %.0f px: recall %.3f (%d of %d), precision %.3f (%d of %d predictions)\n", min_eval,
            eval_gt ? (double)eval_hit / eval_gt : 0, eval_hit, eval_gt, eval_pred ? (double)eval_tp / eval_pred : 0,
            eval_tp, eval_pred);
-    for (int i = 0; i < n; i++) {
-        free(imgs[i].gt);
-        facet_free(imgs[i].pred);
-    }
-    free(imgs);
+    free_det_imgs(imgs, n);
     facet_sdk_destroy(sdk);
     return 0;
 }
