@@ -417,6 +417,33 @@ def main_server_checks():
         # --- drop ---
         st, _, j, _ = s.req("DELETE", "/v1/collections/other", key=scoped_key)
         check("a bound enrol key cannot drop its collection: 403", st == 403, j)
+        # a recognize key bound to a collection (a CompreFace client's key) makes that collection
+        st, _, j, _ = s.req("POST", "/v1/keys", {"role": "recognize", "collection": "cf_made"})
+        st2, _, j2, _ = s.req("GET", "/v1/collections/cf_made")
+        check("a recognize key for a new collection creates it (this model, keeping payloads)",
+              st == 201 and j["collection_created"] is True and st2 == 200 and j2["faceprints"] == 0 and
+              j2["keep_payload"] and j2["dim"] == 512, (j, j2))
+        made_key = (j or {}).get("key")
+        st, _, j, _ = s.req("POST", "/v1/keys", {"role": "recognize", "collection": "cf_made"})
+        check("a second key for it: created false (idempotent)", st == 201 and j["collection_created"] is False, j)
+        st, _, j, _ = s.req("GET", "/v1/collections/cf_made/identities", key=made_key)
+        check("the new key works on its collection at once", st == 200, j)
+        st, _, j, _ = s.req("POST", "/v1/keys", {"role": "recognize", "collection": "people"})
+        st2, _, j2, _ = s.req("GET", "/v1/collections/people")
+        check("a recognize key for an existing collection leaves it as it is",
+              st == 201 and j["collection_created"] is False and st2 == 200 and not j2["keep_payload"], (j, j2))
+        st, _, j, _ = s.req("POST", "/v1/keys", {"role": "enrol", "collection": "enrol_only"})
+        st2, _, j2, _ = s.req("GET", "/v1/collections/enrol_only")
+        check("an enrol key does not create its collection", st == 201 and not j["collection_created"] and
+              st2 == 404, (j, j2))
+        st, _, j, _ = s.req("GET", "/v1/keys")
+        nkeys = len((j or {}).get("keys", []))
+        st, _, j, _ = s.req("POST", "/v1/keys", {"role": "recognize", "collection": "bad/name"})
+        st2, _, j2, _ = s.req("GET", "/v1/keys")
+        check("a recognize key for a malformed collection name: 400 and no key",
+              st == 400 and len(j2["keys"]) == nkeys, (j, j2))
+        s.req("DELETE", "/v1/collections/cf_made")
+
         st, _, j, _ = s.req("DELETE", "/v1/collections/other")
         st2, _, j2, _ = s.req("GET", "/v1/collections/other")
         check("drop a collection: 200, then 404", st == 200 and st2 == 404, (j, j2))

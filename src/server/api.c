@@ -817,16 +817,25 @@ static void h_key_create(srv *s, srv_req *r, srv_resp *out)
         return;
     }
     const char *coll = json_is_string(jc) ? json_string_value(jc) : "";
+    /* a recognition key bound to a collection is a CompreFace client's key (compreface.c): its
+     * collection exists before the key does, made here when needed */
+    int made = 0, rc = 0;
+    if (role == SRV_ROLE_RECOGNIZE && coll[0] && (rc = srv_cf_collection_ensure(s, coll, &made))) {
+        srv_facet_error(s, out, rc, "create the key's collection");
+        return;
+    }
+    if (made) srv_log(s, "info", "collection %s created for a recognize key", coll);
     char key[FACET_KEY_SIZE];
     facet_key_info info;
-    int rc = facet_key_create(srv_gallery(s), srv_role_name(role), coll, key, &info);
+    rc = facet_key_create(srv_gallery(s), srv_role_name(role), coll, key, &info);
     if (rc) {
         srv_facet_error(s, out, rc, "create key");
         return;
     }
     srv_log(s, "info", "key %s created (role %s%s%s)", info.id, info.role, coll[0] ? ", collection " : "", coll);
-    srv_json(out, 201, json_pack("{s:s,s:s,s:s,s:s,s:I}", "key", key, "id", info.id, "role", info.role,
-                                 "collection", info.collection, "created_ms", (json_int_t)info.created));
+    srv_json(out, 201, json_pack("{s:s,s:s,s:s,s:s,s:I,s:b}", "key", key, "id", info.id, "role", info.role,
+                                 "collection", info.collection, "created_ms", (json_int_t)info.created,
+                                 "collection_created", made));
 }
 
 static void h_key_list(srv *s, srv_req *r, srv_resp *out)

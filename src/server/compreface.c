@@ -154,23 +154,30 @@ static int cf_key(srv *s, const char *key, cf_service svc, char coll[FACET_NAME_
                  service_name[svc], shown);
         return -1;
     }
-    int rc = facet_collection_load(srv_gallery(s), coll, NULL);
-    if (rc == FACET_E_NOT_FOUND) {
-        /* the key's collection, made on first use (as CompreFace makes a service's collection
-         * with the service): this server's model, keeping each example's original image */
-        facet_collection_settings cs;
-        facet_collection_defaults(&cs);
-        cs.model_id = srv_model_id(s);
-        cs.dim = FACET_FACEPRINT_DIM;
-        cs.keep_payload = 1;
-        rc = facet_collection_create(srv_gallery(s), coll, &cs);
-        if (rc == FACET_E_EXISTS) rc = facet_collection_load(srv_gallery(s), coll, NULL);
-    }
+    /* a key made before POST /v1/keys created collections, or whose collection was dropped
+     * since: made again on use, as CompreFace makes a service's collection with the service */
+    int rc = srv_cf_collection_ensure(s, coll, NULL);
     if (rc) {
         cf_facet_error(s, out, rc, "loading the key's collection");
         return -1;
     }
     return 0;
+}
+
+int srv_cf_collection_ensure(srv *s, const char *name, int *created)
+{
+    if (created) *created = 0;
+    int rc = facet_collection_load(srv_gallery(s), name, NULL);
+    if (rc != FACET_E_NOT_FOUND) return rc;
+    facet_collection_settings cs;
+    facet_collection_defaults(&cs);
+    cs.model_id = srv_model_id(s);
+    cs.dim = FACET_FACEPRINT_DIM;
+    cs.keep_payload = 1;
+    rc = facet_collection_create(srv_gallery(s), name, &cs);
+    if (!rc && created) *created = 1;
+    if (rc == FACET_E_EXISTS) rc = facet_collection_load(srv_gallery(s), name, NULL);
+    return rc;
 }
 
 static int cf_auth(srv *s, srv_req *r, cf_service svc, char coll[FACET_NAME_MAX + 1],

@@ -268,6 +268,11 @@ srv_events *srv_events_of(srv *s);
 void *srv_stream_response(srv_stream *st, void *conn);
 void srv_stream_free(srv_stream *st);
 void srv_compreface_routes(srv *s); /* compreface.c: CompreFace's REST API under /api/v1/ */
+/* compreface.c: loads a recognition key's collection, creating it first when the store has
+ * none (this server's model, keeping each example's original image for CompreFace's image
+ * downloads); *created (may be NULL) gets 1 when this call made it. Idempotent, also when
+ * another node creates it at the same moment. A facet_status; facet_last_error() says why. */
+int srv_cf_collection_ensure(srv *s, const char *name, int *created);
 
 /* Metrics (metrics.c). */
 typedef struct srv_metrics srv_metrics;
