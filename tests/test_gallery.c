@@ -815,6 +815,138 @@ static void t_single_enrolments(void)
     single_enrolments(url, FACET_DTYPE_F16);
 }
 
+#define CHECK_STR(got, want)                                                                 \
+    do {                                                                                     \
+        const char *got_ = (got);                                                            \
+        CHECK_MSG(strcmp(got_, want) == 0, "got \"%s\", want \"%s\"", got_, want);       \
+    } while (0)
+
+/* The identities of collection `coll` as "name:count name:count ..." (or "error"). */
+static const char *identities_str(facet_gallery *g, const char *coll, char *buf, size_t cap)
+{
+    facet_identity_count *ids = NULL;
+    size_t n = 0;
+    if (facet_gallery_identities(g, coll, &ids, &n)) return "error";
+    size_t k = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%s:%zu", i ? " " : "", ids[i].identity,
+                              ids[i].count);
+    facet_free(ids);
+    return buf;
+}
+
+/* Identities declared without faceprints: listed, refused twice, kept by enrolment and by
+ * removing their faceprints one by one, removed with remove_identity, moved by a rename (also
+ * merging into a declared or enrolled name), gone with the collection, and all of it durable. */
+static void declared_identities(const char *url)
+{
+    facet_gallery *g = open_store(url);
+    if (!g) return;
+    facet_collection_settings cs;
+    facet_collection_defaults(&cs);
+    cs.model_id = MODEL;
+    cs.dim = 64;
+    facet_collection_drop(g, "decl");
+    CHECK_EQ(facet_collection_create(g, "decl", &cs), 0);
+    char buf[512], uuid[FACET_UUID_SIZE];
+    float v[64];
+    unit_vec(v, 64);
+    CHECK_EQ(facet_gallery_add_identity(g, "decl", "zoe"), 0);
+    CHECK_EQ(facet_gallery_add_identity(g, "decl", "amy"), 0);
+    CHECK_EQ(facet_gallery_add_identity(g, "decl", "zoe"), FACET_E_EXISTS);
+    CHECK(strstr(facet_last_error(), "'zoe' exists") != NULL);
+    CHECK_EQ(facet_gallery_add_identity(g, "decl", "bad\n"), FACET_E_INVALID_ARG);
+    CHECK_EQ(facet_gallery_add_identity(g, "decl", ""), FACET_E_INVALID_ARG);
+    CHECK_EQ(facet_gallery_add_identity(g, "decl", NULL), FACET_E_INVALID_ARG);
+    CHECK_EQ(facet_gallery_add_identity(g, "absent", "zoe"), FACET_E_NOT_FOUND);
+    CHECK_STR(identities_str(g, "decl", buf, sizeof buf), "amy:0 zoe:0");
+    /* an enrolled identity exists through its faceprints: declaring it is refused */
+    CHECK_EQ(facet_gallery_enroll(g, "decl", MODEL, v, 64, "bob", NULL, 0, uuid), 0);
+    CHECK_EQ(facet_gallery_add_identity(g, "decl", "bob"), FACET_E_EXISTS);
+    /* enrolling a declared identity lists it once, with its count; removing that faceprint
+     * leaves it declared */
+    CHECK_EQ(facet_gallery_enroll(g, "decl", MODEL, v, 64, "zoe", NULL, 0, uuid), 0);
+    CHECK_STR(identities_str(g, "decl", buf, sizeof buf), "amy:0 bob:1 zoe:1");
+    CHECK_EQ(facet_gallery_remove(g, "decl", uuid), 0);
+    CHECK_STR(identities_str(g, "decl", buf, sizeof buf), "amy:0 bob:1 zoe:0");
+    /* renames: declared to new, declared into declared, declared into enrolled */
+    size_t k = 9;
+    CHECK_EQ(facet_gallery_rename_identity(g, "decl", "amy", "ann", &k), 0);
+    CHECK_EQ(k, 0);
+    CHECK_STR(identities_str(g, "decl", buf, sizeof buf), "ann:0 bob:1 zoe:0");
+    CHECK_EQ(facet_gallery_add_identity(g, "decl", "cat"), 0);
+    CHECK_EQ(facet_gallery_rename_identity(g, "decl", "cat", "ann", &k), 0);
+    CHECK_STR(identities_str(g, "decl", buf, sizeof buf), "ann:0 bob:1 zoe:0");
+    CHECK_EQ(facet_gallery_rename_identity(g, "decl", "zoe", "bob", &k), 0);
+    CHECK_STR(identities_str(g, "decl", buf, sizeof buf), "ann:0 bob:1");
+    /* an enrolled identity renamed onto a declared one merges into it */
+    CHECK_EQ(facet_gallery_add_identity(g, "decl", "dan"), 0);
+    CHECK_EQ(facet_gallery_rename_identity(g, "decl", "bob", "dan", &k), 0);
+    CHECK_EQ(k, 1);
+    /* bob, declared by the merge of zoe, moved with its faceprints: nothing of it is left */
+    CHECK_STR(identities_str(g, "decl", buf, sizeof buf), "ann:0 dan:1");
+    size_t removed = 9;
+    CHECK_EQ(facet_gallery_remove_identity(g, "decl", "bob", &removed), 0);
+    CHECK_EQ(removed, 0);
+    CHECK_EQ(facet_gallery_remove_identity(g, "decl", "dan", &removed), 0);
+    CHECK_EQ(removed, 1);
+    CHECK_STR(identities_str(g, "decl", buf, sizeof buf), "ann:0");
+    CHECK_EQ(facet_gallery_add_identity(g, "decl", "Eve"), 0);
+    facet_gallery_destroy(g);
+    if (strncmp(url, "memory:", 7) == 0) return;
+
+    /* durable: a new handle loads the declared identities from the store */
+    g = open_store(url);
+    if (!g) return;
+    CHECK_EQ(facet_collection_load(g, "decl", NULL), 0);
+    CHECK_STR(identities_str(g, "decl", buf, sizeof buf), "Eve:0 ann:0");
+    /* a dropped collection takes its declarations with it */
+    CHECK_EQ(facet_collection_drop(g, "decl"), 0);
+    CHECK_EQ(facet_collection_create(g, "decl", &cs), 0);
+    CHECK_STR(identities_str(g, "decl", buf, sizeof buf), "");
+    facet_gallery_destroy(g);
+}
+
+static void t_declared_identities(void)
+{
+    char p[300], url[320];
+    declared_identities("memory:");
+    snprintf(url, sizeof url, "sqlite:%s", tmp_path(p, sizeof p, "declared.db"));
+    declared_identities(url);
+}
+
+/* A database made before the identities table existed gains it at its next open: its
+ * faceprints load as before and identities can be declared. */
+static void t_sqlite_without_identities_table(void)
+{
+    char p[300], url[320], buf[256], uuid[FACET_UUID_SIZE];
+    tmp_path(p, sizeof p, "old-schema.db");
+    snprintf(url, sizeof url, "sqlite:%s", p);
+    facet_gallery *g = open_store(url);
+    if (!g) return;
+    facet_collection_settings cs;
+    facet_collection_defaults(&cs);
+    cs.model_id = MODEL;
+    cs.dim = 64;
+    float v[64];
+    unit_vec(v, 64);
+    CHECK_EQ(facet_collection_create(g, "old", &cs), 0);
+    CHECK_EQ(facet_gallery_enroll(g, "old", MODEL, v, 64, "ada", NULL, 0, uuid), 0);
+    facet_gallery_destroy(g);
+    sqlite3 *db = NULL;
+    CHECK_EQ(sqlite3_open(p, &db), SQLITE_OK);
+    CHECK_EQ(sqlite3_exec(db, "DROP TABLE identities", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    g = open_store(url);
+    if (!g) return;
+    CHECK_EQ(facet_collection_load(g, "old", NULL), 0);
+    CHECK_STR(identities_str(g, "old", buf, sizeof buf), "ada:1");
+    CHECK_EQ(facet_gallery_add_identity(g, "old", "bea"), 0);
+    CHECK_STR(identities_str(g, "old", buf, sizeof buf), "ada:1 bea:0");
+    facet_gallery_destroy(g);
+}
+
 /* Searches never wait for an enrolment's durable write: another SQLite connection holds the
  * database's write lock, so an enrolment blocks inside its store write (busy timeout); a search
  * of the same collection meanwhile must answer at once, before the enrolment finishes. */
@@ -881,4 +1013,5 @@ TESTS(TEST(t_f16_conversion), TEST(t_kernels_match_reference), TEST(t_screen_bou
       TEST(t_search_screened_exact), TEST(t_search_topk_brute_force),
       TEST(t_memory_store_f32), TEST(t_memory_store_f16), TEST(t_sqlite_store),
       TEST(t_bad_args), TEST(t_sqlite_corrupt_rows), TEST(t_concurrent_search_and_enrol),
-      TEST(t_single_enrolments), TEST(t_search_not_blocked_by_enrol))
+      TEST(t_single_enrolments), TEST(t_search_not_blocked_by_enrol),
+      TEST(t_declared_identities), TEST(t_sqlite_without_identities_table))

@@ -25,8 +25,8 @@
  *
  * Several processes on one store ("nodes": facetd instances, the CLI): each write is logged
  * in the store with a sequence number, in the same transaction. A gallery opened with
- * settings->follow = 1 runs a thread that applies the other processes' enrolments, removals
- * and collection drops to its loaded collections: on PostgreSQL it wakes on LISTEN/NOTIFY
+ * settings->follow = 1 runs a thread that applies the other processes' enrolments, removals,
+ * renames, declared identities and collection drops to its loaded collections: on PostgreSQL it wakes on LISTEN/NOTIFY
  * (changes show within milliseconds) and also catches up every follow_interval_ms, so a
  * process that missed notifications while disconnected still converges; on SQLite it polls at
  * that interval. facet_gallery_sync does one catch-up on demand.
@@ -189,7 +189,8 @@ FACET_API facet_status facet_gallery_enroll_batch(facet_gallery *g, const char *
  * when another node removed it and this handle still held a copy, which is dropped). */
 FACET_API facet_status facet_gallery_remove(facet_gallery *g, const char *collection,
                                             const char *uuid);
-/* Removes every faceprint of `identity`; *removed (may be NULL) gets how many. Removing an
+/* Removes every faceprint of `identity`, and its declaration (facet_gallery_add_identity) if
+ * it has one, in one transaction; *removed (may be NULL) gets how many faceprints. Removing an
  * identity that has none is not an error (*removed = 0). */
 FACET_API facet_status facet_gallery_remove_identity(facet_gallery *g, const char *collection,
                                                      const char *identity, size_t *removed);
@@ -199,7 +200,19 @@ typedef struct facet_identity_count {
     size_t count;
 } facet_identity_count;
 
-/* The identities of a loaded collection with their number of faceprints, sorted by identity.
+/* Declares `identity` (same rules as for enrolment) in a loaded collection without a
+ * faceprint: a person known by name before any face of theirs is enrolled (what CompreFace
+ * calls a subject without examples). It is listed by facet_gallery_identities (count 0 while it
+ * has no faceprints) until facet_gallery_remove_identity removes it or
+ * facet_gallery_rename_identity renames it; enrolling under it, or removing its faceprints one
+ * by one, leaves it declared. FACET_E_EXISTS when the identity is declared already or has
+ * faceprints (in the store: another process's count). Durable when it returns, and logged like
+ * an enrolment, so that other processes following the store see it. */
+FACET_API facet_status facet_gallery_add_identity(facet_gallery *g, const char *collection,
+                                                  const char *identity);
+
+/* The identities of a loaded collection with their number of faceprints, sorted by identity
+ * (byte order): those with faceprints and the declared ones (facet_gallery_add_identity).
  * *out is an array of *n entries allocated by the library; release it with facet_free() even
  * when *n is 0. */
 FACET_API facet_status facet_gallery_identities(facet_gallery *g, const char *collection,
@@ -243,8 +256,10 @@ FACET_API facet_status facet_gallery_face(facet_gallery *g, const char *collecti
 FACET_API facet_status facet_gallery_payload(facet_gallery *g, const char *collection,
                                              const char *uuid, void **data, size_t *size);
 /* Gives every faceprint of identity `from` the identity `to` (merging them when `to` has
- * faceprints already), keeping their UUIDs; durable when it returns. *renamed (may be NULL)
- * gets how many; renaming an identity that has none is not an error (*renamed = 0). */
+ * faceprints already), keeping their UUIDs, and makes a declared `from` a declared `to`, in one
+ * transaction; durable when it returns, and logged so that other processes following the store
+ * apply it. *renamed (may be NULL) gets how many faceprints; renaming an identity that has none
+ * is not an error (*renamed = 0). */
 FACET_API facet_status facet_gallery_rename_identity(facet_gallery *g, const char *collection,
                                                      const char *from, const char *to,
                                                      size_t *renamed);

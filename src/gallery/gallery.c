@@ -20,7 +20,8 @@
  * to the store's change log (store.h), whose sequence numbers commit in order. A catch-up reads
  * the entries after the last one applied (g->seq) and applies each to the loaded collections:
  * 'E' adds the row unless its UUID is there already (this process's own enrolments, or one
- * applied before), 'D' removes it if present, 'X' unloads the dropped collection. Applying is
+ * applied before), 'D' removes it if present, 'X' unloads the dropped collection, 'S' reads the
+ * collection's declared identities again (a failed read stops the catch-up there). Applying is
  * idempotent and goes in sequence order, so replaying an entry twice, or one read before a
  * later removal, converges to the store's state at the next catch-up. A collection loaded
  * while the follower runs may miss entries applied in between: its load notes the log's end
@@ -66,6 +67,9 @@ typedef struct coll {
     size_t id_tab_cap;
     uint32_t *row_tab;   /* UUID hash table: row + 1, 0 = empty */
     size_t row_tab_cap;
+    char **decl;         /* declared identities (facet_gallery_add_identity), sorted by strcmp;
+                            changed under the writer mutex and the write lock */
+    size_t ndecl;
     struct coll *next;
 } coll;
 
@@ -236,6 +240,8 @@ static void coll_free(coll *c)
     free(c->id_cnt);
     free(c->id_tab);
     free(c->row_tab);
+    for (size_t i = 0; i < c->ndecl; i++) free(c->decl[i]);
+    free(c->decl);
     free(c);
 }
 
@@ -689,6 +695,125 @@ static int check_model(facet_gallery *g, const coll *c, const char *model_id, in
     return FACET_OK;
 }
 
+/* ---- declared identities ----
+ * A collection's declared identities are a small sorted array of names, read from the store at
+ * load and after each 'S' log entry, and edited by this process's own calls. An edit builds
+ * the new array (moving the kept names' pointers into it) before the durable write, so that
+ * nothing can fail after it; the commit swaps it in under the write lock. */
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static long decl_find(const coll *c, const char *identity)
+{
+    const char *key = identity;
+    char **p = c->ndecl ? bsearch(&key, c->decl, c->ndecl, sizeof *c->decl, str_cmp) : NULL;
+    return p ? (long)(p - c->decl) : -1;
+}
+
+typedef struct decl_edit {
+    char **v;      /* the new array */
+    size_t n;
+    char *added;   /* owned by the edit until committed */
+    char *dropped; /* freed at commit */
+} decl_edit;
+
+/* Prepares c's declared set with `add` (NULL: nothing; already there: kept once) and without
+ * `drop` (NULL: nothing). FACET_E_NO_MEMORY with nothing changed. Writer mutex held. */
+static int decl_prepare(const coll *c, const char *add, const char *drop, decl_edit *e)
+{
+    memset(e, 0, sizeof *e);
+    if (add && decl_find(c, add) < 0 && !(e->added = facet_strdup(add))) return FACET_E_NO_MEMORY;
+    if (!(e->v = facet_malloc((c->ndecl + 1) * sizeof *e->v))) {
+        free(e->added);
+        e->added = NULL;
+        return FACET_E_NO_MEMORY;
+    }
+    int placed = !e->added;
+    for (size_t i = 0; i < c->ndecl; i++) {
+        if (drop && !strcmp(c->decl[i], drop)) {
+            e->dropped = c->decl[i];
+            continue;
+        }
+        if (!placed && strcmp(e->added, c->decl[i]) < 0) {
+            e->v[e->n++] = e->added;
+            placed = 1;
+        }
+        e->v[e->n++] = c->decl[i];
+    }
+    if (!placed) e->v[e->n++] = e->added;
+    return FACET_OK;
+}
+
+/* Swaps a prepared set in (writer mutex held); the edit is consumed. */
+static void decl_commit(coll *c, decl_edit *e)
+{
+    pthread_rwlock_wrlock(&c->lock);
+    char **old = c->decl;
+    c->decl = e->v;
+    c->ndecl = e->n;
+    pthread_rwlock_unlock(&c->lock);
+    free(old);
+    free(e->dropped);
+}
+
+static void decl_abandon(decl_edit *e)
+{
+    free(e->v);
+    free(e->added);
+}
+
+typedef struct decl_read {
+    const char *coll;
+    char **v;
+    size_t n, cap;
+    int status;
+} decl_read;
+
+static int decl_row(void *user, const char *identity)
+{
+    decl_read *x = user;
+    if (!valid_identity(identity)) {
+        facet_log(FACET_LOG_WARN, "collection '%s': skipped a declared identity that is not a "
+                  "valid identity", x->coll);
+        return 0;
+    }
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? 2 * x->cap : 16;
+        char **v = facet_realloc(x->v, cap * sizeof *v);
+        if (!v) goto oom;
+        x->v = v;
+        x->cap = cap;
+    }
+    if (!(x->v[x->n] = facet_strdup(identity))) goto oom;
+    x->n++;
+    return 0;
+oom:
+    x->status = FACET_E_NO_MEMORY;
+    return 1;
+}
+
+/* Reads collection `name`'s declared identities from the store, sorted (store mutex held):
+ * FACET_OK with *v (NULL when none) and *n, or an error recorded on g. */
+static int decl_load(facet_gallery *g, const char *name, char ***v, size_t *n)
+{
+    decl_read x = {name, NULL, 0, 0, 0};
+    int st = g->store->ops->declared(g->store, name, decl_row, &x);
+    if (st) sfail(g, st);
+    else if (x.status) st = gfail(g, x.status, "no memory for the declared identities of '%s'", name);
+    if (st) {
+        for (size_t i = 0; i < x.n; i++) free(x.v[i]);
+        free(x.v);
+        return st;
+    }
+    if (x.n) qsort(x.v, x.n, sizeof *x.v, str_cmp);
+    *v = x.v;
+    *n = x.n;
+    return FACET_OK;
+}
+
 /* ---- collections ---- */
 
 typedef struct load_ctx {
@@ -841,6 +966,7 @@ static int build_coll(facet_gallery *g, const char *name, coll **out, facet_load
     }
     st = g->store->ops->scan(g->store, name, 0, load_row, &x);
     if (st) sfail(g, st);
+    if (!st && !x.status) st = decl_load(g, name, &x.c->decl, &x.c->ndecl);
     pthread_mutex_unlock(&g->store_mu);
     if (!st && x.status) st = gfail(g, x.status, "no memory to load collection '%s'", name);
     if (st) {
@@ -1172,8 +1298,11 @@ facet_status facet_gallery_remove_identity(facet_gallery *g, const char *collect
     int64_t id = id_find(c, identity);
     size_t k = 0, m = 0, cnt = id >= 0 ? c->id_cnt[id] : 0;
     uint8_t (*gone)[16] = cnt ? facet_malloc(cnt * sizeof *gone) : NULL;
-    if (cnt && !gone) {
+    int declared = decl_find(c, identity) >= 0;
+    decl_edit e = {0};
+    if ((cnt && !gone) || (declared && decl_prepare(c, NULL, identity, &e))) {
         st = gfail(g, FACET_E_NO_MEMORY, "no memory");
+        declared = 0;
     } else {
         pthread_mutex_lock(&g->store_mu);
         st = g->store->ops->remove(g->store, c->info.name, NULL, identity, &k);
@@ -1190,6 +1319,8 @@ facet_status facet_gallery_remove_identity(facet_gallery *g, const char *collect
         }
         pthread_rwlock_unlock(&c->lock);
     }
+    if (declared && !st) decl_commit(c, &e);
+    else if (declared) decl_abandon(&e);
     free(gone);
     pthread_mutex_unlock(&c->write_mu);
     pthread_rwlock_unlock(&g->lock);
@@ -1216,7 +1347,7 @@ facet_status facet_gallery_identities(facet_gallery *g, const char *collection,
     pthread_rwlock_rdlock(&c->lock);
     size_t cnt = 0;
     for (size_t i = 0; i < c->nid; i++) cnt += c->id_cnt[i] > 0;
-    facet_identity_count *v = facet_malloc((cnt ? cnt : 1) * sizeof *v);
+    facet_identity_count *v = facet_malloc((cnt + c->ndecl ? cnt + c->ndecl : 1) * sizeof *v);
     if (!v) {
         st = gfail(g, FACET_E_NO_MEMORY, "no memory");
     } else {
@@ -1226,9 +1357,19 @@ facet_status facet_gallery_identities(facet_gallery *g, const char *collection,
             snprintf(v[j].identity, sizeof v[j].identity, "%s", c->id_str[i]);
             v[j++].count = c->id_cnt[i];
         }
-        qsort(v, cnt, sizeof *v, idc_cmp);
+        /* declared identities, counted once: the sort puts a name's two entries side by side */
+        for (size_t i = 0; i < c->ndecl; i++) {
+            snprintf(v[j].identity, sizeof v[j].identity, "%s", c->decl[i]);
+            v[j++].count = 0;
+        }
+        qsort(v, j, sizeof *v, idc_cmp);
+        size_t w = 0;
+        for (size_t i = 0; i < j; i++) {
+            if (w && !strcmp(v[w - 1].identity, v[i].identity)) v[w - 1].count += v[i].count;
+            else v[w++] = v[i];
+        }
         *out = v;
-        *n = cnt;
+        *n = w;
     }
     pthread_rwlock_unlock(&c->lock);
     pthread_rwlock_unlock(&g->lock);
@@ -1427,17 +1568,23 @@ facet_status facet_gallery_rename_identity(facet_gallery *g, const char *collect
     int64_t a = id_find(c, from), b = -1;
     size_t k = a >= 0 ? c->id_cnt[a] : 0, m = 0;
     uint32_t *rows = NULL;
-    if (strcmp(from, to) != 0 && k > 0) {
-        /* the target's identity number and the list of rows exist before the durable write,
-         * so nothing fails after; rows do not move while we hold the writer mutex */
-        rows = facet_malloc(k * sizeof *rows);
-        if (rows && !(st = coll_reserve(c, 1, 1))) {
-            pthread_rwlock_wrlock(&c->lock);
-            b = coll_identity(c, to);
-            pthread_rwlock_unlock(&c->lock);
+    int declared = decl_find(c, from) >= 0;
+    decl_edit e = {0};
+    if (strcmp(from, to) != 0 && (k > 0 || declared)) {
+        /* the target's identity number, the list of rows and the new declared set exist
+         * before the durable write, so nothing fails after; rows do not move while we hold
+         * the writer mutex */
+        if (k > 0) {
+            rows = facet_malloc(k * sizeof *rows);
+            if (rows && !(st = coll_reserve(c, 1, 1))) {
+                pthread_rwlock_wrlock(&c->lock);
+                b = coll_identity(c, to);
+                pthread_rwlock_unlock(&c->lock);
+            }
         }
-        if (!rows || st || b < 0) {
+        if ((k > 0 && (!rows || st || b < 0)) || (declared && decl_prepare(c, to, from, &e))) {
             st = gfail(g, FACET_E_NO_MEMORY, "no memory");
+            if (declared && e.v) decl_abandon(&e);
         } else {
             for (size_t r = 0; r < c->n && m < k; r++)
                 if (c->ident[r] == (uint32_t)a) rows[m++] = (uint32_t)r;
@@ -1446,19 +1593,54 @@ facet_status facet_gallery_rename_identity(facet_gallery *g, const char *collect
             st = g->store->ops->rename(g->store, c->info.name, from, to, &n);
             if (st) sfail(g, st);
             pthread_mutex_unlock(&g->store_mu);
-            if (!st) {
+            if (!st && k > 0) {
                 pthread_rwlock_wrlock(&c->lock);
                 for (size_t i = 0; i < m; i++) c->ident[rows[i]] = (uint32_t)b;
                 c->id_cnt[b] += c->id_cnt[a];
                 c->id_cnt[a] = 0;
                 pthread_rwlock_unlock(&c->lock);
             }
+            if (declared && !st) decl_commit(c, &e);
+            else if (declared) decl_abandon(&e);
         }
     }
     free(rows);
     pthread_mutex_unlock(&c->write_mu);
     pthread_rwlock_unlock(&g->lock);
     if (!st && renamed) *renamed = k;
+    return (facet_status)st;
+}
+
+facet_status facet_gallery_add_identity(facet_gallery *g, const char *collection,
+                                        const char *identity)
+{
+    if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
+    char why[80];
+    if (!identity) return (facet_status)gfail(g, FACET_E_INVALID_ARG, "identity is NULL");
+    if (identity_problem(identity, why, sizeof why))
+        return (facet_status)gfail(g, FACET_E_INVALID_ARG, "identity %s", why);
+    coll *c = NULL;
+    int st = acquire(g, collection, &c);
+    if (st) return (facet_status)st;
+    pthread_mutex_lock(&c->write_mu);
+    int64_t id = id_find(c, identity);
+    decl_edit e;
+    if ((id >= 0 && c->id_cnt[id] > 0) || decl_find(c, identity) >= 0) {
+        st = gfail(g, FACET_E_EXISTS, "identity '%s' exists in collection '%s'", identity,
+                   c->info.name);
+    } else if (decl_prepare(c, identity, NULL, &e)) {
+        st = gfail(g, FACET_E_NO_MEMORY, "no memory");
+    } else {
+        /* the store checks again: another process may have enrolled or declared it */
+        pthread_mutex_lock(&g->store_mu);
+        st = g->store->ops->declare(g->store, c->info.name, identity);
+        if (st) sfail(g, st);
+        pthread_mutex_unlock(&g->store_mu);
+        if (st) decl_abandon(&e);
+        else decl_commit(c, &e);
+    }
+    pthread_mutex_unlock(&c->write_mu);
+    pthread_rwlock_unlock(&g->lock);
     return (facet_status)st;
 }
 
@@ -1598,8 +1780,9 @@ static int collect_change(void *user, const facet_change *c)
     p->coll_created = c->coll_created;
     l->n++;
     /* a malformed entry is kept as a no-op so that the sequence still advances past it */
-    if (strlen(c->collection) > FACET_NAME_MAX || (c->op != 'E' && c->op != 'D' && c->op != 'X') ||
-        (c->op != 'X' && !facet_uuid_valid(c->uuid))) {
+    if (strlen(c->collection) > FACET_NAME_MAX ||
+        (c->op != 'E' && c->op != 'D' && c->op != 'X' && c->op != 'S') ||
+        ((c->op == 'E' || c->op == 'D') && !facet_uuid_valid(c->uuid))) {
         facet_log(FACET_LOG_WARN, "change log entry %lld is malformed: skipped",
                   (long long)c->seq);
         p->op = 0;
@@ -1688,17 +1871,44 @@ static void apply_drop(facet_gallery *g, const pending *p)
     coll_free(c);
 }
 
-static void apply(facet_gallery *g, const pending *p)
+/* Reads the collection's declared identities again. A failure (the store went away) is
+ * returned, so that the catch-up stops before this entry and reads it again next time. */
+static int apply_declared(facet_gallery *g, coll *c)
+{
+    char **v = NULL;
+    size_t n = 0;
+    pthread_mutex_lock(&c->write_mu);
+    pthread_mutex_lock(&g->store_mu);
+    int st = decl_load(g, c->info.name, &v, &n);
+    pthread_mutex_unlock(&g->store_mu);
+    if (!st) {
+        pthread_rwlock_wrlock(&c->lock);
+        char **old = c->decl;
+        size_t n_old = c->ndecl;
+        c->decl = v;
+        c->ndecl = n;
+        pthread_rwlock_unlock(&c->lock);
+        for (size_t i = 0; i < n_old; i++) free(old[i]);
+        free(old);
+    }
+    pthread_mutex_unlock(&c->write_mu);
+    return st;
+}
+
+static int apply(facet_gallery *g, const pending *p)
 {
     if (p->op == 'X') {
         apply_drop(g, p);
-        return;
+        return FACET_OK;
     }
+    int st = FACET_OK;
     pthread_rwlock_rdlock(&g->lock);
     coll *c = find_loaded(g, p->coll);
     if (c && p->op == 'E') apply_enrol(c, p);
     else if (c && p->op == 'D') apply_remove(c, p);
+    else if (c && p->op == 'S') st = apply_declared(g, c);
     pthread_rwlock_unlock(&g->lock);
+    return st;
 }
 
 /* Rebuilds every loaded collection from the store (after falling behind the log's pruning)
@@ -1780,14 +1990,15 @@ static int catch_up(facet_gallery *g, size_t *applied)
         pthread_mutex_unlock(&g->store_mu);
         if (!st && l.status) st = gfail(g, l.status, "no memory to catch up");
         if (st) break;
-        for (size_t i = 0; i < l.n; i++) {
-            if (l.p[i].op) apply(g, &l.p[i]);
-            g->seq = l.p[i].seq;
+        size_t i;
+        for (i = 0; i < l.n && !st; i++) {
+            if (l.p[i].op) st = apply(g, &l.p[i]);
+            if (!st) g->seq = l.p[i].seq;
         }
-        total += l.n;
+        total += st ? i - 1 : l.n;
         size_t got = l.n;
         pending_clear(&l);
-        if (got < SYNC_BATCH) break;
+        if (st || got < SYNC_BATCH) break;
     }
     pending_clear(&l);
     atomic_store(&g->seq_seen, g->seq);

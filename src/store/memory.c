@@ -24,6 +24,10 @@ typedef struct mem_store {
     size_t tab_cap;
     facet_key_row *keys;
     size_t nkeys;
+    struct mdecl {
+        char *collection, *identity;
+    } *decl; /* declared identities, unordered */
+    size_t ndecl;
 } mem_store;
 
 static uint64_t hash_s(const char *s)
@@ -82,6 +86,30 @@ static long find_coll(mem_store *m, const char *name)
     return -1;
 }
 
+static long find_decl(const mem_store *m, const char *collection, const char *identity)
+{
+    for (size_t i = 0; i < m->ndecl; i++)
+        if (!strcmp(m->decl[i].collection, collection) && !strcmp(m->decl[i].identity, identity))
+            return (long)i;
+    return -1;
+}
+
+/* Removes the declarations of `collection` (every one when identity is NULL). */
+static void drop_decl(mem_store *m, const char *collection, const char *identity)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < m->ndecl; i++) {
+        struct mdecl *d = &m->decl[i];
+        if (!strcmp(d->collection, collection) && (!identity || !strcmp(d->identity, identity))) {
+            free(d->collection);
+            free(d->identity);
+        } else {
+            m->decl[w++] = *d;
+        }
+    }
+    m->ndecl = w;
+}
+
 static int m_create(facet_store *s, const facet_collection_info *info)
 {
     mem_store *m = (mem_store *)s;
@@ -100,6 +128,7 @@ static int m_drop(facet_store *s, const char *name)
     long i = find_coll(m, name);
     if (i < 0) return facet_seterr(&s->err, FACET_E_NOT_FOUND, "no collection '%s'", name);
     m->colls[i] = m->colls[--m->ncolls];
+    drop_decl(m, name, NULL);
     size_t w = 0;
     for (size_t r = 0; r < m->nrows; r++) {
         if (strcmp(m->rows[r].collection, name) == 0) mrow_free(&m->rows[r]);
@@ -192,6 +221,7 @@ static int m_remove(facet_store *s, const char *collection, const char *uuid,
     }
     m->nrows = w;
     if (k) tab_rebuild(m, m->nrows);
+    if (!uuid) drop_decl(m, collection, identity);
     *removed = k;
     return FACET_OK;
 }
@@ -243,6 +273,14 @@ static int m_rename(facet_store *s, const char *collection, const char *from, co
             return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
         }
     }
+    /* a declared `from` becomes a declared `to`: its copy made before anything changes */
+    long d = find_decl(m, collection, from);
+    char *to_decl = d >= 0 && find_decl(m, collection, to) < 0 ? facet_strdup(to) : NULL;
+    if (d >= 0 && find_decl(m, collection, to) < 0 && !to_decl) {
+        for (size_t i = 0; i < k; i++) free(names[i]);
+        free(names);
+        return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
+    }
     size_t j = 0;
     for (size_t r = 0; r < m->nrows; r++) {
         mrow *x = &m->rows[r];
@@ -251,7 +289,48 @@ static int m_rename(facet_store *s, const char *collection, const char *from, co
         x->identity = names[j++];
     }
     free(names);
+    if (to_decl) {
+        free(m->decl[d].identity);
+        m->decl[d].identity = to_decl;
+    } else if (d >= 0) {
+        drop_decl(m, collection, from);
+    }
     *renamed = k;
+    return FACET_OK;
+}
+
+static int m_declare(facet_store *s, const char *collection, const char *identity)
+{
+    mem_store *m = (mem_store *)s;
+    int has_rows = 0;
+    for (size_t r = 0; r < m->nrows && !has_rows; r++)
+        has_rows = !strcmp(m->rows[r].collection, collection) &&
+                   !strcmp(m->rows[r].identity, identity);
+    if (has_rows || find_decl(m, collection, identity) >= 0)
+        return facet_seterr(&s->err, FACET_E_EXISTS, "identity '%s' exists in collection '%s'",
+                            identity, collection);
+    if (find_coll(m, collection) < 0)
+        return facet_seterr(&s->err, FACET_E_NOT_FOUND, "no collection '%s'", collection);
+    struct mdecl *v = facet_realloc(m->decl, (m->ndecl + 1) * sizeof *v);
+    if (!v) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
+    m->decl = v;
+    struct mdecl d = {facet_strdup(collection), facet_strdup(identity)};
+    if (!d.collection || !d.identity) {
+        free(d.collection);
+        free(d.identity);
+        return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory");
+    }
+    m->decl[m->ndecl++] = d;
+    return FACET_OK;
+}
+
+/* Unordered: the gallery sorts what it reads. */
+static int m_declared(facet_store *s, const char *collection,
+                      int (*fn)(void *user, const char *identity), void *user)
+{
+    mem_store *m = (mem_store *)s;
+    for (size_t i = 0; i < m->ndecl; i++)
+        if (!strcmp(m->decl[i].collection, collection) && fn(user, m->decl[i].identity)) break;
     return FACET_OK;
 }
 
@@ -263,6 +342,11 @@ static void m_close(facet_store *s)
     free(m->tab);
     free(m->colls);
     free(m->keys);
+    for (size_t i = 0; i < m->ndecl; i++) {
+        free(m->decl[i].collection);
+        free(m->decl[i].identity);
+    }
+    free(m->decl);
     free(m);
 }
 
@@ -279,6 +363,8 @@ static const facet_store_ops mem_ops = {
     .close = m_close,
     .get = m_get_row,
     .rename = m_rename,
+    .declare = m_declare,
+    .declared = m_declared,
 };
 
 /* ---- API keys ---- */

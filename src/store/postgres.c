@@ -77,6 +77,21 @@ static const struct {
     {"f_range", "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM changes", 0},
     {"f_prune", "DELETE FROM changes WHERE created < $1::bigint AND "
                 "seq < (SELECT max(seq) FROM changes)", 1},
+    /* an identity with faceprints exists through them: declaring it inserts nothing */
+    {"f_declare", "WITH i AS (INSERT INTO identities(collection, identity, created) "
+                  "SELECT $1, $2, $3::bigint WHERE NOT EXISTS (SELECT 1 FROM faceprints "
+                  "WHERE collection = $1 AND identity = $2) ON CONFLICT DO NOTHING RETURNING 1) "
+                  "INSERT INTO changes(collection, op, created) SELECT $1, 'S', $3::bigint FROM i",
+     3},
+    {"f_declared", "SELECT identity FROM identities WHERE collection = $1 "
+                   "ORDER BY identity COLLATE \"C\"", 1},
+    {"f_redeclare", "INSERT INTO identities(collection, identity, created) SELECT collection, "
+                    "$3, created FROM identities WHERE collection = $1 AND identity = $2 "
+                    "ON CONFLICT DO NOTHING", 3},
+    {"f_undeclare", "WITH d AS (DELETE FROM identities WHERE collection = $1 AND identity = $2 "
+                    "RETURNING 1) INSERT INTO changes(collection, op, created) "
+                    "SELECT $1, 'S', $3::bigint WHERE EXISTS (SELECT 1 FROM d)", 3},
+    {"f_drop_ids", "DELETE FROM identities WHERE collection = $1", 1},
     {"f_scan", "SELECT uuid, identity, vector FROM faceprints WHERE collection = $1", 1},
     {"f_scan_payload", "SELECT uuid, identity, vector, payload FROM faceprints "
                        "WHERE collection = $1 AND payload IS NOT NULL", 1},
@@ -94,7 +109,10 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS faceprints_identity ON faceprints(collection, identity);"
     "CREATE TABLE IF NOT EXISTS changes ("
     " seq BIGSERIAL PRIMARY KEY, collection TEXT NOT NULL, op TEXT NOT NULL, uuid TEXT,"
-    " coll_created BIGINT, created BIGINT NOT NULL);";
+    " coll_created BIGINT, created BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS identities ("
+    " collection TEXT NOT NULL REFERENCES collections(name), identity TEXT NOT NULL,"
+    " created BIGINT NOT NULL, PRIMARY KEY (collection, identity));";
 
 static int pfail(pg_store *s, PGresult *r, const char *what)
 {
@@ -212,6 +230,20 @@ static int commit_logged(pg_store *s)
     return st;
 }
 
+/* Inside a logged transaction: runs a prepared statement of n text parameters, rolling back
+ * on failure. */
+static int step(pg_store *s, const char *name, int n, const char *const *v, const char *what)
+{
+    PGresult *r = run(s, name, n, v, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        int st = pfail(s, r, what);
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+        return st;
+    }
+    PQclear(r);
+    return FACET_OK;
+}
+
 /* A whole number that must parse completely: a corrupt value is an error, not a zero. */
 static int parse_i64(const char *p, long long lo, long long hi, long long *out)
 {
@@ -300,15 +332,15 @@ static int p_drop(facet_store *b, const char *name)
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)facet_unix_ms());
     const char *v[2] = {name, now};
-    static const char *const steps[] = {"f_log_drop", "f_drop_rows", "f_drop_coll"};
+    static const char *const steps[] = {"f_log_drop", "f_drop_rows", "f_drop_ids", "f_drop_coll"};
     PGresult *r = NULL;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         r = run(s, steps[i], i == 0 ? 2 : 1, v, NULL, 0);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             st = pfail(s, r, "drop collection");
             goto fail;
         }
-        if (i < 2) PQclear(r);
+        if (i < 3) PQclear(r);
     }
     int gone = atoi(PQcmdTuples(r));
     PQclear(r);
@@ -364,6 +396,7 @@ static int p_remove(facet_store *b, const char *collection, const char *uuid,
     }
     size_t k = (size_t)strtoull(PQcmdTuples(r), NULL, 10);
     PQclear(r);
+    if (!uuid && (st = step(s, "f_undeclare", 3, v, "remove a declared identity"))) return st;
     st = commit_logged(s);
     if (!st) *removed = k;
     return st;
@@ -477,9 +510,55 @@ static int p_rename(facet_store *b, const char *collection, const char *from, co
     }
     size_t k = (size_t)strtoull(PQcmdTuples(r), NULL, 10);
     PQclear(r);
+    if ((st = step(s, "f_redeclare", 3, v, "rename a declared identity")) ||
+        (st = step(s, "f_undeclare", 3, lv, "rename a declared identity")))
+        return st;
     st = commit_logged(s);
     if (!st) *renamed = k;
     return st;
+}
+
+static int p_declare(facet_store *b, const char *collection, const char *identity)
+{
+    pg_store *s = (pg_store *)b;
+    int st = begin_logged(s);
+    if (st) return st;
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)facet_unix_ms());
+    const char *v[3] = {collection, identity, now};
+    PGresult *r = run(s, "f_declare", 3, v, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        st = pfail(s, r, "declare identity");
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+        return st;
+    }
+    int k = atoi(PQcmdTuples(r));
+    PQclear(r);
+    if (!k) {
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+        return facet_seterr(&b->err, FACET_E_EXISTS, "identity '%s' exists in collection '%s'",
+                            identity, collection);
+    }
+    return commit_logged(s);
+}
+
+typedef struct declared_ctx {
+    int (*fn)(void *user, const char *identity);
+    void *user;
+} declared_ctx;
+
+static int declared_row(void *user, PGresult *r)
+{
+    declared_ctx *x = user;
+    return x->fn(x->user, PQgetvalue(r, 0, 0)) != 0;
+}
+
+static int p_declared(facet_store *b, const char *collection,
+                      int (*fn)(void *user, const char *identity), void *user)
+{
+    declared_ctx x = {fn, user};
+    return stream((pg_store *)b, "f_declared", 1, &collection, "read declared identities",
+                  declared_row, &x);
 }
 
 typedef struct change_ctx {
@@ -726,6 +805,8 @@ static const facet_store_ops pg_ops = {
     .close = p_close,
     .get = p_get_row,
     .rename = p_rename,
+    .declare = p_declare,
+    .declared = p_declared,
     .changes = p_changes,
     .seq_range = p_seq_range,
     .prune = p_prune,

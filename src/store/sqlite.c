@@ -21,7 +21,8 @@ enum {
     Q_CREATE, Q_GET, Q_LIST, Q_DROP_ROWS, Q_DROP_COLL, Q_INSERT, Q_DEL_UUID, Q_DEL_ID,
     Q_SCAN, Q_SCAN_PAYLOAD, Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_GET_ROW, Q_RENAME, Q_LOG_RENAME,
     Q_LOG_INSERT, Q_LOG_DEL_UUID,
-    Q_LOG_DEL_ID, Q_LOG_DROP, Q_CHANGES, Q_RANGE, Q_PRUNE, Q_PING, Q_COUNT
+    Q_LOG_DEL_ID, Q_LOG_DROP, Q_CHANGES, Q_RANGE, Q_PRUNE, Q_PING, Q_DECLARE, Q_DECLARED,
+    Q_UNDECLARE, Q_REDECLARE, Q_DROP_IDS, Q_LOG_IDS, Q_COUNT
 };
 
 static const char *const sql_text[Q_COUNT] = {
@@ -60,6 +61,15 @@ static const char *const sql_text[Q_COUNT] = {
     "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM changes",
     "DELETE FROM changes WHERE created < ?1 AND seq < (SELECT max(seq) FROM changes)",
     "SELECT 1",
+    /* an identity with faceprints exists through them: declaring it inserts nothing */
+    "INSERT INTO identities(collection, identity, created) SELECT ?1, ?2, ?3 WHERE NOT EXISTS "
+    "(SELECT 1 FROM faceprints WHERE collection = ?1 AND identity = ?2)",
+    "SELECT identity FROM identities WHERE collection = ?1 ORDER BY identity",
+    "DELETE FROM identities WHERE collection = ?1 AND identity = ?2",
+    "INSERT OR IGNORE INTO identities(collection, identity, created) "
+    "SELECT collection, ?3, created FROM identities WHERE collection = ?1 AND identity = ?2",
+    "DELETE FROM identities WHERE collection = ?1",
+    "INSERT INTO changes(collection, op, created) VALUES(?1, 'S', ?2)",
 };
 
 static const char schema[] =
@@ -73,7 +83,10 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS faceprints_identity ON faceprints(collection, identity);"
     "CREATE TABLE IF NOT EXISTS changes ("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT NULL, op TEXT NOT NULL,"
-    " uuid TEXT, coll_created BIGINT, created BIGINT NOT NULL);";
+    " uuid TEXT, coll_created BIGINT, created BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS identities ("
+    " collection TEXT NOT NULL REFERENCES collections(name), identity TEXT NOT NULL,"
+    " created BIGINT NOT NULL, PRIMARY KEY (collection, identity));";
 
 typedef struct sql_store {
     facet_store base;
@@ -99,6 +112,42 @@ static int exec_simple(sql_store *s, int i)
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? FACET_OK : fail(s, FACET_E_STORE, sql_text[i]);
+}
+
+/* Steps statement i with text parameters ?1 = a, ?2 = b (if not NULL) and an integer `n` at
+ * position n_at (0: none); *changes (may be NULL) gets the rows it changed. SQLITE_DONE or the
+ * failing code. */
+static int step_with(sql_store *s, int i, const char *a, const char *b, int n_at, int64_t n,
+                     size_t *changes)
+{
+    sqlite3_stmt *st = stmt(s, i);
+    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    if (b) sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+    if (n_at) sqlite3_bind_int64(st, n_at, n);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (changes) *changes = rc == SQLITE_DONE ? (size_t)sqlite3_changes(s->db) : 0;
+    return rc;
+}
+
+/* Inside a write transaction: removes the declaration of `identity` (or, with `to`, makes it a
+ * declaration of `to`) and logs 'S' when there was one. SQLITE_DONE or the failing code. */
+static int undeclare(sql_store *s, const char *collection, const char *identity, const char *to,
+                     int64_t now)
+{
+    int rc = SQLITE_DONE;
+    if (to) {
+        sqlite3_stmt *st = stmt(s, Q_REDECLARE);
+        sqlite3_bind_text(st, 1, collection, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, identity, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+    }
+    size_t k = 0;
+    if (rc == SQLITE_DONE) rc = step_with(s, Q_UNDECLARE, collection, identity, 0, 0, &k);
+    if (rc == SQLITE_DONE && k) rc = step_with(s, Q_LOG_IDS, collection, NULL, 2, now, NULL);
+    return rc;
 }
 
 static void row_to_info(sqlite3_stmt *st, facet_collection_info *o)
@@ -196,6 +245,8 @@ static int q_drop(facet_store *b, const char *name)
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) goto fail;
+    rc = step_with(s, Q_DROP_IDS, name, NULL, 0, 0, NULL);
+    if (rc != SQLITE_DONE) goto fail;
     st = stmt(s, Q_DROP_COLL);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
@@ -271,6 +322,11 @@ static int q_remove(facet_store *b, const char *collection, const char *uuid,
         }
     }
     size_t k = (size_t)sqlite3_changes(s->db);
+    if (!uuid && undeclare(s, collection, identity, NULL, facet_unix_ms()) != SQLITE_DONE) {
+        r = fail(s, FACET_E_STORE, "remove a declared identity");
+        exec_simple(s, Q_ROLLBACK);
+        return r;
+    }
     r = exec_simple(s, Q_COMMIT);
     if (r) {
         exec_simple(s, Q_ROLLBACK);
@@ -358,6 +414,11 @@ static int q_rename(facet_store *b, const char *collection, const char *from, co
         }
     }
     size_t k = (size_t)sqlite3_changes(s->db);
+    if (undeclare(s, collection, from, to, facet_unix_ms()) != SQLITE_DONE) {
+        r = fail(s, FACET_E_STORE, "rename a declared identity");
+        exec_simple(s, Q_ROLLBACK);
+        return r;
+    }
     r = exec_simple(s, Q_COMMIT);
     if (r) {
         exec_simple(s, Q_ROLLBACK);
@@ -365,6 +426,46 @@ static int q_rename(facet_store *b, const char *collection, const char *from, co
     }
     *renamed = k;
     return FACET_OK;
+}
+
+static int q_declare(facet_store *b, const char *collection, const char *identity)
+{
+    sql_store *s = (sql_store *)b;
+    int r = exec_simple(s, Q_BEGIN);
+    if (r) return r;
+    int64_t now = facet_unix_ms();
+    size_t k = 0;
+    int rc = step_with(s, Q_DECLARE, collection, identity, 3, now, &k);
+    if (rc == SQLITE_DONE && k) rc = step_with(s, Q_LOG_IDS, collection, NULL, 2, now, NULL);
+    if (rc != SQLITE_DONE || !k) {
+        r = rc == SQLITE_CONSTRAINT || rc == SQLITE_DONE
+                ? facet_seterr(&b->err, FACET_E_EXISTS, "identity '%s' exists in collection '%s'",
+                               identity, collection)
+                : fail(s, FACET_E_STORE, "declare identity");
+        exec_simple(s, Q_ROLLBACK);
+        return r;
+    }
+    r = exec_simple(s, Q_COMMIT);
+    if (r) exec_simple(s, Q_ROLLBACK);
+    return r;
+}
+
+static int q_declared(facet_store *b, const char *collection,
+                      int (*fn)(void *user, const char *identity), void *user)
+{
+    sql_store *s = (sql_store *)b;
+    sqlite3_stmt *st = stmt(s, Q_DECLARED);
+    sqlite3_bind_text(st, 1, collection, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        if (fn(user, id ? id : "")) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? FACET_OK : fail(s, FACET_E_STORE, "read declared identities");
 }
 
 static int q_changes(facet_store *b, int64_t after, int limit, facet_change_fn fn, void *user)
@@ -563,6 +664,8 @@ static const facet_store_ops sqlite_ops = {
     .close = q_close,
     .get = q_get_row,
     .rename = q_rename,
+    .declare = q_declare,
+    .declared = q_declared,
     .changes = q_changes,
     .seq_range = q_seq_range,
     .prune = q_prune,

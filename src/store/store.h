@@ -1,9 +1,15 @@
 /*
  * store.h - the persistence interface (private). One vtable, three back ends: memory.c (no
- * persistence), sqlite.c and postgres.c, all with the same two tables:
+ * persistence), sqlite.c and postgres.c, all with the same three tables:
  *
  *   collections(name PK, model_id, dim, dtype, keep_payload, created)
  *   faceprints(uuid PK, collection, identity, vector, payload NULL, created)
+ *   identities(collection, identity, created; PK (collection, identity))
+ *
+ * `identities` holds the identities declared by name (facet_gallery_add_identity), which exist
+ * without faceprints; an identity with faceprints exists through them alone. Each back end's
+ * open creates missing tables (CREATE TABLE IF NOT EXISTS), so a database made before
+ * `identities` existed gains it, empty, at its next open: there is no schema version to bump.
  *
  * `vector` is a blob: a 16-byte header (magic "FPV1", dim, FNV-1a hash of the model id, 0;
  * little-endian u32s) then dim little-endian fp32 values. The header lets a load reject a row
@@ -20,7 +26,11 @@
  *
  * gets one row per enrolled faceprint ('E'), removed faceprint ('D') and dropped collection
  * ('X', with the dropped collection's `created`, so that a process unloads that collection and
- * not a newer one of the same name) in the same transaction as the change itself. Writers are
+ * not a newer one of the same name), and one 'S' per change of a collection's declared
+ * identities (a declaration, or one removed or renamed), in the same transaction as the change
+ * itself. 'S' carries no name: a process applies it by reading the collection's declared set
+ * again, which is small, so applying it twice or late still converges (a process older than
+ * 'S' skips it as malformed, with a warning). Writers are
  * serialised (SQLite's write lock; a transaction-scoped advisory lock on PostgreSQL taken
  * before the sequence number is drawn), so sequence numbers commit in order: a reader that has
  * seen seq N has seen every change below N, and "seq > last seen" is a complete catch-up read.
@@ -56,7 +66,8 @@ typedef int (*facet_store_row_fn)(void *user, const facet_store_row *row);
 typedef struct facet_change {
     int64_t seq;
     const char *collection;
-    char op;              /* 'E' enrolled, 'D' removed, 'X' collection dropped */
+    char op;              /* 'E' enrolled, 'D' removed, 'X' collection dropped, 'S' declared
+                             identities changed */
     const char *uuid;     /* 'E', 'D' */
     int64_t coll_created; /* 'X' */
     const char *identity; /* 'E' */
@@ -74,7 +85,8 @@ typedef struct facet_store_ops {
     int (*list_collections)(facet_store *s, facet_collection_info **out, size_t *n);
     /* n rows in one transaction; all or none */
     int (*insert)(facet_store *s, const char *collection, const facet_store_row *rows, size_t n);
-    /* by uuid (identity NULL) or by identity (uuid NULL); *removed gets the row count */
+    /* by uuid (identity NULL) or by identity (uuid NULL, also removing its declaration, logged
+     * 'S'); *removed gets the faceprint row count */
     int (*remove)(facet_store *s, const char *collection, const char *uuid, const char *identity,
                   size_t *removed);
     /* rows of a collection; with_payload 0: payload not read (NULL), 1: only rows with one */
@@ -85,10 +97,16 @@ typedef struct facet_store_ops {
     int (*get)(facet_store *s, const char *collection, const char *uuid, facet_store_row_fn fn,
                void *user);
     /* every row of identity `from` gets identity `to` (one transaction; logged as a removal
-     * then an enrolment of each row, so followers pick up the new identity); *renamed: how
-     * many */
+     * then an enrolment of each row, so followers pick up the new identity), and a declared
+     * `from` becomes a declared `to` (logged 'S'); *renamed: how many rows */
     int (*rename)(facet_store *s, const char *collection, const char *from, const char *to,
                   size_t *renamed);
+    /* declares `identity` in one logged transaction; FACET_E_EXISTS when it is declared
+     * already or has faceprints */
+    int (*declare)(facet_store *s, const char *collection, const char *identity);
+    /* the collection's declared identities in byte order; fn returns nonzero to stop */
+    int (*declared)(facet_store *s, const char *collection,
+                    int (*fn)(void *user, const char *identity), void *user);
     /* ---- the change log; NULL for the memory store ---- */
     /* entries with seq > after in seq order, at most `limit` of them */
     int (*changes)(facet_store *s, int64_t after, int limit, facet_change_fn fn, void *user);
