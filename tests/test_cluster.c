@@ -203,6 +203,69 @@ out:
     facet_gallery_destroy(b);
 }
 
+/* ---- declared identities (no faceprints) reach the other node: declaration, rename and
+ * removal, each through one 'S' log entry ---- */
+
+/* 1 when g lists exactly `want` ("name:count ..."), within 3 s. */
+static int wait_identities(facet_gallery *g, const char *coll, const char *want)
+{
+    char got[512];
+    double t0 = facet_now_ms();
+    for (;;) {
+        facet_identity_count *ic = NULL;
+        size_t n = 0, k = 0;
+        got[0] = 0;
+        if (facet_gallery_identities(g, coll, &ic, &n) == FACET_OK)
+            for (size_t i = 0; i < n && k < sizeof got; i++)
+                k += (size_t)snprintf(got + k, sizeof got - k, "%s%s:%zu", i ? " " : "",
+                                      ic[i].identity, ic[i].count);
+        facet_free(ic);
+        if (!strcmp(got, want)) return 1;
+        if (facet_now_ms() - t0 > 3000) {
+            CHECK_MSG(0, "identities: got \"%s\", want \"%s\"", got, want);
+            return 0;
+        }
+        usleep(2000);
+    }
+}
+
+static void t_declared_identities(void)
+{
+    facet_gallery *a = NULL, *b = NULL;
+    if (!two_nodes(1, 1, "decl", &a, &b)) goto out;
+    CHECK_EQ(facet_gallery_add_identity(a, "decl", "amy"), FACET_OK);
+    CHECK(wait_identities(b, "decl", "amy:0"));
+    /* the store refuses a second declaration made on another node, and one of an identity
+     * enrolled there that this node has not seen yet */
+    CHECK_EQ(facet_gallery_add_identity(b, "decl", "amy"), FACET_E_EXISTS);
+    float v[DIM];
+    vec_for(v, 7);
+    char uuid[FACET_UUID_SIZE];
+    CHECK_EQ(facet_gallery_enroll(a, "decl", MODEL, v, DIM, "bob", NULL, 0, uuid), FACET_OK);
+    CHECK(wait_identities(b, "decl", "amy:0 bob:1"));
+    /* renamed on B (a merge of the declared amy into bob) */
+    size_t k = 9;
+    CHECK_EQ(facet_gallery_rename_identity(b, "decl", "amy", "bob", &k), FACET_OK);
+    CHECK_EQ(k, 0);
+    CHECK(wait_identities(a, "decl", "bob:1"));
+    CHECK_EQ(facet_gallery_add_identity(b, "decl", "cid"), FACET_OK);
+    CHECK_EQ(facet_gallery_rename_identity(b, "decl", "cid", "cy", &k), FACET_OK);
+    CHECK(wait_identities(a, "decl", "bob:1 cy:0"));
+    CHECK_EQ(facet_gallery_remove_identity(a, "decl", "cy", &k), FACET_OK);
+    CHECK(wait_identities(b, "decl", "bob:1"));
+    /* a third node loading the collection afresh reads them from the store */
+    CHECK_EQ(facet_gallery_add_identity(a, "decl", "dee"), FACET_OK);
+    facet_gallery *c = open_node(0);
+    if (c) {
+        CHECK_EQ(facet_collection_load(c, "decl", NULL), FACET_OK);
+        CHECK(wait_identities(c, "decl", "bob:1 dee:0"));
+    }
+    facet_gallery_destroy(c);
+out:
+    facet_gallery_destroy(a);
+    facet_gallery_destroy(b);
+}
+
 /* ---- without a follower, facet_gallery_sync does the catch-up ---- */
 
 static void t_explicit_sync(void)
@@ -486,6 +549,7 @@ BOTH(t_two_nodes)
 BOTH(t_explicit_sync)
 BOTH(t_searches_during_changes)
 BOTH(t_fell_behind)
+BOTH(t_declared_identities)
 
 static void t_server_restart_pg(void)
 {
@@ -496,4 +560,5 @@ static void t_server_restart_pg(void)
 TESTS(TEST(t_two_nodes_sqlite), TEST(t_explicit_sync_sqlite),
       TEST(t_searches_during_changes_sqlite), TEST(t_fell_behind_sqlite), TEST(t_two_nodes_pg),
       TEST(t_explicit_sync_pg), TEST(t_searches_during_changes_pg), TEST(t_fell_behind_pg),
-      TEST(t_server_restart_pg))
+      TEST(t_server_restart_pg), TEST(t_declared_identities_sqlite),
+      TEST(t_declared_identities_pg))

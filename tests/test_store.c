@@ -69,6 +69,30 @@ static int count_row(void *user, const facet_store_row *r)
     return 0;
 }
 
+typedef struct names_ctx {
+    char s[256];
+} names_ctx;
+
+static int collect_name(void *user, const char *identity)
+{
+    names_ctx *x = user;
+    size_t k = strlen(x->s);
+    snprintf(x->s + k, sizeof x->s - k, "%s ", identity);
+    return 0;
+}
+
+typedef struct log_ctx {
+    char ops[64];
+} log_ctx;
+
+static int collect_op(void *user, const facet_change *c)
+{
+    log_ctx *x = user;
+    size_t k = strlen(x->ops);
+    if (k + 1 < sizeof x->ops) x->ops[k] = c->op;
+    return 0;
+}
+
 static void store_interface(const char *url)
 {
     facet_store *s = NULL;
@@ -143,6 +167,34 @@ static void store_interface(const char *url)
     CHECK_EQ(removed, 3);
     CHECK_EQ(o->remove(s, "iface", uuids[2], NULL, &removed), 0);
     CHECK_EQ(removed, 0);
+    /* declared identities: refused twice and for an identity with faceprints; each change
+     * that touched one is in the change log as one 'S' */
+    int64_t lo = 0, hi0 = 0, hi = 0;
+    if (o->seq_range) CHECK_EQ(o->seq_range(s, &lo, &hi0), 0);
+    CHECK_EQ(o->insert(s, "iface", rows, 1), 0); /* alice has a faceprint again */
+    CHECK_EQ(o->declare(s, "iface", "zed"), 0);
+    CHECK_EQ(o->declare(s, "iface", "zed"), FACET_E_EXISTS);
+    CHECK_EQ(o->declare(s, "iface", "alice"), FACET_E_EXISTS);
+    CHECK_EQ(o->declare(s, "iface", "amy"), 0);
+    CHECK_EQ(o->rename(s, "iface", "zed", "amy", &renamed), 0); /* merges into amy */
+    CHECK_EQ(o->rename(s, "iface", "amy", "abe", &renamed), 0);
+    CHECK_EQ(o->rename(s, "iface", "nobody", "abe", &renamed), 0); /* no 'S' */
+    names_ctx nm = {""};
+    CHECK_EQ(o->declared(s, "iface", collect_name, &nm), 0);
+    CHECK_MSG(!strcmp(nm.s, "abe "), "declared: %s", nm.s);
+    CHECK_EQ(o->remove(s, "iface", NULL, "abe", &removed), 0);
+    CHECK_EQ(removed, 0);
+    nm.s[0] = 0;
+    CHECK_EQ(o->declared(s, "iface", collect_name, &nm), 0);
+    CHECK_MSG(!nm.s[0], "declared after removal: %s", nm.s);
+    CHECK_EQ(o->declare(s, "iface", "keep"), 0); /* gone with the collection below */
+    if (o->changes) {
+        /* 1 'E', then 'S' for: zed, amy, the merge, the rename, the removal, keep */
+        CHECK_EQ(o->seq_range(s, &lo, &hi), 0);
+        log_ctx lg = {""};
+        CHECK_EQ(o->changes(s, hi0, 100, collect_op, &lg), 0);
+        CHECK_MSG(!strcmp(lg.ops, "ESSSSSS"), "log: %s", lg.ops);
+    }
     facet_collection_info *list = NULL;
     size_t n = 0;
     CHECK_EQ(o->list_collections(s, &list, &n), 0);
@@ -152,6 +204,11 @@ static void store_interface(const char *url)
     free(list);
     CHECK_EQ(o->drop_collection(s, "iface"), 0);
     CHECK_EQ(o->drop_collection(s, "iface"), FACET_E_NOT_FOUND);
+    CHECK_EQ(o->create_collection(s, &ci), 0);
+    nm.s[0] = 0;
+    CHECK_EQ(o->declared(s, "iface", collect_name, &nm), 0);
+    CHECK_MSG(!nm.s[0], "declared after drop and create: %s", nm.s);
+    CHECK_EQ(o->drop_collection(s, "iface"), 0);
     facet_store_close(s);
 }
 
