@@ -3,8 +3,9 @@
 # starts the real facetd on a loopback port with a real SQLite file, makes the keys through
 # POST /v1/keys, then either
 #   curl: the CompreFace flows with plain curl, every documented error included, the example
-#         images downloaded byte for byte (also after a restart), the recognition key as a
-#         Bearer key on facetd's own routes;
+#         images downloaded byte for byte (also after a restart), subject names ignoring case,
+#         subjects without examples kept across a restart, the recognition key as a Bearer
+#         key on facetd's own routes;
 #   sdk:  tests/compreface/sdk_test.mjs, CompreFace's own JavaScript SDK (pinned in
 #         tests/compreface/package-lock.json, installed once into .cache/compreface-js).
 # Prints TAP. Photos from ../shared/data/gallery (5 people, 9 enrolment and 5 probe photos).
@@ -406,6 +407,53 @@ ok $? "delete all subjects (kit_harington is left)" "$tmp/body"
 req DELETE /api/v1/recognition/faces $R
 [ "$st" = 200 ] && js "b == {'deleted': 0}"
 ok $? "delete all examples of an empty collection" "$tmp/body"
+
+# ---- subject names ignore case, as CompreFace's (findByApiKeyAndSubjectNameIgnoreCase) ----
+subjects_are() { # subjects_are "['A', 'b']" DESCRIPTION
+    req GET /api/v1/recognition/subjects $R
+    [ "$st" = 200 ] && js "b == {'subjects': $1}"
+    ok $? "$2" "$tmp/body"
+}
+req POST /api/v1/recognition/subjects $R -H 'Content-Type: application/json' -d '{"subject": "Pat"}'
+[ "$st" = 201 ]
+ok $? "add subject Pat" "$tmp/body"
+req POST /api/v1/recognition/subjects $R -H 'Content-Type: application/json' -d '{"subject": "pAT"}'
+expect_error "add pAT when Pat exists" 400 43
+req POST "/api/v1/recognition/faces?subject=PAT" $R -F "file=@$g/enroll/obama/obama.jpg"
+[ "$st" = 201 ] && js "b['subject'] == 'PAT'"
+ok $? "an example for PAT: 201, the name as sent" "$tmp/body"
+subjects_are "['Pat']" "... and it joined Pat"
+req GET "/api/v1/recognition/faces?subject=pat" $R
+[ "$st" = 200 ] && js "b['total_elements'] == 1 and b['faces'][0]['subject'] == 'Pat'"
+ok $? "list the examples of pat: Pat's" "$tmp/body"
+req POST /api/v1/recognition/subjects $R -H 'Content-Type: application/json' -d '{"subject": "kim"}'
+req PUT /api/v1/recognition/subjects/KIM $R -H 'Content-Type: application/json' -d '{"subject": "Kim"}'
+[ "$st" = 200 ] && js "b == {'updated': True}"
+ok $? "rename KIM to Kim: the subject kim, its case changed" "$tmp/body"
+subjects_are "['Kim', 'Pat']" "subjects Kim and Pat"
+req PUT /api/v1/recognition/subjects/kim $R -H 'Content-Type: application/json' -d '{"subject": "PAT"}'
+[ "$st" = 200 ] && js "b == {'updated': True}"
+ok $? "rename kim to PAT: merged into Pat" "$tmp/body"
+subjects_are "['Pat']" "only Pat is left, its spelling kept"
+
+# ---- subjects without examples are in the store: a restart keeps them ----
+req POST /api/v1/recognition/subjects $R -H 'Content-Type: application/json' -d '{"subject": "lee"}'
+[ "$st" = 201 ]
+ok $? "add subject lee, without examples" "$tmp/body"
+stop
+start
+subjects_are "['Pat', 'lee']" "after a restart the subject without examples is there"
+req DELETE /api/v1/recognition/subjects/LEE $R
+[ "$st" = 200 ] && js "b == {'subject': 'lee'}"
+ok $? "delete LEE: the subject lee" "$tmp/body"
+req DELETE "/api/v1/recognition/faces?subject=pAt" $R
+[ "$st" = 200 ] && js "b == {'deleted': 1}"
+ok $? "delete the examples of pAt: Pat's one" "$tmp/body"
+req POST /api/v1/recognition/subjects $R -H 'Content-Type: application/json' -d '{"subject": "zed"}'
+req DELETE /api/v1/recognition/subjects $R
+[ "$st" = 200 ] && js "b == {'deleted': 1}"
+ok $? "delete all subjects counts one without examples" "$tmp/body"
+subjects_are "[]" "no subjects left"
 
 stop
 

@@ -23,12 +23,12 @@
  *
  * Examples keep their original bytes as the enrolment's payload when the collection keeps
  * payloads (POST /v1/keys creates recognition collections that do), so clients can download
- * them; subjects created without examples are kept in memory only (docs/compreface.md).
+ * them; subjects created without examples are identities declared in the store
+ * (facet_gallery_add_identity), so they outlive a restart and every node sees them.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -589,66 +589,56 @@ static float dot(const float *a, const float *b, int n)
     return (float)d;
 }
 
-/* ---- subjects created without examples -------------------------------------------------------
- * CompreFace lets a subject exist before its first example. facet's identities exist through
- * their faceprints, so such subjects are kept here, per collection, until an example arrives
- * or they are deleted or renamed; they do not outlive the process (docs/compreface.md). */
+/* ---- subject names ----------------------------------------------------------------------
+ * Subjects are the collection's identities: those with faceprints, and those declared without
+ * one (facet_gallery_add_identity, durable and seen by every node on the store), which is how
+ * CompreFace's subjects without examples are kept. CompreFace finds a subject by name ignoring
+ * case (SubjectRepository.findByApiKeyAndSubjectNameIgnoreCase), so adding "Bob" when "bob"
+ * exists is refused, "BOB" finds "bob", and an example for "BOB" joins "bob". Here case is
+ * folded for ASCII letters only (CompreFace leaves it to PostgreSQL's upper(), which also
+ * folds other letters): docs/compreface.md. */
 
-typedef struct pending {
-    char coll[FACET_NAME_MAX + 1];
-    char name[FACET_IDENTITY_MAX + 1];
-} pending;
-
-static pthread_mutex_t pend_mu = PTHREAD_MUTEX_INITIALIZER;
-static pending *pend;
-static size_t n_pend, cap_pend;
-
-static long pend_find(const char *coll, const char *name)
+/* strcmp with A-Z folded to a-z (not tolower(): the locale must not change what matches) */
+static int ascii_casecmp(const char *a, const char *b)
 {
-    for (size_t i = 0; i < n_pend; i++)
-        if (!strcmp(pend[i].coll, coll) && !strcmp(pend[i].name, name)) return (long)i;
-    return -1;
-}
-
-/* Removes `name` (NULL: every pending subject of coll); returns how many. Lock held. */
-static size_t pend_remove(const char *coll, const char *name)
-{
-    size_t k = 0, w = 0;
-    for (size_t i = 0; i < n_pend; i++) {
-        if (!strcmp(pend[i].coll, coll) && (!name || !strcmp(pend[i].name, name))) k++;
-        else pend[w++] = pend[i];
+    for (;; a++, b++) {
+        int x = (unsigned char)*a, y = (unsigned char)*b;
+        x += x >= 'A' && x <= 'Z' ? 'a' - 'A' : 0;
+        y += y >= 'A' && y <= 'Z' ? 'a' - 'A' : 0;
+        if (x != y || !x) return x - y;
     }
-    n_pend = w;
-    return k;
 }
 
-static int pend_add(const char *coll, const char *name)
+/* The stored spelling of subject `name` in coll: 1 with it in `found` (the exact name when it
+ * exists, else the first name equal to it ignoring case), 0 when there is none (found = name),
+ * -1 with the error in `out`. */
+static int subject_find(srv *s, const char *coll, const char *name,
+                        char found[FACET_IDENTITY_MAX + 1], srv_resp *out)
 {
-    if (n_pend == cap_pend) {
-        size_t cap = cap_pend ? cap_pend * 2 : 16;
-        pending *p = realloc(pend, cap * sizeof *p);
-        if (!p) return -1;
-        pend = p;
-        cap_pend = cap;
-    }
-    snprintf(pend[n_pend].coll, sizeof pend[n_pend].coll, "%s", coll);
-    snprintf(pend[n_pend].name, sizeof pend[n_pend].name, "%s", name);
-    n_pend++;
-    return 0;
-}
-
-/* Number of faceprints of `name` in coll (0 when none), or -1 with the error in `out`. */
-static long identity_count(srv *s, const char *coll, const char *name, srv_resp *out)
-{
+    snprintf(found, FACET_IDENTITY_MAX + 1, "%s", name);
+    /* the common case, an example for a subject with faceprints, without copying the list */
     facet_face_ref *f = NULL;
     size_t n = 0, total = 0;
     int rc = facet_gallery_faces(srv_gallery(s), coll, name, 0, 0, &f, &n, &total);
     facet_free(f);
+    if (!rc && total) return 1;
+    facet_identity_count *ids = NULL;
+    if (!rc) rc = facet_gallery_identities(srv_gallery(s), coll, &ids, &n);
     if (rc) {
         cf_facet_error(s, out, rc, "reading the collection");
         return -1;
     }
-    return (long)total;
+    long hit = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(ids[i].identity, name)) {
+            hit = (long)i;
+            break;
+        }
+        if (hit < 0 && !ascii_casecmp(ids[i].identity, name)) hit = (long)i;
+    }
+    if (hit >= 0) snprintf(found, FACET_IDENTITY_MAX + 1, "%s", ids[hit].identity);
+    facet_free(ids);
+    return hit >= 0;
 }
 
 /* A subject name from a request: 1..FACET_IDENTITY_MAX bytes of UTF-8 without control
@@ -681,29 +671,20 @@ static const char *json_subject(const cf_body *b)
 
 static void h_subject_add(srv *s, srv_req *r, srv_resp *out)
 {
-    char coll[FACET_NAME_MAX + 1];
+    char coll[FACET_NAME_MAX + 1], have[FACET_IDENTITY_MAX + 1];
     cf_body b = {0};
     if (cf_auth(s, r, CF_RECOGNITION, coll, out) || cf_body_parse(r, &b, out)) return;
     const char *name = json_subject(&b);
-    if (!subject_ok(name, out)) {
-        long have = identity_count(s, coll, name, out);
-        if (have >= 0) {
-            pthread_mutex_lock(&pend_mu);
-            if (have > 0 || pend_find(coll, name) >= 0)
-                cf_error(out, 400, CF_SUBJECT_EXISTS, "Subject already exists");
-            else if (pend_add(coll, name))
-                cf_error(out, 503, CF_UNDEFINED, "out of memory");
-            else
-                cf_json(out, 201, json_pack("{s:s}", "subject", name));
-            pthread_mutex_unlock(&pend_mu);
-        }
+    int found = subject_ok(name, out) ? -1 : subject_find(s, coll, name, have, out);
+    if (found > 0) {
+        cf_error(out, 400, CF_SUBJECT_EXISTS, "Subject already exists");
+    } else if (!found) {
+        int rc = facet_gallery_add_identity(srv_gallery(s), coll, name);
+        if (rc == FACET_E_EXISTS) cf_error(out, 400, CF_SUBJECT_EXISTS, "Subject already exists");
+        else if (rc) cf_facet_error(s, out, rc, "adding the subject");
+        else cf_json(out, 201, json_pack("{s:s}", "subject", name));
     }
     cf_body_free(r, &b);
-}
-
-static int str_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 static void h_subject_list(srv *s, srv_req *r, srv_resp *out)
@@ -717,30 +698,13 @@ static void h_subject_list(srv *s, srv_req *r, srv_resp *out)
         cf_facet_error(s, out, rc, "listing subjects");
         return;
     }
-    pthread_mutex_lock(&pend_mu);
-    const char **names = malloc((n + n_pend + 1) * sizeof *names);
-    size_t k = 0;
-    if (names) {
-        for (size_t i = 0; i < n; i++) names[k++] = ids[i].identity;
-        for (size_t i = 0; i < n_pend; i++) {
-            if (strcmp(pend[i].coll, coll)) continue;
-            int dup = 0;
-            for (size_t j = 0; j < n && !dup; j++) dup = !strcmp(ids[j].identity, pend[i].name);
-            if (!dup) names[k++] = pend[i].name;
-        }
-        qsort(names, k, sizeof *names, str_cmp);
-        json_t *a = json_array();
-        for (size_t i = 0; i < k; i++) json_array_append_new(a, json_string(names[i]));
-        cf_json(out, 200, json_pack("{s:o}", "subjects", a));
-    } else {
-        cf_error(out, 503, CF_UNDEFINED, "out of memory");
-    }
-    pthread_mutex_unlock(&pend_mu);
-    free(names);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(a, json_string(ids[i].identity));
     facet_free(ids);
+    cf_json(out, 200, json_pack("{s:o}", "subjects", a));
 }
 
-/* Deletes every faceprint of every identity of coll; *subjects and *faces get the counts. */
+/* Deletes every subject of coll, with its examples; *subjects and *faces get the counts. */
 static int delete_all(srv *s, const char *coll, size_t *subjects, size_t *faces, srv_resp *out)
 {
     facet_identity_count *ids = NULL;
@@ -760,9 +724,6 @@ static int delete_all(srv *s, const char *coll, size_t *subjects, size_t *faces,
         cf_facet_error(s, out, rc, "deleting subjects");
         return -1;
     }
-    pthread_mutex_lock(&pend_mu);
-    *subjects += pend_remove(coll, NULL);
-    pthread_mutex_unlock(&pend_mu);
     return 0;
 }
 
@@ -777,26 +738,24 @@ static void h_subject_delete_all(srv *s, srv_req *r, srv_resp *out)
 
 static void h_subject_delete(srv *s, srv_req *r, srv_resp *out)
 {
-    char coll[FACET_NAME_MAX + 1];
+    char coll[FACET_NAME_MAX + 1], have[FACET_IDENTITY_MAX + 1];
     if (cf_auth(s, r, CF_RECOGNITION, coll, out)) return;
     const char *name = srv_param(r, "subject");
-    if (subject_ok(name, out)) return;
-    size_t k = 0;
-    int rc = facet_gallery_remove_identity(srv_gallery(s), coll, name, &k);
-    if (rc) {
-        cf_facet_error(s, out, rc, "deleting the subject");
+    int found = subject_ok(name, out) ? -1 : subject_find(s, coll, name, have, out);
+    if (found < 0) return;
+    if (!found) {
+        cf_error(out, 404, CF_SUBJECT_NOT_FOUND, "Subject %s not found", name);
         return;
     }
-    pthread_mutex_lock(&pend_mu);
-    k += pend_remove(coll, name);
-    pthread_mutex_unlock(&pend_mu);
-    if (!k) cf_error(out, 404, CF_SUBJECT_NOT_FOUND, "Subject %s not found", name);
-    else cf_json(out, 200, json_pack("{s:s}", "subject", name));
+    size_t k = 0;
+    int rc = facet_gallery_remove_identity(srv_gallery(s), coll, have, &k);
+    if (rc) cf_facet_error(s, out, rc, "deleting the subject");
+    else cf_json(out, 200, json_pack("{s:s}", "subject", have));
 }
 
 static void h_subject_rename(srv *s, srv_req *r, srv_resp *out)
 {
-    char coll[FACET_NAME_MAX + 1];
+    char coll[FACET_NAME_MAX + 1], src[FACET_IDENTITY_MAX + 1], dst[FACET_IDENTITY_MAX + 1];
     cf_body b = {0};
     if (cf_auth(s, r, CF_RECOGNITION, coll, out) || cf_body_parse(r, &b, out)) return;
     const char *from = srv_param(r, "subject"), *to = json_subject(&b);
@@ -807,18 +766,17 @@ static void h_subject_rename(srv *s, srv_req *r, srv_resp *out)
         goto done;
     }
     if (subject_ok(to, out)) goto done;
+    int found = subject_find(s, coll, from, src, out);
+    if (found == 0) cf_error(out, 404, CF_SUBJECT_NOT_FOUND, "Subject %s not found", from);
+    if (found <= 0) goto done;
+    /* as CompreFace: a new name that is another subject's (ignoring case) merges into that
+     * subject, keeping its spelling; one that only changes this subject's case renames it */
+    found = subject_find(s, coll, to, dst, out);
+    if (found < 0) goto done;
+    if (found && !strcmp(dst, src)) snprintf(dst, sizeof dst, "%s", to);
     size_t k = 0;
-    int rc = facet_gallery_rename_identity(srv_gallery(s), coll, from, to, &k);
-    long have_to = rc ? -1 : identity_count(s, coll, to, out);
+    int rc = facet_gallery_rename_identity(srv_gallery(s), coll, src, dst, &k);
     if (rc) cf_facet_error(s, out, rc, "renaming the subject");
-    if (have_to < 0) goto done;
-    pthread_mutex_lock(&pend_mu);
-    int was_pending = pend_remove(coll, from) > 0, oom = 0;
-    if (have_to > 0) pend_remove(coll, to); /* examples make it a subject of the collection */
-    else if (was_pending && pend_find(coll, to) < 0) oom = pend_add(coll, to);
-    pthread_mutex_unlock(&pend_mu);
-    if (oom) cf_error(out, 503, CF_UNDEFINED, "out of memory");
-    else if (!k && !was_pending) cf_error(out, 404, CF_SUBJECT_NOT_FOUND, "Subject %s not found", from);
     else cf_json(out, 200, json_pack("{s:b}", "updated", 1));
 done:
     cf_body_free(r, &b);
@@ -853,16 +811,16 @@ static void h_face_add(srv *s, srv_req *r, srv_resp *out)
         cf_error(out, 400, CF_TOO_MANY_FACES, "More than one face in the source image");
         goto done;
     }
-    char uuid[FACET_UUID_SIZE];
+    /* an example for "BOB" joins an existing "bob"; the reply names the subject as sent, as
+     * CompreFace's does */
+    char uuid[FACET_UUID_SIZE], have[FACET_IDENTITY_MAX + 1];
+    if (subject_find(s, coll, name, have, out) < 0) goto done;
     int rc = facet_gallery_enroll(srv_gallery(s), coll, res.v[0].fp.model, res.v[0].fp.v,
-                                  res.v[0].fp.dim, name, data, size, uuid);
+                                  res.v[0].fp.dim, have, data, size, uuid);
     if (rc) {
         cf_facet_error(s, out, rc, "saving the example");
         goto done;
     }
-    pthread_mutex_lock(&pend_mu);
-    pend_remove(coll, name);
-    pthread_mutex_unlock(&pend_mu);
     cf_json(out, 201, json_pack("{s:s,s:s}", "image_id", uuid, "subject", name));
 done:
     image_done(r, &b, img, &res);
@@ -877,7 +835,10 @@ static void h_face_list(srv *s, srv_req *r, srv_resp *out)
         q_long(r, "size", 20, 1, "size must not be less than one", &size, out))
         return;
     const char *name = srv_query(r, "subject");
+    char have[FACET_IDENTITY_MAX + 1];
     if (name && !*name) name = NULL;
+    if (name && (subject_ok(name, out) || subject_find(s, coll, name, have, out) < 0)) return;
+    if (name) name = have;
     if (size > 10000) size = 10000;
     facet_face_ref *f = NULL;
     size_t n = 0, total = 0;
@@ -904,16 +865,16 @@ static void h_face_delete_subject(srv *s, srv_req *r, srv_resp *out)
     if (cf_auth(s, r, CF_RECOGNITION, coll, out)) return;
     const char *name = srv_query(r, "subject");
     size_t faces = 0, subjects;
+    char have[FACET_IDENTITY_MAX + 1];
     if (name && *name) {
-        if (subject_ok(name, out)) return;
-        int rc = facet_gallery_remove_identity(srv_gallery(s), coll, name, &faces);
+        /* as CompreFace's removeAllSubjectEmbeddings: the subject goes with its examples */
+        int found = subject_ok(name, out) ? -1 : subject_find(s, coll, name, have, out);
+        if (found < 0) return;
+        int rc = found ? facet_gallery_remove_identity(srv_gallery(s), coll, have, &faces) : 0;
         if (rc) {
             cf_facet_error(s, out, rc, "deleting examples");
             return;
         }
-        pthread_mutex_lock(&pend_mu);
-        pend_remove(coll, name);
-        pthread_mutex_unlock(&pend_mu);
     } else if (delete_all(s, coll, &subjects, &faces, out)) {
         return;
     }
