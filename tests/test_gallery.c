@@ -839,16 +839,25 @@ static const char *identities_str(facet_gallery *g, const char *coll, char *buf,
 /* Identities declared without faceprints: listed, refused twice, kept by enrolment and by
  * removing their faceprints one by one, removed with remove_identity, moved by a rename (also
  * merging into a declared or enrolled name), gone with the collection, and all of it durable. */
-static void declared_identities(const char *url)
+/* A store with collection `name` of dim 64 made afresh; NULL (and a failed check) if not. */
+static facet_gallery *with_fresh_collection(const char *url, const char *name,
+                                            facet_collection_settings *cs)
 {
     facet_gallery *g = open_store(url);
-    if (!g) return;
+    if (!g) return NULL;
+    facet_collection_defaults(cs);
+    cs->model_id = MODEL;
+    cs->dim = 64;
+    facet_collection_drop(g, name);
+    CHECK_EQ(facet_collection_create(g, name, cs), 0);
+    return g;
+}
+
+static void declared_identities(const char *url)
+{
     facet_collection_settings cs;
-    facet_collection_defaults(&cs);
-    cs.model_id = MODEL;
-    cs.dim = 64;
-    facet_collection_drop(g, "decl");
-    CHECK_EQ(facet_collection_create(g, "decl", &cs), 0);
+    facet_gallery *g = with_fresh_collection(url, "decl", &cs);
+    if (!g) return;
     char buf[512], uuid[FACET_UUID_SIZE];
     float v[64];
     unit_vec(v, 64);
@@ -923,15 +932,11 @@ static void t_sqlite_without_identities_table(void)
     char p[300], url[320], buf[256], uuid[FACET_UUID_SIZE];
     tmp_path(p, sizeof p, "old-schema.db");
     snprintf(url, sizeof url, "sqlite:%s", p);
-    facet_gallery *g = open_store(url);
-    if (!g) return;
     facet_collection_settings cs;
-    facet_collection_defaults(&cs);
-    cs.model_id = MODEL;
-    cs.dim = 64;
+    facet_gallery *g = with_fresh_collection(url, "old", &cs);
+    if (!g) return;
     float v[64];
     unit_vec(v, 64);
-    CHECK_EQ(facet_collection_create(g, "old", &cs), 0);
     CHECK_EQ(facet_gallery_enroll(g, "old", MODEL, v, 64, "ada", NULL, 0, uuid), 0);
     facet_gallery_destroy(g);
     sqlite3 *db = NULL;

@@ -683,6 +683,20 @@ static int acquire(facet_gallery *g, const char *name, coll **out)
     return FACET_OK;
 }
 
+/* For a change to one identity: checks the name, then acquires the collection and takes its
+ * writer mutex; on failure nothing is held. */
+static int acquire_for_identity(facet_gallery *g, const char *collection, const char *identity,
+                                coll **out)
+{
+    char why[80];
+    if (!identity) return gfail(g, FACET_E_INVALID_ARG, "identity is NULL");
+    if (identity_problem(identity, why, sizeof why))
+        return gfail(g, FACET_E_INVALID_ARG, "identity %s", why);
+    int st = acquire(g, collection, out);
+    if (!st) pthread_mutex_lock(&(*out)->write_mu);
+    return st;
+}
+
 static int check_model(facet_gallery *g, const coll *c, const char *model_id, int dim)
 {
     if (!model_id) return gfail(g, FACET_E_INVALID_ARG, "model_id is NULL");
@@ -1285,14 +1299,9 @@ facet_status facet_gallery_remove_identity(facet_gallery *g, const char *collect
 {
     if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
     if (removed) *removed = 0;
-    char why[80];
-    if (!identity) return (facet_status)gfail(g, FACET_E_INVALID_ARG, "identity is NULL");
-    if (identity_problem(identity, why, sizeof why))
-        return (facet_status)gfail(g, FACET_E_INVALID_ARG, "identity %s", why);
     coll *c = NULL;
-    int st = acquire(g, collection, &c);
+    int st = acquire_for_identity(g, collection, identity, &c);
     if (st) return (facet_status)st;
-    pthread_mutex_lock(&c->write_mu);
     /* the rows are found under the writer mutex (nothing moves them meanwhile) and removed
      * under the write lock, a row move each; the list is allocated before the durable write */
     int64_t id = id_find(c, identity);
@@ -1615,14 +1624,9 @@ facet_status facet_gallery_add_identity(facet_gallery *g, const char *collection
                                         const char *identity)
 {
     if (!g) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "g is NULL");
-    char why[80];
-    if (!identity) return (facet_status)gfail(g, FACET_E_INVALID_ARG, "identity is NULL");
-    if (identity_problem(identity, why, sizeof why))
-        return (facet_status)gfail(g, FACET_E_INVALID_ARG, "identity %s", why);
     coll *c = NULL;
-    int st = acquire(g, collection, &c);
+    int st = acquire_for_identity(g, collection, identity, &c);
     if (st) return (facet_status)st;
-    pthread_mutex_lock(&c->write_mu);
     int64_t id = id_find(c, identity);
     decl_edit e;
     if ((id >= 0 && c->id_cnt[id] > 0) || decl_find(c, identity) >= 0) {
