@@ -454,6 +454,18 @@ req DELETE /api/v1/recognition/subjects $R
 [ "$st" = 200 ] && js "b == {'deleted': 1}"
 ok $? "delete all subjects counts one without examples" "$tmp/body"
 subjects_are "[]" "no subjects left"
+# the same subjects on facetd's own routes: identities, a declared one with 0 faceprints
+req POST /api/v1/recognition/subjects $R -H 'Content-Type: application/json' -d '{"subject": "solo"}'
+st=$(curl -s -o "$tmp/body" -w '%{http_code}' -H "Authorization: Bearer $admin" "$base/v1/collections/cf_people/identities")
+[ "$st" = 200 ] && js "b == {'identities': [{'identity': 'solo', 'faceprints': 0}]}"
+ok $? "a subject without examples is an identity with 0 faceprints on /v1" "$tmp/body"
+st=$(curl -s -o "$tmp/body" -w '%{http_code}' -X DELETE -H "Authorization: Bearer $admin" "$base/v1/collections/cf_people/identities/solo")
+[ "$st" = 200 ] && js "b == {'removed': 0}"
+ok $? "... which DELETE /v1/.../identities/solo removes (200, 0 faceprints)" "$tmp/body"
+st=$(curl -s -o "$tmp/body" -w '%{http_code}' -X DELETE -H "Authorization: Bearer $admin" "$base/v1/collections/cf_people/identities/solo")
+[ "$st" = 404 ]
+ok $? "... and a second time: 404" "$tmp/body"
+subjects_are "[]" "no subjects left after that"
 
 stop
 

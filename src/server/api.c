@@ -446,13 +446,21 @@ static void h_identity_delete(srv *s, srv_req *r, srv_resp *out)
     if (need_collection(s, r, &info, out)) return;
     const char *identity = srv_param(r, "identity");
     if (check_identity(identity, out)) return;
-    size_t removed = 0;
-    int rc = facet_gallery_remove_identity(srv_gallery(s), info.name, identity, &removed);
+    /* an identity declared without faceprints (a CompreFace subject without examples) is
+     * listed with 0 faceprints, and removing it is not a 404 */
+    facet_identity_count *ids = NULL;
+    size_t n = 0, removed = 0;
+    int declared = 0;
+    int rc = facet_gallery_identities(srv_gallery(s), info.name, &ids, &n);
+    for (size_t i = 0; i < n && !declared; i++)
+        declared = !ids[i].count && !strcmp(ids[i].identity, identity);
+    facet_free(ids);
+    if (!rc) rc = facet_gallery_remove_identity(srv_gallery(s), info.name, identity, &removed);
     if (rc) {
         srv_facet_error(s, out, rc, "remove identity");
         return;
     }
-    if (!removed) {
+    if (!removed && !declared) {
         srv_error(out, 404, "no_identity", "collection '%s' has no identity '%s'", info.name, identity);
         return;
     }
