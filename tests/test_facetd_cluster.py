@@ -4,6 +4,8 @@ server binary and (through tests/with-postgres.sh) a real PostgreSQL on loopback
 
 - two nodes on one PostgreSQL with --follow: an enrolment on node A is found by identify on
   node B (the measured propagation time is printed), a removal on B disappears from A;
+  CompreFace subjects (one without examples, a rename with merge, a deletion) made on one node
+  show on the other;
 - PostgreSQL stopped under both nodes: enrolments answer 503 with Retry-After, identify goes
   on from memory; PostgreSQL started again: the nodes serve writes again without a restart,
   and what A enrols then shows on B;
@@ -17,6 +19,7 @@ server binary and (through tests/with-postgres.sh) a real PostgreSQL on loopback
 
 It reuses test_facetd.py's Server class and TAP checks. Without FACET_TEST_PG the PostgreSQL
 parts print TAP skips."""
+import base64
 import http.client
 import json
 import os
@@ -263,6 +266,59 @@ def two_nodes():
         b.stop()
 
 
+def compreface_two_nodes():
+    """CompreFace's subjects across two nodes: one made without examples on A shows on B, a
+    rename with merge on B reaches A's searches, a deletion on B leaves A."""
+    names = ("CompreFace: a recognize key makes its collection", "CompreFace: subject A -> B",
+             "CompreFace: rename with merge B -> A", "CompreFace: merged example found on A",
+             "CompreFace: subject deletion B -> A")
+    if not PG:
+        for n in names:
+            skip(n, "FACET_TEST_PG not set (run through tests/with-postgres.sh)")
+        return
+    a = T.Server("--follow", db=PG)
+    b = T.Server("--follow", db=PG)
+    try:
+        a.req("DELETE", "/v1/collections/cf_nodes")
+        st, _, j, _ = a.req("POST", "/v1/keys", {"role": "recognize", "collection": "cf_nodes"})
+        key = (j or {}).get("key")
+        T.check(names[0], st == 201 and j["collection_created"] is True, j)
+        hdr = {"x-api-key": key or ""}
+
+        def cf(node, method, path, body=None):
+            data = json.dumps(body).encode() if body is not None else None
+            return node.req(method, "/api/v1/recognition/" + path, data,
+                            "application/json" if data is not None else None, key=None, headers=hdr)
+
+        def subjects(node):
+            st, _, j, _ = cf(node, "GET", "subjects")
+            return j.get("subjects") if st == 200 else None
+
+        T.check("CompreFace: B lists no subjects", subjects(b) == [])
+        st, _, j, _ = cf(a, "POST", "subjects", {"subject": "sam"})
+        T.check("CompreFace: A adds sam without examples", st == 201, j)
+        dt = wait_until(lambda: subjects(b), ["sam"], 3.0)
+        T.check(names[1], dt is not None and dt < 1.0, dt)
+        st, _, j, _ = cf(a, "POST", "faces?subject=obama", {"file": base64.b64encode(OBAMA).decode()})
+        T.check("CompreFace: A adds an example of obama", st == 201, j)
+        wait_until(lambda: subjects(b), ["obama", "sam"], 3.0)
+        st, _, j, _ = cf(b, "PUT", "subjects/OBAMA", {"subject": "Sam"})
+        T.check("CompreFace: B renames OBAMA to Sam (a merge into sam)", st == 200 and j == {"updated": True}, j)
+        dt = wait_until(lambda: subjects(a), ["sam"], 3.0)
+        T.check(names[2], dt is not None and dt < 1.0, (dt, subjects(a)))
+        st, _, j, _ = a.req("POST", "/v1/faceprints", PROBE, "image/jpeg")
+        fp = j["faces"][0]["faceprint"]
+        T.check(names[3], found(a, "cf_nodes", "sam", fp) == 1)
+        st, _, j, _ = cf(b, "DELETE", "subjects/SAM")
+        T.check("CompreFace: B deletes SAM", st == 200 and j == {"subject": "sam"}, j)
+        dt = wait_until(lambda: subjects(a), [], 3.0)
+        T.check(names[4], dt is not None and dt < 1.0 and found(a, "cf_nodes", "sam", fp) == 0, dt)
+        a.req("DELETE", "/v1/collections/cf_nodes")
+    finally:
+        a.stop()
+        b.stop()
+
+
 def kill_during_burst(db, label):
     """4 clients enrol faceprints as fast as they can; facetd gets SIGKILL mid-burst."""
     s = T.Server(db=db)
@@ -324,6 +380,7 @@ def kill_during_burst(db, label):
 def main():
     try:
         two_nodes()
+        compreface_two_nodes()
         behind_nginx()
         kill_during_burst("sqlite:" + os.path.join(T.TMP, "burst.db"), "sqlite")
         if PG:
