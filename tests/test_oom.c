@@ -337,6 +337,48 @@ static void undo_enroll(void *p)
     CHECK_EQ(removed, 1);
 }
 
+/* Declared identities on an open gallery: declare, rename, list, remove. Each run first clears
+ * what a failed run left, so that a failure part-way is not mistaken for the next run's. */
+static int run_declared(void *p)
+{
+    gal_ctx *c = p;
+    size_t removed = 0, n = 0;
+    int rc = facet_gallery_remove_identity(c->g, "c", "gil", &removed);
+    if (!rc) rc = facet_gallery_remove_identity(c->g, "c", "hal", &removed);
+    if (!rc) rc = facet_gallery_add_identity(c->g, "c", "gil");
+    if (!rc) rc = facet_gallery_rename_identity(c->g, "c", "gil", "hal", &removed);
+    facet_identity_count *ids = NULL;
+    if (!rc) rc = facet_gallery_identities(c->g, "c", &ids, &n);
+    int listed = 0;
+    for (size_t i = 0; i < n; i++) listed += !strcmp(ids[i].identity, "hal") && !ids[i].count;
+    facet_free(ids);
+    if (!rc && listed != 1) rc = facet_seterr(NULL, FACET_E_INTERNAL, "hal is not listed once");
+    if (!rc) rc = facet_gallery_remove_identity(c->g, "c", "hal", &removed);
+    return rc;
+}
+
+/* After a failure the handle's identities are the store's (read by a second handle). */
+static void check_same_as_store(void *p)
+{
+    gal_ctx *c = p;
+    facet_gallery *g2 = NULL;
+    facet_identity_count *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    CHECK_EQ(facet_gallery_open(c->url, NULL, &g2), 0);
+    if (!g2) return;
+    CHECK_EQ(facet_collection_load(g2, "c", NULL), 0);
+    CHECK_EQ(facet_gallery_identities(c->g, "c", &a, &na), 0);
+    CHECK_EQ(facet_gallery_identities(g2, "c", &b, &nb), 0);
+    CHECK_EQ(na, nb);
+    for (size_t i = 0; i < na && i < nb; i++)
+        CHECK_MSG(!strcmp(a[i].identity, b[i].identity) && a[i].count == b[i].count,
+                  "identity %zu: %s:%zu here, %s:%zu in the store", i, a[i].identity, a[i].count,
+                  b[i].identity, b[i].count);
+    facet_free(a);
+    facet_free(b);
+    facet_gallery_destroy(g2);
+}
+
 static void gallery_sweeps(const char *url, const char *path, const char *label)
 {
     static gal_ctx c;
@@ -373,6 +415,8 @@ static void gallery_sweeps(const char *url, const char *path, const char *label)
     c.count = 4;
     snprintf(name, sizeof name, "%s: enrol into an open collection", label);
     sweep(&(op){name, run_enroll, undo_enroll, check_unchanged}, &c);
+    snprintf(name, sizeof name, "%s: declare, rename, list, remove an identity", label);
+    sweep(&(op){name, run_declared, NULL, path[0] ? check_same_as_store : NULL}, &c);
     CHECK_EQ(facet_collection_drop(c.g, "c"), 0);
     facet_gallery_destroy(c.g);
     c.g = NULL;
