@@ -950,6 +950,22 @@ static void t_sqlite_without_identities_table(void)
     CHECK_EQ(facet_gallery_add_identity(g, "old", "bea"), 0);
     CHECK_STR(identities_str(g, "old", buf, sizeof buf), "ada:1 bea:0");
     facet_gallery_destroy(g);
+    /* an older process drops the collection with its own SQL, leaving bea's declaration (SQLite
+     * does not enforce the foreign key); a new collection of that name does not inherit it */
+    CHECK_EQ(sqlite3_open(p, &db), SQLITE_OK);
+    CHECK_EQ(sqlite3_exec(db, "DELETE FROM faceprints WHERE collection = 'old';"
+                              "DELETE FROM collections WHERE name = 'old'", NULL, NULL, NULL),
+             SQLITE_OK);
+    sqlite3_close(db);
+    g = with_fresh_collection(url, "old", &cs);
+    if (!g) return;
+    CHECK_STR(identities_str(g, "old", buf, sizeof buf), "");
+    facet_gallery_destroy(g);
+    g = open_store(url);
+    if (!g) return;
+    CHECK_EQ(facet_collection_load(g, "old", NULL), 0);
+    CHECK_STR(identities_str(g, "old", buf, sizeof buf), "");
+    facet_gallery_destroy(g);
 }
 
 /* Searches never wait for an enrolment's durable write: another SQLite connection holds the

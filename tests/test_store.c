@@ -175,6 +175,7 @@ static void store_interface(const char *url)
     CHECK_EQ(o->declare(s, "iface", "zed"), 0);
     CHECK_EQ(o->declare(s, "iface", "zed"), FACET_E_EXISTS);
     CHECK_EQ(o->declare(s, "iface", "alice"), FACET_E_EXISTS);
+    CHECK_EQ(o->declare(s, "absent", "zed"), FACET_E_NOT_FOUND);
     CHECK_EQ(o->declare(s, "iface", "amy"), 0);
     CHECK_EQ(o->rename(s, "iface", "zed", "amy", &renamed), 0); /* merges into amy */
     CHECK_EQ(o->rename(s, "iface", "amy", "abe", &renamed), 0);

@@ -528,7 +528,12 @@ static int p_declare(facet_store *b, const char *collection, const char *identit
     const char *v[3] = {collection, identity, now};
     PGresult *r = run(s, "f_declare", 3, v, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        st = pfail(s, r, "declare identity");
+        /* a foreign key violation: another process dropped the collection meanwhile */
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        int gone = state && !strcmp(state, "23503");
+        st = gone ? (PQclear(r), facet_seterr(&b->err, FACET_E_NOT_FOUND, "no collection '%s'",
+                                              collection))
+                  : pfail(s, r, "declare identity");
         PQclear(PQexec(s->conn, "ROLLBACK"));
         return st;
     }

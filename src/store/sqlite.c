@@ -63,7 +63,8 @@ static const char *const sql_text[Q_COUNT] = {
     "SELECT 1",
     /* an identity with faceprints exists through them: declaring it inserts nothing */
     "INSERT INTO identities(collection, identity, created) SELECT ?1, ?2, ?3 WHERE NOT EXISTS "
-    "(SELECT 1 FROM faceprints WHERE collection = ?1 AND identity = ?2)",
+    "(SELECT 1 FROM faceprints WHERE collection = ?1 AND identity = ?2) AND EXISTS "
+    "(SELECT 1 FROM collections WHERE name = ?1)",
     "SELECT identity FROM identities WHERE collection = ?1 ORDER BY identity",
     "DELETE FROM identities WHERE collection = ?1 AND identity = ?2",
     "INSERT OR IGNORE INTO identities(collection, identity, created) "
@@ -174,11 +175,20 @@ static int q_create(facet_store *b, const facet_collection_info *info)
     sqlite3_bind_text(st, 4, info->dtype == FACET_DTYPE_F16 ? "f16" : "f32", -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 5, info->keep_payload);
     sqlite3_bind_int64(st, 6, info->created);
+    int r = exec_simple(s, Q_BEGIN);
+    if (r) return r;
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    if (rc == SQLITE_CONSTRAINT)
-        return facet_seterr(&b->err, FACET_E_EXISTS, "collection '%s' exists", info->name);
-    return rc == SQLITE_DONE ? FACET_OK : fail(s, FACET_E_STORE, "create collection");
+    /* SQLite does not enforce the foreign key: declarations left by a process that dropped
+     * the collection without knowing the identities table (an older facet) must not pass to
+     * a new collection of the same name */
+    if (rc == SQLITE_DONE) rc = step_with(s, Q_DROP_IDS, info->name, NULL, 0, 0, NULL);
+    if (rc == SQLITE_DONE && !(r = exec_simple(s, Q_COMMIT))) return FACET_OK;
+    r = rc == SQLITE_CONSTRAINT
+            ? facet_seterr(&b->err, FACET_E_EXISTS, "collection '%s' exists", info->name)
+            : r ? r : fail(s, FACET_E_STORE, "create collection");
+    exec_simple(s, Q_ROLLBACK);
+    return r;
 }
 
 static int q_get(facet_store *b, const char *name, facet_collection_info *out)
@@ -438,10 +448,13 @@ static int q_declare(facet_store *b, const char *collection, const char *identit
     int rc = step_with(s, Q_DECLARE, collection, identity, 3, now, &k);
     if (rc == SQLITE_DONE && k) rc = step_with(s, Q_LOG_IDS, collection, NULL, 2, now, NULL);
     if (rc != SQLITE_DONE || !k) {
-        r = rc == SQLITE_CONSTRAINT || rc == SQLITE_DONE
-                ? facet_seterr(&b->err, FACET_E_EXISTS, "identity '%s' exists in collection '%s'",
-                               identity, collection)
-                : fail(s, FACET_E_STORE, "declare identity");
+        /* nothing inserted: the identity has faceprints, or there is no such collection */
+        facet_collection_info info;
+        if (rc != SQLITE_DONE && rc != SQLITE_CONSTRAINT)
+            r = fail(s, FACET_E_STORE, "declare identity");
+        else if (rc != SQLITE_DONE || !(r = q_get(b, collection, &info))) /* else NOT_FOUND */
+            r = facet_seterr(&b->err, FACET_E_EXISTS, "identity '%s' exists in collection '%s'",
+                             identity, collection);
         exec_simple(s, Q_ROLLBACK);
         return r;
     }
