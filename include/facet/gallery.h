@@ -26,10 +26,11 @@
  * Several processes on one store ("nodes": facetd instances, the CLI): each write is logged
  * in the store with a sequence number, in the same transaction. A gallery opened with
  * settings->follow = 1 runs a thread that applies the other processes' enrolments, removals,
- * renames, declared identities and collection drops to its loaded collections: on PostgreSQL it wakes on LISTEN/NOTIFY
- * (changes show within milliseconds) and also catches up every follow_interval_ms, so a
- * process that missed notifications while disconnected still converges; on SQLite it polls at
- * that interval. facet_gallery_sync does one catch-up on demand.
+ * renames, declared identities and collection drops to its loaded collections: on PostgreSQL
+ * it wakes on LISTEN/NOTIFY (changes show within milliseconds) and also catches up every
+ * follow_interval_ms, so a process that missed notifications while disconnected still
+ * converges; on SQLite it polls at that interval. facet_gallery_sync does one catch-up on
+ * demand.
  *
  * A PostgreSQL server that goes away: calls that need it (enrol, remove, create, load, list,
  * sync) fail with FACET_E_STORE at once; searches go on with what is loaded. The next call

@@ -816,7 +816,8 @@ static int decl_load(facet_gallery *g, const char *name, char ***v, size_t *n)
     decl_read x = {name, NULL, 0, 0, 0};
     int st = g->store->ops->declared(g->store, name, decl_row, &x);
     if (st) sfail(g, st);
-    else if (x.status) st = gfail(g, x.status, "no memory for the declared identities of '%s'", name);
+    else if (x.status)
+        st = gfail(g, x.status, "no memory for the declared identities of '%s'", name);
     if (st) {
         for (size_t i = 0; i < x.n; i++) free(x.v[i]);
         free(x.v);
