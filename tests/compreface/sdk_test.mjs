@@ -75,6 +75,7 @@ async function main() {
     r = await subjects().add('rose_leslie');
     ok(r.subject === 'rose_leslie', 'add a subject', r);
     await fails(subjects().add('rose_leslie'), 400, 43, 'add the same subject again');
+    await fails(subjects().add('Rose_Leslie'), 400, 43, 'add it again in other case (names ignore case)');
     r = await subjects().list();
     ok(Array.isArray(r.subjects) && r.subjects.includes('rose_leslie'),
        'a subject without examples is listed', r);
