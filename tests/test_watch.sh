@@ -16,7 +16,7 @@ fails=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; sed 's/^/#   /' "$tmp/out" | head -30; }
 check() { name=$1; shift; if "$@" >"$tmp/out" 2>&1; then ok "$name"; else bad "$name"; fi; }
-echo "1..8"
+echo "1..9"
 
 # events.py FILE: checks a JSON-lines event file: every line an event with the common fields,
 # recognised names only lin_manuel_miranda and at least one of them; prints a summary.
@@ -91,7 +91,8 @@ if [ -z "$facetd" ] || [ ! -x "$facetd" ]; then
     echo "ok 6 - watch through facetd # SKIP no facetd binary"
     echo "ok 7 - figures report the server's time # SKIP no facetd binary"
     echo "ok 8 - events and figures posted to facetd # SKIP no facetd binary"
-    n=8
+    echo "ok 9 - facetd's test-only recognize delay # SKIP no facetd binary"
+    n=9
 else
     FACET_ADMIN_KEY=watch-test-admin-key-0123 "$facetd" --listen 127.0.0.1:0 --db "$db" --log-file "$tmp/facetd.log" \
         >/dev/null 2>"$tmp/facetd.err" &
@@ -119,6 +120,30 @@ else
         ! grep -q 'webhook' '$tmp/posted.err' &&
         curl -sf -H 'Authorization: Bearer watch-test-admin-key-0123' http://127.0.0.1:$port/v1/feeds >'$tmp/feeds.json' &&
         grep -q '\"feed\": *\"stage\"' '$tmp/feeds.json' && grep -q '\"dps\"' '$tmp/feeds.json'"
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    pid=""
+    # the test-only slowdown bench/watch uses: refused out of range, printed in the settings, and
+    # a recognize answer really held that long (server_ms counts it)
+    ffmpeg -v error -y -i "$data/video/known/lin_manuel_miranda.png" -vf scale=112:112 "$tmp/chip.png"
+    FACET_ADMIN_KEY=watch-test-admin-key-0123 "$facetd" --listen 127.0.0.1:0 --db "$db" --log-file "$tmp/slow.log" \
+        --test-recognize-delay-ms 300 >/dev/null 2>&1 &
+    pid=$!
+    port=""
+    for i in $(seq 1 600); do
+        port=$(sed -n 's/.*listening on .*(port \([0-9]*\).*/\1/p' "$tmp/slow.log" 2>/dev/null | head -1)
+        [ -n "$port" ] && break
+        sleep 0.1
+    done
+    check "facetd's test-only recognize delay: range checked, printed, warned, applied" sh -c "
+        ! '$facetd' --test-recognize-delay-ms -1 --check-config 2>'$tmp/d1' && grep -q 'test-recognize-delay-ms must be an integer from 0 to 60000' '$tmp/d1' &&
+        ! '$facetd' --test-recognize-delay-ms 600000 --check-config 2>'$tmp/d2' && grep -q 'test-recognize-delay-ms' '$tmp/d2' &&
+        ! FACET_TEST_RECOGNIZE_DELAY_MS=5x '$facetd' --check-config 2>'$tmp/d3' && grep -q FACET_TEST_RECOGNIZE_DELAY_MS '$tmp/d3' &&
+        '$facetd' --check-config | grep -qx 'test-recognize-delay-ms = 0 (default)' &&
+        grep -q 'setting test-recognize-delay-ms = 300 (flag)' '$tmp/slow.log' && grep -q 'delayed by 300 ms' '$tmp/slow.log' &&
+        curl -sf -H 'Authorization: Bearer watch-test-admin-key-0123' -H 'Content-Type: image/png' --data-binary @'$tmp/chip.png' \
+            'http://127.0.0.1:$port/v1/collections/known/recognize?aligned=true' >'$tmp/slow.json' &&
+        /usr/bin/python3 -c 'import json,sys; j = json.load(open(sys.argv[1])); assert j[\"server_ms\"] >= 300, j' '$tmp/slow.json'"
     kill "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     pid=""

@@ -68,6 +68,9 @@ int main(int argc, char **argv)
     free(desc);
     if (!cfg.admin_key[0])
         srv_log(s, "warn", "no admin key (FACET_ADMIN_KEY or --admin-key-file): only stored keys work");
+    if (cfg.test_recognize_delay_ms > 0)
+        srv_log(s, "warn", "test setting: every recognize answer is delayed by %d ms (--test-recognize-delay-ms; "
+                "not for production)", cfg.test_recognize_delay_ms);
     int port = 0;
     if (srv_start(s, &port, err, sizeof err)) {
         srv_log(s, "error", "%s", err);

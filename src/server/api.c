@@ -10,10 +10,12 @@
  *
  * Collections are loaded at start; one that another node created is loaded on first use.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "facet/keys.h"
 #include "server.h"
@@ -577,6 +579,18 @@ static int face_in_crop(srv *s, facet_image **img, facet_face *face, srv_resp *o
     return 0;
 }
 
+/* --test-recognize-delay-ms (tests and bench/watch only): the worker stays busy this much longer,
+ * as it would with a slower model or a larger collection, so a client's behaviour against a slow
+ * server is measured on the real server. The delay counts in server_ms and compute_ms. */
+static void test_recognize_delay(srv *s)
+{
+    int ms = srv_cfg(s)->test_recognize_delay_ms;
+    if (ms <= 0) return;
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
 static void h_recognize(srv *s, srv_req *r, srv_resp *out)
 {
     double t0 = srv_now();
@@ -615,6 +629,7 @@ static void h_recognize(srv *s, srv_req *r, srv_resp *out)
     }
     json_t *c = search_one(s, &info, &in.fp, &a, out);
     if (!c) goto done;
+    test_recognize_delay(s);
     double now = srv_now();
     srv_json(out, 200, json_pack("{s:o,s:s,s:f,s:f}", "candidates", c, "input", kind, "server_ms",
                                  r3((now - r->t_start) * 1000), "compute_ms", r3((now - t0) * 1000)));

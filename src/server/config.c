@@ -57,6 +57,9 @@ static const opt opts[] = {
     {"follow", "FACET_FOLLOW", T_BOOL, S(follow), 0, 1, 0, "apply other nodes' changes to the shared store (docs/deploy.md)"},
     {"follow-interval-ms", "FACET_FOLLOW_INTERVAL_MS", T_INT, S(follow_interval_ms), 10, 60000, 0,
      "catch-up period of --follow without a notification"},
+    /* for tests and bench/watch only: a slow recogniser on demand (see docs/api.md) */
+    {"test-recognize-delay-ms", "FACET_TEST_RECOGNIZE_DELAY_MS", T_INT, S(test_recognize_delay_ms), 0, 60000, 0,
+     "TESTS ONLY: recognize answers this much later (a slow server)"},
 };
 #undef S
 #define N_OPTS (int)(sizeof opts / sizeof opts[0])

@@ -70,6 +70,8 @@ typedef struct srv_config {
     int preload;              /* load every model at start (1) or lazily (0) */
     int follow;               /* 1: apply other nodes' changes (facet_gallery_settings.follow) */
     int follow_interval_ms;   /* its catch-up period without a notification */
+    int test_recognize_delay_ms; /* TESTS ONLY: recognize holds its worker this much longer, as a
+                                    slower recogniser would (bench/watch's slowdown table) */
 } srv_config;
 
 void srv_config_defaults(srv_config *c);
