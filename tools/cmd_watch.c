@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -47,7 +48,9 @@ static int usage_watch(void)
             "  --webhook-key KEY         Bearer key for the webhook (facetd's POST /v1/events)\n"
             "  --metrics [SECS]          print figures every SECS (default 5) on stderr\n"
             "  --realtime                pace files by their timestamps (dropping frames when busy)\n"
-            "  --draw DIR                write annotated frames as DIR/FEED_NNNNNN.png\n"
+            "  --draw OUT.mp4|DIR        annotated video (boxes, track ids, names; H.264, else MPEG-4\n"
+            "                            part 2; OUT_FEED.mp4 per feed when there are several; also\n"
+            "                            .mkv), or every detected frame as DIR/FEED_NNNNNN.png\n"
             "  --no-recognition          track only\n"
             "  --match-threshold S       similarity to name someone (default: the collection's / %.3f)\n"
             "  --send-quality Q          best shots below Q (0..1) are not sent (default 0.2)\n"
@@ -204,7 +207,10 @@ static void hook_post(hook *h, char *json)
 typedef struct watch_ctx {
     int json, chips;
     hook *hook;
-    const char *draw_dir;
+    const char *draw_dir;  /* --draw: a folder of PNGs, or a video file name when draw_video */
+    int draw_video;
+    facet_video_writer **writers; /* per feed, made at its first frame (its size) */
+    int *draw_failed;             /* per feed: drawing stopped after a failure (said once) */
     facet_watch *w;
     long *frame_no;
     long events;
@@ -245,27 +251,115 @@ static void on_event(void *user, const facet_watch_event *ev)
     facet_free(js);
 }
 
+/* --draw OUT.mp4 with several feeds: OUT_FEED.mp4 each; with one, OUT.mp4 itself. */
+static void video_path(const watch_ctx *c, int feed, char *out, size_t size)
+{
+    const char *dot = strrchr(c->draw_dir, '.');
+    if (facet_watch_feed_count(c->w) == 1)
+        snprintf(out, size, "%s", c->draw_dir);
+    else
+        snprintf(out, size, "%.*s_%s%s", (int)(dot - c->draw_dir), c->draw_dir, facet_watch_feed_name(c->w, feed), dot);
+}
+
+/* A name that asks for a video file rather than a folder of PNGs. */
+static int is_video_name(const char *p)
+{
+    const char *dot = strrchr(p, '.');
+    return dot && !strchr(dot, '/') &&
+           (!strcasecmp(dot, ".mp4") || !strcasecmp(dot, ".mkv") || !strcasecmp(dot, ".mov") || !strcasecmp(dot, ".avi"));
+}
+
+/* Boxes (green: named; yellow: tracked; red: untracked), and above each a label with the track
+ * id and the locked name in the font of facet_image_draw_text, on the box's colour. */
+static void annotate(facet_image *img, int n, const facet_box *boxes, const int *ids, const char *const *identities)
+{
+    static const uint8_t green[3] = {0, 220, 0}, yellow[3] = {240, 200, 0}, red[3] = {230, 0, 0}, ink[3] = {0, 0, 0};
+    int th = img->height >= 720 ? 3 : 2, scale = img->height >= 1000 ? 3 : img->height >= 300 ? 2 : 1;
+    for (int i = 0; i < n; i++) {
+        const uint8_t *col = !ids[i] ? red : identities[i] ? green : yellow;
+        int x = (int)boxes[i].x, y = (int)boxes[i].y;
+        facet_image_draw_rect(img, x, y, (int)boxes[i].w, (int)boxes[i].h, th, col);
+        if (!ids[i]) continue;
+        char label[FACET_IDENTITY_MAX + 24];
+        snprintf(label, sizeof label, "#%d%s%s", ids[i], identities[i] ? " " : "", identities[i] ? identities[i] : "");
+        /* above the box, or inside its top when the box touches the frame's top */
+        int ty = y - 9 * scale >= 0 ? y - 8 * scale : y + th + scale;
+        facet_image_draw_text(img, x + scale, ty, label, scale, ink, col);
+    }
+}
+
 static void on_frame(void *user, int feed, const facet_image *frame, double media_t, int n, const facet_box *boxes,
                      const int *ids, const char *const *identities)
 {
-    (void)media_t;
     watch_ctx *c = user;
+    if (c->draw_failed[feed]) return;
     facet_image *img = NULL;
-    if (facet_image_clone(frame, &img) != FACET_OK) return;
-    for (int i = 0; i < n; i++) {
-        /* green: named; yellow: tracked; red: untracked */
-        static const uint8_t green[3] = {0, 220, 0}, yellow[3] = {240, 200, 0}, red[3] = {230, 0, 0};
-        const uint8_t *col = !ids[i] ? red : identities[i] ? green : yellow;
-        int th = frame->height >= 720 ? 3 : 2;
-        facet_image_draw_rect(img, (int)boxes[i].x, (int)boxes[i].y, (int)boxes[i].w, (int)boxes[i].h, th, col);
-        /* the track id as dots under the box (ids mod 10, a dot each), for telling tracks apart */
-        for (int k = 0; k < ids[i] % 10; k++)
-            facet_image_draw_dot(img, (int)boxes[i].x + 4 + k * 8, (int)(boxes[i].y + boxes[i].h) + 6, 3, col);
+    if (facet_image_clone(frame, &img) != FACET_OK) {
+        fprintf(stderr, "facet: --draw: %s\n", facet_last_error());
+        return;
     }
+    annotate(img, n, boxes, ids, identities);
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s_%06ld.png", c->draw_dir, facet_watch_feed_name(c->w, feed), c->frame_no[feed]++);
-    if (facet_image_write_png(img, path) != FACET_OK) fprintf(stderr, "facet: --draw: %s\n", facet_last_error());
+    int rc;
+    if (c->draw_video) {
+        video_path(c, feed, path, sizeof path);
+        rc = c->writers[feed] ? FACET_OK : facet_video_writer_create(path, img->width, img->height, &c->writers[feed]);
+        if (!rc) rc = facet_video_writer_write(c->writers[feed], img, media_t);
+    } else {
+        snprintf(path, sizeof path, "%s/%s_%06ld.png", c->draw_dir, facet_watch_feed_name(c->w, feed), c->frame_no[feed]++);
+        rc = facet_image_write_png(img, path);
+    }
+    if (rc) {
+        /* once per feed: a full disk must not print a line per frame */
+        fprintf(stderr, "facet: --draw %s: %s (no more frames drawn for this feed)\n", path, facet_last_error());
+        c->draw_failed[feed] = 1;
+    }
     facet_image_destroy(img);
+}
+
+/* Before the start: each feed's video file can be created (a bad folder fails now, not after
+ * the first frame). The empty files are replaced at the first frame, removed if none comes. */
+static int check_videos(watch_ctx *c)
+{
+    for (int f = 0; f < facet_watch_feed_count(c->w); f++) {
+        char path[4096];
+        video_path(c, f, path, sizeof path);
+        FILE *fp = fopen(path, "wb");
+        if (!fp) {
+            fprintf(stderr, "facet: --draw %s: %s\n", path, strerror(errno));
+            return -1;
+        }
+        fclose(fp);
+    }
+    return 0;
+}
+
+/* Completes the videos; 0, or -1 when one could not be written. */
+static int finish_videos(watch_ctx *c)
+{
+    int bad = 0;
+    for (int f = 0; c->w && f < facet_watch_feed_count(c->w); f++) {
+        char path[4096];
+        video_path(c, f, path, sizeof path);
+        bad |= c->draw_failed[f];
+        if (!c->writers[f]) {
+            if (!c->draw_failed[f]) {
+                fprintf(stderr, "facet: --draw %s: no frame was detected, no video written\n", path);
+                unlink(path);
+            }
+            continue;
+        }
+        if (facet_video_writer_finish(c->writers[f]) != FACET_OK) {
+            fprintf(stderr, "facet: --draw %s: %s\n", path, facet_last_error());
+            bad = 1;
+        } else {
+            fprintf(stderr, "facet: --draw: %s: %ld frames (%s)\n", path, facet_video_writer_frames(c->writers[f]),
+                    facet_video_writer_codec(c->writers[f]));
+        }
+        facet_video_writer_destroy(c->writers[f]);
+        c->writers[f] = NULL;
+    }
+    return bad ? -1 : 0;
 }
 
 /* A feed's figures as the "metrics" event facetd's events route takes (docs/api.md): the feed
@@ -445,7 +539,9 @@ int cmd_watch(int argc, char **argv)
     memset(&hk, 0, sizeof hk);
     int hook_started = 0;
     long frame_no[MAX_FEEDS] = {0};
-    watch_ctx ctx = {json, chips, NULL, draw, NULL, frame_no, 0};
+    facet_video_writer *writers[MAX_FEEDS] = {0};
+    int draw_failed[MAX_FEEDS] = {0};
+    watch_ctx ctx = {json, chips, NULL, draw, draw && is_video_name(draw), writers, draw_failed, NULL, frame_no, 0};
     if (bad) goto done;
     if (nspec == 0 || (!no_rec && (!collection || (!db && !server))) || (db && server)) {
         if (!bad && (db && server)) fprintf(stderr, "facet: watch: --db and --server exclude each other\n");
@@ -453,7 +549,7 @@ int cmd_watch(int argc, char **argv)
         goto done;
     }
     rc = 1;
-    if (draw && mkdir(draw, 0777) != 0 && errno != EEXIST) {
+    if (draw && !ctx.draw_video && mkdir(draw, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "facet: --draw %s: %s\n", draw, strerror(errno));
         goto done;
     }
@@ -509,6 +605,7 @@ int cmd_watch(int argc, char **argv)
             goto done;
         }
     }
+    if (ctx.draw_video && check_videos(&ctx)) goto done;
     if (draw) facet_watch_set_frame_callback(w, on_frame, &ctx);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -535,9 +632,10 @@ int cmd_watch(int argc, char **argv)
     else
         facet_watch_wait(w);
     print_figures(w, 1, ctx.hook);
-    rc = 0;
+    rc = ctx.draw_video && finish_videos(&ctx) ? 1 : 0;
 done:
     facet_watch_destroy(w);
+    for (int f = 0; f < MAX_FEEDS; f++) facet_video_writer_destroy(writers[f]);
     if (hook_started) {
         pthread_mutex_lock(&hk.mu);
         hk.done = 1;

@@ -178,6 +178,14 @@ FACET_API facet_status facet_image_draw_rect(facet_image *img, int x, int y, int
 /* Fills the disc of `radius` pixels around (cx, cy); clipped to the image. */
 FACET_API facet_status facet_image_draw_dot(facet_image *img, int cx, int cy, int radius,
                                             const uint8_t colour[3]);
+/* Writes `text` with its top-left corner at (x, y) in a built-in 5x7 capital font (lower case
+ * drawn as capitals; characters other than letters, digits, space and # - _ . : / ( ) as '?'),
+ * each font cell `scale` (1..64) pixels square, on a `background` box (NULL: none); clipped to
+ * the image. facet_image_text_width gives the width in pixels that text takes (7 x scale
+ * high, glyphs 6 x scale apart). */
+FACET_API facet_status facet_image_draw_text(facet_image *img, int x, int y, const char *text, int scale,
+                                             const uint8_t colour[3], const uint8_t background[3]);
+FACET_API int facet_image_text_width(const char *text, int scale);
 
 #ifdef __cplusplus
 }

@@ -315,6 +315,32 @@ typedef void (*facet_watch_frame_fn)(void *user, int feed, const facet_image *fr
                                      const char *const *identities);
 FACET_API facet_status facet_watch_set_frame_callback(facet_watch *w, facet_watch_frame_fn fn, void *user);
 
+/* ---- annotated video out ---------------------------------------------------------------- */
+
+/*
+ * A video file written with FFmpeg (facet watch --draw OUT.mp4): H.264 (libx264) when this
+ * FFmpeg has it, else MPEG-4 part 2; the container from the name (.mp4, .mkv, ...). Frames
+ * keep their media times (variable frame rate) and are scaled to width x height (odd sides are
+ * made even). One thread at a time.
+ */
+typedef struct facet_video_writer facet_video_writer;
+
+/* Creates `path` (replaced if it exists); fails on a name FFmpeg has no container for. */
+FACET_API facet_status facet_video_writer_create(const char *path, int width, int height,
+                                                 facet_video_writer **out);
+/* Appends an RGB or grey frame of any size, shown at `media_t` seconds (a time not after the
+ * previous frame's becomes 1 ms after it). Read during the call only. */
+FACET_API facet_status facet_video_writer_write(facet_video_writer *vw, const facet_image *frame,
+                                                double media_t);
+/* Encodes what the encoder still holds and completes the file; the first failure is returned.
+ * Writing after it is an error. */
+FACET_API facet_status facet_video_writer_finish(facet_video_writer *vw);
+/* Finishes (if not yet done, ignoring failures) and frees; NULL does nothing. */
+FACET_API void facet_video_writer_destroy(facet_video_writer *vw);
+/* "h264" or "mpeg4" (static string); frames written so far. */
+FACET_API const char *facet_video_writer_codec(const facet_video_writer *vw);
+FACET_API long facet_video_writer_frames(const facet_video_writer *vw);
+
 #ifdef __cplusplus
 }
 #endif

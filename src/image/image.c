@@ -406,3 +406,101 @@ facet_status facet_image_draw_dot(facet_image *img, int cx, int cy, int radius, 
     }
     return FACET_OK;
 }
+
+/* A 5x7 capital font of our own for labels on debug frames (track ids, names): digits, A-Z
+ * (lower case is drawn in capitals) and a little punctuation; anything else is drawn as '?'.
+ * Each glyph is seven rows of five cells, '#' inked. */
+typedef struct glyph {
+    char c;
+    const char *rows[7];
+} glyph;
+
+static const glyph font5x7[] = {
+    {' ', {"     ", "     ", "     ", "     ", "     ", "     ", "     "}},
+    {'0', {" ### ", "#   #", "#  ##", "# # #", "##  #", "#   #", " ### "}},
+    {'1', {"  #  ", " ##  ", "  #  ", "  #  ", "  #  ", "  #  ", " ### "}},
+    {'2', {" ### ", "#   #", "    #", "   # ", "  #  ", " #   ", "#####"}},
+    {'3', {"#####", "   # ", "  #  ", "   # ", "    #", "#   #", " ### "}},
+    {'4', {"   # ", "  ## ", " # # ", "#  # ", "#####", "   # ", "   # "}},
+    {'5', {"#####", "#    ", "#### ", "    #", "    #", "#   #", " ### "}},
+    {'6', {"  ## ", " #   ", "#    ", "#### ", "#   #", "#   #", " ### "}},
+    {'7', {"#####", "    #", "   # ", "  #  ", " #   ", " #   ", " #   "}},
+    {'8', {" ### ", "#   #", "#   #", " ### ", "#   #", "#   #", " ### "}},
+    {'9', {" ### ", "#   #", "#   #", " ####", "    #", "   # ", " ##  "}},
+    {'A', {" ### ", "#   #", "#   #", "#####", "#   #", "#   #", "#   #"}},
+    {'B', {"#### ", "#   #", "#   #", "#### ", "#   #", "#   #", "#### "}},
+    {'C', {" ### ", "#   #", "#    ", "#    ", "#    ", "#   #", " ### "}},
+    {'D', {"###  ", "#  # ", "#   #", "#   #", "#   #", "#  # ", "###  "}},
+    {'E', {"#####", "#    ", "#    ", "#### ", "#    ", "#    ", "#####"}},
+    {'F', {"#####", "#    ", "#    ", "#### ", "#    ", "#    ", "#    "}},
+    {'G', {" ### ", "#   #", "#    ", "# ###", "#   #", "#   #", " ####"}},
+    {'H', {"#   #", "#   #", "#   #", "#####", "#   #", "#   #", "#   #"}},
+    {'I', {" ### ", "  #  ", "  #  ", "  #  ", "  #  ", "  #  ", " ### "}},
+    {'J', {"  ###", "   # ", "   # ", "   # ", "   # ", "#  # ", " ##  "}},
+    {'K', {"#   #", "#  # ", "# #  ", "##   ", "# #  ", "#  # ", "#   #"}},
+    {'L', {"#    ", "#    ", "#    ", "#    ", "#    ", "#    ", "#####"}},
+    {'M', {"#   #", "## ##", "# # #", "# # #", "#   #", "#   #", "#   #"}},
+    {'N', {"#   #", "#   #", "##  #", "# # #", "#  ##", "#   #", "#   #"}},
+    {'O', {" ### ", "#   #", "#   #", "#   #", "#   #", "#   #", " ### "}},
+    {'P', {"#### ", "#   #", "#   #", "#### ", "#    ", "#    ", "#    "}},
+    {'Q', {" ### ", "#   #", "#   #", "#   #", "# # #", "#  # ", " ## #"}},
+    {'R', {"#### ", "#   #", "#   #", "#### ", "# #  ", "#  # ", "#   #"}},
+    {'S', {" ####", "#    ", "#    ", " ### ", "    #", "    #", "#### "}},
+    {'T', {"#####", "  #  ", "  #  ", "  #  ", "  #  ", "  #  ", "  #  "}},
+    {'U', {"#   #", "#   #", "#   #", "#   #", "#   #", "#   #", " ### "}},
+    {'V', {"#   #", "#   #", "#   #", "#   #", "#   #", " # # ", "  #  "}},
+    {'W', {"#   #", "#   #", "#   #", "# # #", "# # #", "# # #", " # # "}},
+    {'X', {"#   #", "#   #", " # # ", "  #  ", " # # ", "#   #", "#   #"}},
+    {'Y', {"#   #", "#   #", " # # ", "  #  ", "  #  ", "  #  ", "  #  "}},
+    {'Z', {"#####", "    #", "   # ", "  #  ", " #   ", "#    ", "#####"}},
+    {'#', {" # # ", " # # ", "#####", " # # ", "#####", " # # ", " # # "}},
+    {'-', {"     ", "     ", "     ", "#####", "     ", "     ", "     "}},
+    {'_', {"     ", "     ", "     ", "     ", "     ", "     ", "#####"}},
+    {'.', {"     ", "     ", "     ", "     ", "     ", " ##  ", " ##  "}},
+    {':', {"     ", " ##  ", " ##  ", "     ", " ##  ", " ##  ", "     "}},
+    {'/', {"     ", "    #", "   # ", "  #  ", " #   ", "#    ", "     "}},
+    {'(', {"   # ", "  #  ", " #   ", " #   ", " #   ", "  #  ", "   # "}},
+    {')', {" #   ", "  #  ", "   # ", "   # ", "   # ", "  #  ", " #   "}},
+    {'?', {" ### ", "#   #", "    #", "   # ", "  #  ", "     ", "  #  "}},
+};
+
+static const glyph *find_glyph(char c)
+{
+    if (c >= 'a' && c <= 'z') c = (char)(c - 'a' + 'A');
+    const glyph *q = NULL;
+    for (size_t i = 0; i < sizeof font5x7 / sizeof font5x7[0]; i++) {
+        if (font5x7[i].c == c) return &font5x7[i];
+        if (font5x7[i].c == '?') q = &font5x7[i];
+    }
+    return q;
+}
+
+int facet_image_text_width(const char *text, int scale)
+{
+    if (!text || scale < 1) return 0;
+    size_t n = strlen(text);
+    return n ? (int)(n * 6 - 1) * scale : 0;
+}
+
+facet_status facet_image_draw_text(facet_image *img, int x, int y, const char *text, int scale,
+                                   const uint8_t colour[3], const uint8_t background[3])
+{
+    int r = facet_image_check(img, "img");
+    if (r) return r;
+    if (!text || !colour) return facet_seterr(NULL, FACET_E_INVALID_ARG, "text or colour is NULL");
+    if (scale < 1 || scale > 64) return facet_seterr(NULL, FACET_E_INVALID_ARG, "scale must be 1..64, not %d", scale);
+    long long s = scale, x0 = x;
+    if (background) /* one cell of margin around the text */
+        fill_span(img, x0 - s, (long long)y - s, x0 + (long long)facet_image_text_width(text, scale) + s,
+                  (long long)y + 8 * s, background);
+    for (const char *p = text; *p; p++, x0 += 6 * s) {
+        if (x0 >= img->width) break;
+        const glyph *g = find_glyph(*p);
+        for (int row = 0; row < 7; row++)
+            for (int col = 0; col < 5; col++)
+                if (g->rows[row][col] == '#')
+                    fill_span(img, x0 + col * s, (long long)y + row * s, x0 + (col + 1) * s,
+                              (long long)y + (row + 1) * s, colour);
+    }
+    return FACET_OK;
+}
