@@ -1123,6 +1123,53 @@ static void t_drawing(void)
     facet_image_destroy(im);
 }
 
+static long count_value(const facet_image *im, uint8_t v)
+{
+    long n = 0;
+    for (int y = 0; y < im->height; y++)
+        for (int x = 0; x < im->width; x++) n += im->data[(size_t)y * (size_t)im->stride + (size_t)x] == v;
+    return n;
+}
+
+/* The 5x7 label font: the ink of a glyph, scaling, its background box, lower case drawn as
+ * capitals, unknown characters as '?', clipping and bad arguments. */
+static void t_text(void)
+{
+    facet_image *a = NULL, *b = NULL;
+    facet_image_create(40, 24, 1, &a);
+    facet_image_create(40, 24, 1, &b);
+    const uint8_t ink[3] = {200, 0, 0}, bg[3] = {90, 0, 0};
+    CHECK_EQ(facet_image_draw_text(a, 1, 1, "1", 1, ink, NULL), 0);
+    CHECK_EQ(count_value(a, 200), 10); /* "  #  ", " ##  ", four "  #  ", " ### " */
+    CHECK(tj_px(a, 3, 1, 0) == 200 && tj_px(a, 2, 2, 0) == 200 && tj_px(a, 1, 1, 0) == 0);
+    memset(a->data, 0, (size_t)a->stride * (size_t)a->height);
+    CHECK_EQ(facet_image_draw_text(a, 4, 4, "1", 2, ink, bg), 0);
+    CHECK_EQ(count_value(a, 200), 40);
+    CHECK_EQ(count_value(a, 90), (10 + 4) * 18 - 40); /* one cell of margin around 10x14 */
+    CHECK_EQ(facet_image_text_width("#5 X", 1), 23);
+    CHECK_EQ(facet_image_text_width("#5 X", 3), 69);
+    CHECK_EQ(facet_image_text_width("", 2), 0);
+    memset(a->data, 0, (size_t)a->stride * (size_t)a->height);
+    CHECK_EQ(facet_image_draw_text(a, 0, 0, "lin_a", 1, ink, NULL), 0);
+    CHECK_EQ(facet_image_draw_text(b, 0, 0, "LIN_A", 1, ink, NULL), 0);
+    CHECK(memcmp(a->data, b->data, (size_t)a->stride * (size_t)a->height) == 0);
+    memset(a->data, 0, (size_t)a->stride * (size_t)a->height);
+    memset(b->data, 0, (size_t)b->stride * (size_t)b->height);
+    CHECK_EQ(facet_image_draw_text(a, 0, 0, "~\x01", 1, ink, NULL), 0);
+    CHECK_EQ(facet_image_draw_text(b, 0, 0, "??", 1, ink, NULL), 0);
+    CHECK(memcmp(a->data, b->data, (size_t)a->stride * (size_t)a->height) == 0 && count_value(a, 200) > 0);
+    /* clipped on every side */
+    CHECK_EQ(facet_image_draw_text(a, -7, -5, "A LONG LABEL THAT DOES NOT FIT", 3, ink, bg), 0);
+    CHECK_EQ(facet_image_draw_text(a, 38, 22, "XYZ", 64, ink, bg), 0);
+    CHECK_EQ(facet_image_draw_text(a, INT_MIN, INT_MAX, "X", 64, ink, bg), 0);
+    CHECK_EQ(facet_image_draw_text(a, 0, 0, "X", 0, ink, NULL), FACET_E_INVALID_ARG);
+    CHECK_EQ(facet_image_draw_text(a, 0, 0, "X", 65, ink, NULL), FACET_E_INVALID_ARG);
+    CHECK_EQ(facet_image_draw_text(a, 0, 0, NULL, 1, ink, NULL), FACET_E_INVALID_ARG);
+    CHECK_EQ(facet_image_draw_text(NULL, 0, 0, "X", 1, ink, NULL), FACET_E_INVALID_ARG);
+    facet_image_destroy(a);
+    facet_image_destroy(b);
+}
+
 static void t_arguments(void)
 {
     facet_image *im = NULL;
@@ -1159,4 +1206,4 @@ TESTS(TEST(t_decode_every_test_image), TEST(t_decode_memory_equals_file),
       TEST(t_exif_parser_bounds), TEST(t_truncated_files), TEST(t_garbage_and_wrong_magic),
       TEST(t_decompression_bomb_limits), TEST(t_cmyk_and_grey_jpeg), TEST(t_from_pixels_packed),
       TEST(t_from_pixels_yuv), TEST(t_crop_clamping), TEST(t_resize), TEST(t_warp_affine),
-      TEST(t_colour_and_tensor), TEST(t_drawing), TEST(t_arguments))
+      TEST(t_colour_and_tensor), TEST(t_drawing), TEST(t_text), TEST(t_arguments))

@@ -16,7 +16,7 @@ fails=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; sed 's/^/#   /' "$tmp/out" | head -30; }
 check() { name=$1; shift; if "$@" >"$tmp/out" 2>&1; then ok "$name"; else bad "$name"; fi; }
-echo "1..9"
+echo "1..11"
 
 # events.py FILE: checks a JSON-lines event file: every line an event with the common fields,
 # recognised names only lin_manuel_miranda and at least one of them; prints a summary.
@@ -148,4 +148,22 @@ else
     wait "$pid" 2>/dev/null
     pid=""
 fi
+# --draw: annotated video decoded back by ffprobe (codec, size, one frame per detected frame),
+# one file per feed when there are several (a folder of images of mixed sizes scaled to its
+# first), the PNG folder form, and a file that cannot be made is an error before any work
+check "--draw OUT.mp4: H.264 video of every detected frame, images of mixed sizes scaled to the first's" sh -c "
+    '$facet' watch '$data/gallery/probe' --no-recognition --draw '$tmp/drawn.mp4' >/dev/null 2>'$tmp/draw.err' &&
+    grep -q 'drawn.mp4: 5 frames (h264)' '$tmp/draw.err' &&
+    [ \"\$(ffprobe -v error -count_frames -show_entries stream=codec_name,width,height,nb_read_frames -of csv=p=0 \
+        '$tmp/drawn.mp4')\" = 'h264,1548,1024,5' ] &&
+    '$facet' watch '$data/gallery/probe' --no-recognition --draw '$tmp/pngs' >/dev/null 2>&1 &&
+    [ \$(ls '$tmp/pngs' | grep -c '^probe_00000[0-4].png\$') = 5 ]"
+check "--draw with two feeds: OUT_FEED.mp4 each; an unwritable OUT fails before any work" sh -c "
+    '$facet' watch stage='$data/video/hamilton_clip.mp4' probe='$data/gallery/probe' --no-recognition \
+        --draw '$tmp/two.mp4' >/dev/null 2>'$tmp/draw2.err' &&
+    [ \"\$(ffprobe -v error -count_frames -show_entries stream=codec_name,width,height,nb_read_frames -of csv=p=0 \
+        '$tmp/two_stage.mp4')\" = 'h264,640,360,275' ] &&
+    ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 '$tmp/two_probe.mp4' | grep -qx 5 &&
+    ! '$facet' watch '$data/gallery/probe' --no-recognition --draw '$tmp/no/such/dir/x.mp4' >/dev/null 2>'$tmp/draw3.err' &&
+    grep -q 'no/such/dir/x.mp4: No such file' '$tmp/draw3.err' && ! grep -q '^figures' '$tmp/draw3.err'"
 [ $fails = 0 ]

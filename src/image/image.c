@@ -479,7 +479,8 @@ int facet_image_text_width(const char *text, int scale)
 {
     if (!text || scale < 1) return 0;
     size_t n = strlen(text);
-    return n ? (int)(n * 6 - 1) * scale : 0;
+    long long w = n ? ((long long)n * 6 - 1) * scale : 0;
+    return w > INT_MAX ? INT_MAX : (int)w;
 }
 
 facet_status facet_image_draw_text(facet_image *img, int x, int y, const char *text, int scale,
