@@ -439,4 +439,114 @@ static void t_gallery_sqlite(void)
     rmdir(dir);
 }
 
-TESTS(TEST(t_images), TEST(t_nn), TEST(t_sdk), TEST(t_gallery_memory), TEST(t_gallery_sqlite))
+/* ---- video: tracker, events, recognition client, watch set-up, video writer ---- */
+/* (the scheduler, facet_schedule, is a plain value and allocates nothing) */
+
+typedef struct track_ctx {
+    facet_sdk *sdk;
+    facet_image *chip, *frame;
+    char video[700];
+} track_ctx;
+
+/* Six frames of two faces crossing, a third appearing, then all gone past the timeout: the
+ * tracker's buffers grow with the boxes per frame. */
+static int run_tracker(void *p)
+{
+    (void)p;
+    facet_tracker *tr = NULL;
+    int rc = facet_tracker_create(NULL, &tr);
+    for (int k = 0; rc == 0 && k < 6; k++) {
+        facet_box b[3] = {{10.0f + 20 * k, 50, 60, 60}, {130.0f - 20 * k, 52, 60, 60}, {300, 40, 70, 70}};
+        int ids[3], n = k < 2 ? 2 : 3;
+        rc = facet_tracker_update(tr, k * 0.04, b, n, ids);
+    }
+    if (rc == 0) rc = facet_tracker_update(tr, 5.0, NULL, 0, NULL);
+    const int *ended = NULL;
+    if (rc == 0 && facet_tracker_ended(tr, &ended) != 3) rc = FACET_E_INTERNAL;
+    facet_tracker_destroy(tr);
+    return rc;
+}
+
+static int run_event_json(void *p)
+{
+    track_ctx *c = p;
+    facet_watch_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = FACET_EV_RECOGNIZED;
+    ev.feed = "cam1";
+    ev.track = 3;
+    ev.box = (facet_box){1, 2, 30, 40};
+    ev.identity = "ann";
+    ev.chip = c->chip;
+    char *js = NULL;
+    int rc = facet_watch_event_to_json(&ev, 1, &js);
+    if (rc == 0 && !strstr(js, "\"chip_jpeg\":\"/9j/")) rc = FACET_E_INTERNAL;
+    facet_free(js);
+    return rc;
+}
+
+static int run_recognizer_remote(void *p)
+{
+    (void)p;
+    facet_recognizer *r = NULL;
+    int rc = facet_recognizer_remote("http://127.0.0.1:9/", "a-key-of-some-length", "people", -1, 1, &r);
+    facet_recognizer_destroy(r);
+    return rc;
+}
+
+static int run_watch_setup(void *p)
+{
+    track_ctx *c = p;
+    facet_watch *w = NULL;
+    int rc = facet_watch_create(c->sdk, NULL, NULL, &w);
+    if (rc == 0) rc = facet_watch_add_push(w, "cam1", NULL);
+    if (rc == 0) rc = facet_watch_add_push(w, NULL, NULL);
+    if (rc == 0) rc = facet_watch_add_source(w, NULL, data("gallery/probe"), NULL);
+    if (rc == 0 && facet_watch_feed_count(w) != 3) rc = FACET_E_INTERNAL;
+    facet_watch_destroy(w);
+    return rc;
+}
+
+static int run_video_writer(void *p)
+{
+    track_ctx *c = p;
+    facet_video_writer *vw = NULL;
+    int rc = facet_video_writer_create(c->video, 64, 48, &vw);
+    for (int k = 0; rc == 0 && k < 3; k++) rc = facet_video_writer_write(vw, c->frame, k * 0.04);
+    if (rc == 0) rc = facet_video_writer_finish(vw);
+    if (rc == 0 && facet_video_writer_frames(vw) != 3) rc = FACET_E_INTERNAL;
+    facet_video_writer_destroy(vw);
+    return rc;
+}
+
+static void t_track(void)
+{
+    track_ctx c;
+    memset(&c, 0, sizeof c);
+    CHECK_EQ(facet_image_create(112, 112, 3, &c.chip), 0);
+    CHECK_EQ(facet_image_create(64, 48, 3, &c.frame), 0);
+    if (!c.chip || !c.frame) return;
+    for (int i = 0; i < 112 * 112 * 3; i++) c.chip->data[i] = (uint8_t)(i * 7);
+    for (int i = 0; i < 64 * 48 * 3; i++) c.frame->data[i] = (uint8_t)(i * 3);
+    sweep(&(op){"tracker: create, six frames, timeout", run_tracker, NULL, NULL}, &c);
+    sweep(&(op){"event to JSON with a chip", run_event_json, NULL, NULL}, &c);
+    sweep(&(op){"remote recognizer", run_recognizer_remote, NULL, NULL}, &c);
+    char dir[] = "/tmp/facet-oom-XXXXXX";
+    if (mkdtemp(dir)) {
+        snprintf(c.video, sizeof c.video, "%s/v.mp4", dir);
+        sweep(&(op){"video writer: three frames", run_video_writer, NULL, NULL}, &c);
+        unlink(c.video);
+        rmdir(dir);
+    }
+    facet_sdk_settings set;
+    facet_sdk_defaults(&set);
+    set.model_dir = test_model_dir();
+    set.num_threads = 1;
+    if (facet_sdk_create(&set, &c.sdk) == 0)
+        sweep(&(op){"watch: create, two push feeds and a folder", run_watch_setup, NULL, NULL}, &c);
+    facet_sdk_destroy(c.sdk);
+    facet_image_destroy(c.chip);
+    facet_image_destroy(c.frame);
+}
+
+TESTS(TEST(t_images), TEST(t_nn), TEST(t_sdk), TEST(t_gallery_memory), TEST(t_gallery_sqlite), TEST(t_track))

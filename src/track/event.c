@@ -68,7 +68,7 @@ static int encode_jpeg(const facet_image *img, unsigned char **out, unsigned lon
 static char *base64(const unsigned char *p, size_t n)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *s = malloc((n + 2) / 3 * 4 + 1), *o = s;
+    char *s = facet_malloc((n + 2) / 3 * 4 + 1), *o = s;
     if (!s) return NULL;
     for (size_t i = 0; i < n; i += 3) {
         unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
@@ -93,7 +93,7 @@ facet_status facet_watch_event_to_json(const facet_watch_event *ev, int with_chi
     *json = NULL;
     json_t *o = json_object();
     json_t *box = json_array();
-    int bad = !o || !box;
+    int bad = !o || !box, oom = bad;
     bad |= json_object_set_new(o, "event", json_string(facet_watch_event_name(ev->type)));
     bad |= json_object_set_new(o, "feed", json_string(ev->feed ? ev->feed : ""));
     bad |= json_object_set_new(o, "track", json_integer(ev->track));
@@ -116,8 +116,10 @@ facet_status facet_watch_event_to_json(const facet_watch_event *ev, int with_chi
         unsigned char *jpg = NULL;
         unsigned long n = 0;
         char *b64 = NULL;
-        if (encode_jpeg(ev->chip, &jpg, &n) == 0) b64 = base64(jpg, n);
+        int encoded = encode_jpeg(ev->chip, &jpg, &n) == 0;
+        if (encoded) b64 = base64(jpg, n);
         free(jpg);
+        oom |= encoded && !b64;
         bad |= !b64 || json_object_set_new(o, "chip_jpeg", json_string(b64));
         free(b64);
     }
@@ -125,8 +127,8 @@ facet_status facet_watch_event_to_json(const facet_watch_event *ev, int with_chi
     /* json_string gives NULL for invalid UTF-8; json_object_set_new then fails: caught by bad */
     char *s = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     json_decref(o);
-    if (!s) return facet_seterr(NULL, bad ? FACET_E_INVALID_ARG : FACET_E_NO_MEMORY,
-                                "event_to_json: cannot encode the event (invalid UTF-8 in a name?)");
+    if (!s && (oom || !bad)) return facet_seterr(NULL, FACET_E_NO_MEMORY, "event_to_json: out of memory");
+    if (!s) return facet_seterr(NULL, FACET_E_INVALID_ARG, "event_to_json: cannot encode the event (invalid UTF-8 in a name?)");
     *json = s;
     return FACET_OK;
 }

@@ -74,7 +74,7 @@ facet_status facet_recognizer_local(facet_sdk *sdk, facet_gallery *gallery, cons
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "recognizer_local: bad collection name");
     int rc = facet_collection_load(gallery, collection, NULL);
     if (rc) return rc; /* the gallery left its message */
-    facet_recognizer *r = calloc(1, sizeof *r);
+    facet_recognizer *r = facet_calloc(1, sizeof *r);
     if (!r) return facet_seterr(NULL, FACET_E_NO_MEMORY, "recognizer_local: out of memory");
     rc = facet_sdk_faceprint_model(sdk, r->model);
     if (rc) {
@@ -120,7 +120,7 @@ facet_status facet_recognizer_remote(const char *base_url, const char *key, cons
     if (key && strpbrk(key, "\r\n"))
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "recognizer_remote: the key contains a line break");
     pthread_once(&curl_once, curl_init);
-    facet_recognizer *r = calloc(1, sizeof *r);
+    facet_recognizer *r = facet_calloc(1, sizeof *r);
     if (!r) return facet_seterr(NULL, FACET_E_NO_MEMORY, "recognizer_remote: out of memory");
     r->remote = 1;
     r->threshold = threshold;
@@ -129,7 +129,7 @@ facet_status facet_recognizer_remote(const char *base_url, const char *key, cons
     size_t bl = strlen(base_url);
     while (bl > 0 && base_url[bl - 1] == '/') bl--;
     size_t n = bl + strlen(collection) + 64;
-    r->url = malloc(n);
+    r->url = facet_malloc(n);
     if (r->url) {
         /* aligned=true: a 112x112 image is a chip, not a crop to detect a face in */
         if (threshold >= 0)
@@ -140,7 +140,7 @@ facet_status facet_recognizer_remote(const char *base_url, const char *key, cons
     }
     if (key && *key) {
         size_t an = strlen(key) + 32;
-        r->auth = malloc(an);
+        r->auth = facet_malloc(an);
         if (r->auth) snprintf(r->auth, an, "Authorization: Bearer %s", key);
     }
     if (!r->url || (key && *key && !r->auth) || pthread_mutex_init(&r->mu, NULL)) {
@@ -207,7 +207,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
         b->overflow = 1;
         return 0;
     }
-    char *p = realloc(b->p, b->n + n + 1);
+    char *p = facet_realloc(b->p, b->n + n + 1);
     if (!p) return 0;
     memcpy(p + b->n, data, n);
     b->n += n;

@@ -90,12 +90,12 @@ static int open_folder(track_source *s, const char *dir)
         if (e->d_name[0] == '.' || !is_image(e->d_name)) continue;
         if (s->n_files == cap) {
             cap = cap ? cap * 2 : 64;
-            char **f = realloc(s->files, (size_t)cap * sizeof *f);
+            char **f = facet_realloc(s->files, (size_t)cap * sizeof *f);
             if (!f) break;
             s->files = f;
         }
         size_t n = strlen(dir) + strlen(e->d_name) + 2;
-        char *p = malloc(n);
+        char *p = facet_malloc(n);
         if (!p) break;
         snprintf(p, n, "%s/%s", dir, e->d_name);
         s->files[s->n_files++] = p;
@@ -170,7 +170,7 @@ int track_source_open(const char *spec, double folder_fps, track_source **out)
 {
     if (!spec || !out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "source: NULL spec or out");
     *out = NULL;
-    track_source *s = calloc(1, sizeof *s);
+    track_source *s = facet_calloc(1, sizeof *s);
     if (!s) return facet_seterr(NULL, FACET_E_NO_MEMORY, "source: out of memory");
     pthread_once(&av_once, av_setup);
     DIR *d = strstr(spec, "://") || !strncmp(spec, "v4l2:", 5) ? NULL : opendir(spec);

@@ -62,12 +62,12 @@ facet_status facet_tracker_create(const facet_tracker_settings *s, facet_tracker
         return facet_seterr(NULL, FACET_E_INVALID_ARG,
                             "tracker: settings out of range (min_iou in (0,1], max_jump >= 0, "
                             "timeout >= 0, max_tracks 1..65536)");
-    facet_tracker *tr = calloc(1, sizeof *tr);
+    facet_tracker *tr = facet_calloc(1, sizeof *tr);
     if (!tr) goto fail;
     tr->set = set;
     tr->next_id = 1;
-    tr->t = calloc((size_t)set.max_tracks, sizeof *tr->t);
-    tr->ended = calloc((size_t)set.max_tracks, sizeof *tr->ended);
+    tr->t = facet_calloc((size_t)set.max_tracks, sizeof *tr->t);
+    tr->ended = facet_calloc((size_t)set.max_tracks, sizeof *tr->ended);
     if (!tr->t || !tr->ended) goto fail;
     *out = tr;
     return FACET_OK;
@@ -148,9 +148,9 @@ facet_status facet_tracker_update(facet_tracker *tr, double t, const facet_box *
         return facet_seterr(NULL, FACET_E_LIMIT, "tracker_update: too many boxes");
     if ((size_t)tr->cap_det < cells || tr->cap_det < n) {
         size_t cap = cells > (size_t)n ? cells : (size_t)n;
-        float *s = realloc(tr->score, cap * sizeof *s);
+        float *s = facet_realloc(tr->score, cap * sizeof *s);
         if (s) tr->score = s;
-        int *dt = realloc(tr->det_track, cap * sizeof *dt);
+        int *dt = facet_realloc(tr->det_track, cap * sizeof *dt);
         if (dt) tr->det_track = dt;
         if (!s || !dt) return facet_seterr(NULL, FACET_E_NO_MEMORY, "tracker_update: out of memory");
         tr->cap_det = (int)cap;

@@ -171,7 +171,7 @@ facet_status facet_watch_create(facet_sdk *sdk, facet_recognizer *rec, const fac
     int rc = facet_tracker_create(&set.tracker, &probe); /* validates the tracker settings */
     facet_tracker_destroy(probe);
     if (rc) return rc;
-    facet_watch *w = calloc(1, sizeof *w);
+    facet_watch *w = facet_calloc(1, sizeof *w);
     if (!w) return facet_seterr(NULL, FACET_E_NO_MEMORY, "watch_create: out of memory");
     w->sdk = sdk;
     w->rec = rec;
@@ -258,8 +258,8 @@ static facet_status add_feed(facet_watch *w, const char *name, const char *sourc
     if (w->started) return werr(w, FACET_E_INVALID_ARG, "watch_add: feeds are added before facet_watch_start");
     if (name && (!*name || strlen(name) >= FEED_NAME_MAX))
         return werr(w, FACET_E_INVALID_ARG, "watch_add: feed names have 1..63 bytes");
-    feed *f = calloc(1, sizeof *f);
-    feed **fs = realloc(w->feeds, (size_t)(w->n_feeds + 1) * sizeof *fs);
+    feed *f = facet_calloc(1, sizeof *f);
+    feed **fs = facet_realloc(w->feeds, (size_t)(w->n_feeds + 1) * sizeof *fs);
     if (!f || !fs) {
         free(f);
         if (fs) w->feeds = fs;
@@ -344,7 +344,7 @@ static void maybe_send(feed *f, wtrack *t, double now)
     if (!w->rec || f->eof || atomic_load(&w->stop) || !t->announced || !t->cand ||
         t->cand_q < w->set.send_quality || !facet_schedule_due(&t->sched, now))
         return;
-    request *r = calloc(1, sizeof *r);
+    request *r = facet_calloc(1, sizeof *r);
     if (!r) return; /* tried again on the next frame */
     r->f = f;
     r->track = t->id;
@@ -370,7 +370,7 @@ static void record_rtt(feed *f, double rtt, double server)
     f->server_sum += server;
     if (f->n_rtt == f->cap_rtt) {
         long cap = f->cap_rtt ? f->cap_rtt * 2 : 1024;
-        float *p = realloc(f->rtts, (size_t)cap * sizeof *p);
+        float *p = facet_realloc(f->rtts, (size_t)cap * sizeof *p);
         if (!p) return;
         f->rtts = p;
         f->cap_rtt = cap;
@@ -453,7 +453,7 @@ static wtrack *new_track(feed *f, int id, double t, double now)
 {
     if (f->n_tracks == f->cap_tracks) {
         int cap = f->cap_tracks ? f->cap_tracks * 2 : 16;
-        wtrack *p = realloc(f->tracks, (size_t)cap * sizeof *p);
+        wtrack *p = facet_realloc(f->tracks, (size_t)cap * sizeof *p);
         if (!p) return NULL;
         f->tracks = p;
         f->cap_tracks = cap;
@@ -486,11 +486,14 @@ static void detect_frame(feed *f, facet_image *img, double t, int cut)
         facet_log(FACET_LOG_WARN, "watch: %s: detection failed: %s", f->name, facet_last_error());
         n = 0;
     }
-    facet_box *boxes = calloc((size_t)n + 1, sizeof *boxes);
-    int *ids = calloc((size_t)n + 1, sizeof *ids);
-    const char **names = calloc((size_t)n + 1, sizeof *names);
-    char(*name_buf)[FACET_IDENTITY_MAX + 1] = calloc((size_t)n + 1, sizeof *name_buf);
-    if (!boxes || !ids || !names || !name_buf) n = 0;
+    facet_box *boxes = facet_calloc((size_t)n + 1, sizeof *boxes);
+    int *ids = facet_calloc((size_t)n + 1, sizeof *ids);
+    const char **names = facet_calloc((size_t)n + 1, sizeof *names);
+    char(*name_buf)[FACET_IDENTITY_MAX + 1] = facet_calloc((size_t)n + 1, sizeof *name_buf);
+    if (!boxes || !ids || !names || !name_buf) {
+        facet_log(FACET_LOG_WARN, "watch: %s: out of memory, the faces of this frame are not tracked", f->name);
+        n = 0;
+    }
     for (int i = 0; i < n; i++) boxes[i] = (facet_box){faces[i].x, faces[i].y, faces[i].w, faces[i].h};
     double now = mono();
     pthread_mutex_lock(&f->mu);
@@ -712,7 +715,7 @@ facet_status facet_watch_start(facet_watch *w)
     if (w->n_feeds == 0) return werr(w, FACET_E_INVALID_ARG, "watch_start: no feeds");
     w->started = 1;
     int nw = w->rec ? w->set.recognition_threads : 0;
-    w->workers = calloc((size_t)nw + 1, sizeof *w->workers);
+    w->workers = facet_calloc((size_t)nw + 1, sizeof *w->workers);
     if (!w->workers) return werr(w, FACET_E_NO_MEMORY, "watch_start: out of memory");
     for (int i = 0; i < nw; i++) {
         if (pthread_create(&w->workers[i], NULL, worker_main, w)) break;
@@ -865,7 +868,7 @@ facet_status facet_watch_stats(facet_watch *w, int feed_index, facet_feed_stats 
     }
     if (f->detected > 0) out->detect_ms_mean = f->detect_sum / f->detected;
     long n = f->n_rtt;
-    if (n > 0 && (sorted = malloc((size_t)n * sizeof *sorted))) memcpy(sorted, f->rtts, (size_t)n * sizeof *sorted);
+    if (n > 0 && (sorted = facet_malloc((size_t)n * sizeof *sorted))) memcpy(sorted, f->rtts, (size_t)n * sizeof *sorted);
     pthread_mutex_unlock(&f->mu);
     if (sorted) {
         qsort(sorted, (size_t)n, sizeof *sorted, cmp_float);
