@@ -94,15 +94,21 @@ if [ -z "$facetd" ] || [ ! -x "$facetd" ]; then
     echo "ok 9 - facetd's test-only recognize delay # SKIP no facetd binary"
     n=9
 else
-    FACET_ADMIN_KEY=watch-test-admin-key-0123 "$facetd" --listen 127.0.0.1:0 --db "$db" --log-file "$tmp/facetd.log" \
-        >/dev/null 2>"$tmp/facetd.err" &
-    pid=$!
-    port=""
-    for i in $(seq 1 600); do
-        port=$(sed -n 's/.*listening on .*(port \([0-9]*\).*/\1/p' "$tmp/facetd.log" 2>/dev/null | head -1)
-        [ -n "$port" ] && break
-        sleep 0.1
-    done
+    # start_facetd LOG [FLAG...]: facetd on a free loopback port of the test's store; sets pid, port
+    start_facetd() {
+        log=$1
+        shift
+        FACET_ADMIN_KEY=watch-test-admin-key-0123 "$facetd" --listen 127.0.0.1:0 --db "$db" --log-file "$log" "$@" \
+            >/dev/null 2>"$log.err" &
+        pid=$!
+        port=""
+        for i in $(seq 1 600); do
+            port=$(sed -n 's/.*listening on .*(port \([0-9]*\).*/\1/p' "$log" 2>/dev/null | head -1)
+            [ -n "$port" ] && break
+            sleep 0.1
+        done
+    }
+    start_facetd "$tmp/facetd.log"
     check "watch hamilton through facetd on loopback: the same person named" sh -c "
         [ -n '$port' ] &&
         '$facet' watch '$data/video/hamilton_clip.mp4' --server http://127.0.0.1:$port --key watch-test-admin-key-0123 \
@@ -126,15 +132,7 @@ else
     # the test-only slowdown bench/watch uses: refused out of range, printed in the settings, and
     # a recognize answer really held that long (server_ms counts it)
     ffmpeg -v error -y -i "$data/video/known/lin_manuel_miranda.png" -vf scale=112:112 "$tmp/chip.png"
-    FACET_ADMIN_KEY=watch-test-admin-key-0123 "$facetd" --listen 127.0.0.1:0 --db "$db" --log-file "$tmp/slow.log" \
-        --test-recognize-delay-ms 300 >/dev/null 2>&1 &
-    pid=$!
-    port=""
-    for i in $(seq 1 600); do
-        port=$(sed -n 's/.*listening on .*(port \([0-9]*\).*/\1/p' "$tmp/slow.log" 2>/dev/null | head -1)
-        [ -n "$port" ] && break
-        sleep 0.1
-    done
+    start_facetd "$tmp/slow.log" --test-recognize-delay-ms 300
     check "facetd's test-only recognize delay: range checked, printed, warned, applied" sh -c "
         ! '$facetd' --test-recognize-delay-ms -1 --check-config 2>'$tmp/d1' && grep -q 'test-recognize-delay-ms must be an integer from 0 to 60000' '$tmp/d1' &&
         ! '$facetd' --test-recognize-delay-ms 600000 --check-config 2>'$tmp/d2' && grep -q 'test-recognize-delay-ms' '$tmp/d2' &&

@@ -76,21 +76,15 @@ facet_status facet_recognizer_local(facet_sdk *sdk, facet_gallery *gallery, cons
     if (rc) return rc; /* the gallery left its message */
     facet_recognizer *r = facet_calloc(1, sizeof *r);
     if (!r) return facet_seterr(NULL, FACET_E_NO_MEMORY, "recognizer_local: out of memory");
-    rc = facet_sdk_faceprint_model(sdk, r->model);
-    if (rc) {
-        free(r);
-        return rc;
-    }
     facet_collection_info info;
-    rc = facet_collection_get(gallery, collection, &info);
-    if (rc) {
+    rc = facet_sdk_faceprint_model(sdk, r->model);
+    if (!rc) rc = facet_collection_get(gallery, collection, &info);
+    if (!rc && strcmp(info.model_id, r->model) != 0)
+        rc = facet_seterr(NULL, FACET_E_MODEL, "recognizer_local: collection '%s' holds faceprints of %s, the SDK makes %s",
+                          collection, info.model_id, r->model);
+    if (rc) { /* the SDK, the gallery or the check above left the message */
         free(r);
         return rc;
-    }
-    if (strcmp(info.model_id, r->model) != 0) {
-        free(r);
-        return facet_seterr(NULL, FACET_E_MODEL, "recognizer_local: collection '%s' holds faceprints of %s, the SDK makes %s",
-                            collection, info.model_id, r->model);
     }
     r->sdk = sdk;
     r->gallery = gallery;
