@@ -115,6 +115,32 @@ static void t_cpu(void)
     CHECK(facet_threads_resolve(0) >= 1);
 }
 
+/* RFC 4648's test vectors, then bytes that use every character of the alphabet */
+static void t_base64(void)
+{
+    static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const want[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (int i = 0; i < 7; i++) {
+        char *out = NULL;
+        CHECK_EQ(facet_base64_encode(in[i], strlen(in[i]), &out), FACET_OK);
+        CHECK_MSG(out && strcmp(out, want[i]) == 0, "'%s' -> '%s'", in[i], out ? out : "(null)");
+        facet_free(out);
+    }
+    unsigned char all[48];
+    for (int i = 0; i < 16; i++) { /* 64 six-bit groups 0..63 packed into 48 bytes */
+        unsigned v = (unsigned)(4 * i) << 18 | (unsigned)(4 * i + 1) << 12 | (unsigned)(4 * i + 2) << 6 | (unsigned)(4 * i + 3);
+        all[3 * i] = (unsigned char)(v >> 16), all[3 * i + 1] = (unsigned char)(v >> 8), all[3 * i + 2] = (unsigned char)v;
+    }
+    char *out = NULL;
+    CHECK_EQ(facet_base64_encode(all, sizeof all, &out), FACET_OK);
+    CHECK(out && strcmp(out, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") == 0);
+    facet_free(out);
+    out = (char *)1;
+    CHECK_EQ(facet_base64_encode(NULL, 3, &out), FACET_E_INVALID_ARG);
+    CHECK(out == NULL);
+    CHECK_EQ(facet_base64_encode("x", 1, NULL), FACET_E_INVALID_ARG);
+}
+
 TESTS(TEST(t_version), TEST(t_status_strings), TEST(t_error_message_on_handle_and_thread),
       TEST(t_error_message_wraps_its_own_buffer), TEST(t_facet_free), TEST(t_redact),
-      TEST(t_read_file_limits), TEST(t_alloc_alignment_and_overflow), TEST(t_cpu))
+      TEST(t_read_file_limits), TEST(t_alloc_alignment_and_overflow), TEST(t_cpu), TEST(t_base64))

@@ -87,6 +87,12 @@ FACET_API void facet_free(void *p);
  */
 FACET_API char *facet_redact(const char *text, char *out, size_t size);
 
+/*
+ * Encodes n bytes as standard padded base64 (RFC 4648, section 4) into *out, a NUL-terminated
+ * string that the caller releases with facet_free(). FACET_E_NO_MEMORY leaves *out NULL.
+ */
+FACET_API facet_status facet_base64_encode(const void *data, size_t n, char **out);
+
 /* Number of logical cores available to this process. */
 FACET_API int facet_cpu_count(void);
 

@@ -327,19 +327,6 @@ facet_status facet_faceprint_deserialize(const void *data, size_t size, facet_fa
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static void b64_encode(const uint8_t *in, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-        out[o++] = b64[v >> 18 & 63];
-        out[o++] = b64[v >> 12 & 63];
-        out[o++] = i + 1 < n ? b64[v >> 6 & 63] : '=';
-        out[o++] = i + 2 < n ? b64[v & 63] : '=';
-    }
-    out[o] = 0;
-}
-
 static int b64_value(char c)
 {
     const char *p = c ? strchr(b64, c) : NULL;
@@ -397,11 +384,10 @@ facet_status facet_faceprint_to_json(const facet_faceprint *fp, int fp16, char *
     int rc = facet_faceprint_serialize(fp, fp16, &bin, &n); /* validates fp */
     if (rc) return rc;
     size_t vbytes = n - 12 - strlen(fp->model);
-    char *data = facet_malloc((vbytes + 2) / 3 * 4 + 1);
+    char *data = NULL;
     json_t *o = NULL;
     char *out = NULL;
-    if (data) {
-        b64_encode(bin + n - vbytes, vbytes, data);
+    if (facet_base64_encode(bin + n - vbytes, vbytes, &data) == FACET_OK) {
         o = json_pack("{s:s, s:i, s:s, s:s}", "model", fp->model, "dim", fp->dim, "dtype", fp16 ? "f16" : "f32",
                       "data", data);
     }
@@ -410,7 +396,7 @@ facet_status facet_faceprint_to_json(const facet_faceprint *fp, int fp16, char *
     if (text && (out = facet_malloc(strlen(text) + 1))) memcpy(out, text, strlen(text) + 1);
     free(text); /* jansson's default allocator */
     json_decref(o);
-    free(data);
+    facet_free(data);
     free(bin);
     if (!out) return facet_seterr(NULL, FACET_E_NO_MEMORY, "no memory for the faceprint JSON");
     *json = out;

@@ -676,10 +676,11 @@ static json_t *chip_json(srv *s, const facet_image *img, const facet_face *f, sr
         srv_facet_error(s, out, rc, "chip");
         return NULL;
     }
-    char *txt = srv_base64_encode(png, n);
+    char *txt = NULL;
+    facet_base64_encode(png, n, &txt); /* NULL when out of memory: answered below */
     facet_free(png);
     json_t *j = txt ? json_string(txt) : NULL;
-    free(txt);
+    facet_free(txt);
     if (!j) srv_error(out, 503, "no_memory", "out of memory");
     return j;
 }

@@ -149,23 +149,6 @@ int srv_base64_decode(const char *in, size_t len, uint8_t **out, size_t *out_len
     return 0;
 }
 
-char *srv_base64_encode(const uint8_t *in, size_t n)
-{
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = malloc((n + 2) / 3 * 4 + 1);
-    if (!out) return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-        out[o++] = b64[v >> 18 & 63];
-        out[o++] = b64[v >> 12 & 63];
-        out[o++] = i + 1 < n ? b64[v >> 6 & 63] : '=';
-        out[o++] = i + 2 < n ? b64[v & 63] : '=';
-    }
-    out[o] = 0;
-    return out;
-}
-
 /* ---- routing ----------------------------------------------------------------------------- */
 
 static void kv_free(srv_kv *kv, int n)

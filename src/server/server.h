@@ -186,7 +186,6 @@ const srv_part *srv_body_part(const srv_req *r, const char *name);
  * *out is malloc'd. */
 int srv_base64_decode(const char *in, size_t len, uint8_t **out, size_t *out_len);
 /* Standard base64 with padding, NUL-terminated (malloc'd); NULL when out of memory. */
-char *srv_base64_encode(const uint8_t *in, size_t n);
 /* 1 when s[0..n) is valid UTF-8 without control characters. */
 int srv_utf8_ok(const char *s, size_t n);
 

@@ -65,22 +65,6 @@ static int encode_jpeg(const facet_image *img, unsigned char **out, unsigned lon
     return 0;
 }
 
-static char *base64(const unsigned char *p, size_t n)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *s = facet_malloc((n + 2) / 3 * 4 + 1), *o = s;
-    if (!s) return NULL;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-        *o++ = tab[v >> 18 & 63];
-        *o++ = tab[v >> 12 & 63];
-        *o++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
-        *o++ = i + 2 < n ? tab[v & 63] : '=';
-    }
-    *o = 0;
-    return s;
-}
-
 /* Rounded to a millisecond / a thousandth: the events are for people and dashboards. */
 static json_t *num(double v, double unit)
 {
@@ -117,11 +101,11 @@ facet_status facet_watch_event_to_json(const facet_watch_event *ev, int with_chi
         unsigned long n = 0;
         char *b64 = NULL;
         int encoded = encode_jpeg(ev->chip, &jpg, &n) == 0;
-        if (encoded) b64 = base64(jpg, n);
+        if (encoded) facet_base64_encode(jpg, n, &b64); /* NULL: out of memory */
         free(jpg);
         oom |= encoded && !b64;
         bad |= !b64 || json_object_set_new(o, "chip_jpeg", json_string(b64));
-        free(b64);
+        facet_free(b64);
     }
     json_decref(box);
     /* json_string gives NULL for invalid UTF-8; json_object_set_new then fails: caught by bad */
