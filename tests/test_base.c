@@ -141,6 +141,34 @@ static void t_base64(void)
     CHECK_EQ(facet_base64_encode("x", 1, NULL), FACET_E_INVALID_ARG);
 }
 
+static void t_parse_numbers(void)
+{
+    long l = 7;
+    CHECK_EQ(facet_parse_long("42", 0, 100, &l), FACET_OK);
+    CHECK_EQ(l, 42);
+    CHECK_EQ(facet_parse_long("-3", -5, 5, &l), FACET_OK);
+    CHECK_EQ(l, -3);
+    static const char *const bad_l[] = {"", " 5", "5 ", "5x", "0x10", "1e3", "101", "-1", "99999999999999999999"};
+    for (int i = 0; i < 9; i++) {
+        l = 7;
+        CHECK_MSG(facet_parse_long(bad_l[i], 0, 100, &l) == FACET_E_INVALID_ARG && l == 7, "'%s'", bad_l[i]);
+    }
+    CHECK(strstr(facet_last_error(), "is not an integer in 0..100") != NULL);
+    double d = 7;
+    CHECK_EQ(facet_parse_double("0.25", 0, 1, &d), FACET_OK);
+    CHECK_NEAR(d, 0.25, 0);
+    CHECK_EQ(facet_parse_double("1e-3", 0, 1, &d), FACET_OK);
+    CHECK_NEAR(d, 0.001, 1e-12);
+    static const char *const bad_d[] = {"", " 0.5", "0.5 ", "0.5x", "nan", "inf", "1e999", "1.5", "-0.1"};
+    for (int i = 0; i < 9; i++) {
+        d = 7;
+        CHECK_MSG(facet_parse_double(bad_d[i], 0, 1, &d) == FACET_E_INVALID_ARG && d == 7, "'%s'", bad_d[i]);
+    }
+    CHECK_EQ(facet_parse_long(NULL, 0, 1, &l), FACET_E_INVALID_ARG);
+    CHECK_EQ(facet_parse_double("1", 0, 1, NULL), FACET_E_INVALID_ARG);
+}
+
 TESTS(TEST(t_version), TEST(t_status_strings), TEST(t_error_message_on_handle_and_thread),
       TEST(t_error_message_wraps_its_own_buffer), TEST(t_facet_free), TEST(t_redact),
-      TEST(t_read_file_limits), TEST(t_alloc_alignment_and_overflow), TEST(t_cpu), TEST(t_base64))
+      TEST(t_read_file_limits), TEST(t_alloc_alignment_and_overflow), TEST(t_cpu), TEST(t_base64),
+      TEST(t_parse_numbers))

@@ -117,33 +117,25 @@ static void bad_value(const char *opt, const char *v, const char *what)
     exit(2);
 }
 
-/* strtol and strtod skip leading blanks and accept an empty string as 0: refuse both first */
-static void not_blank(const char *opt, const char *v, const char *what)
-{
-    if (!*v || *v == ' ' || (*v >= '\t' && *v <= '\r')) bad_value(opt, v, what);
-}
-
 long cli_long(const char *opt, const char *v, long lo, long hi)
 {
-    char what[96];
-    snprintf(what, sizeof what, "an integer in %ld..%ld", lo, hi);
-    not_blank(opt, v, what);
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (*end || errno || x < lo || x > hi) bad_value(opt, v, what);
+    long x;
+    if (facet_parse_long(v, lo, hi, &x)) {
+        char what[96];
+        snprintf(what, sizeof what, "an integer in %ld..%ld", lo, hi);
+        bad_value(opt, v, what);
+    }
     return x;
 }
 
 float cli_float(const char *opt, const char *v, double lo, double hi)
 {
-    char what[96];
-    snprintf(what, sizeof what, "a number in %g..%g", lo, hi);
-    not_blank(opt, v, what);
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (*end || errno || !isfinite(x) || x < lo || x > hi) bad_value(opt, v, what);
+    double x;
+    if (facet_parse_double(v, lo, hi, &x)) {
+        char what[96];
+        snprintf(what, sizeof what, "a number in %g..%g", lo, hi);
+        bad_value(opt, v, what);
+    }
     return (float)x;
 }
 

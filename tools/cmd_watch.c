@@ -68,29 +68,22 @@ static int usage_watch(void)
     return 2;
 }
 
-/* Strict numbers: the whole text must be a finite number in [lo, hi]. */
+/* Strict numbers (facet_parse_*), with the flag named in the message; -1 if refused. */
 static int parse_double(const char *flag, const char *v, double lo, double hi, double *out)
 {
-    char *end = NULL;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (errno || end == v || *end || !isfinite(d) || d < lo || d > hi) {
-        fprintf(stderr, "facet: %s: '%s' is not a number in [%g, %g]\n", flag, v, lo, hi);
-        return -1;
-    }
-    *out = d;
-    return 0;
+    if (!facet_parse_double(v, lo, hi, out)) return 0;
+    fprintf(stderr, "facet: %s: '%s' is not a number in %g..%g\n", flag, v, lo, hi);
+    return -1;
 }
 
 static int parse_int(const char *flag, const char *v, int lo, int hi, int *out)
 {
-    double d;
-    if (parse_double(flag, v, lo, hi, &d)) return -1;
-    if (d != floor(d)) {
-        fprintf(stderr, "facet: %s: '%s' is not a whole number\n", flag, v);
+    long x;
+    if (facet_parse_long(v, lo, hi, &x)) {
+        fprintf(stderr, "facet: %s: '%s' is not an integer in %d..%d\n", flag, v, lo, hi);
         return -1;
     }
-    *out = (int)d;
+    *out = (int)x;
     return 0;
 }
 

@@ -93,6 +93,14 @@ FACET_API char *facet_redact(const char *text, char *out, size_t size);
  */
 FACET_API facet_status facet_base64_encode(const void *data, size_t n, char **out);
 
+/*
+ * Strict numbers: the whole of `text` must be a base-10 integer (or a finite decimal number)
+ * in lo..hi, with no blank before or after; otherwise FACET_E_INVALID_ARG and a message that
+ * quotes the text, and *out is left as it was. "", " 5", "5x", "1e999" and "nan" are errors.
+ */
+FACET_API facet_status facet_parse_long(const char *text, long lo, long hi, long *out);
+FACET_API facet_status facet_parse_double(const char *text, double lo, double hi, double *out);
+
 /* Number of logical cores available to this process. */
 FACET_API int facet_cpu_count(void);
 

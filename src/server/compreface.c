@@ -28,6 +28,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -206,10 +207,8 @@ static int q_long(srv_req *r, const char *name, long def, long lo, const char *r
     const char *t = srv_query(r, name);
     *v = def;
     if (!t) return 0;
-    char *end;
-    errno = 0;
-    long x = strtol(t, &end, 10);
-    if (!*t || *end || errno || isspace((unsigned char)*t)) {
+    long x;
+    if (facet_parse_long(t, LONG_MIN, LONG_MAX, &x)) {
         cf_error(out, 400, CF_VALIDATION, "%s: '%.40s' is not an integer", name, t);
         return -1;
     }
@@ -240,10 +239,8 @@ static int q_threshold(srv_req *r, double *v, srv_resp *out)
     const char *t = srv_query(r, "det_prob_threshold");
     *v = -1;
     if (!t || !*t) return 0;
-    char *end;
-    errno = 0;
-    double x = strtod(t, &end);
-    if (*end || errno || isspace((unsigned char)*t) || !isfinite(x) || x < 0 || x > 1) {
+    double x;
+    if (facet_parse_double(t, 0, 1, &x)) {
         cf_error(out, 400, CF_VALIDATION,
                  "det_prob_threshold must be a number between 0.0 and 1.0, not '%.40s'", t);
         return -1;

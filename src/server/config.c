@@ -117,10 +117,8 @@ static int set_opt(srv_config *c, const opt *o, const char *value, int source, c
         }
         *(int *)field = v;
     } else {
-        char *end;
-        errno = 0;
-        long long v = strtoll(value, &end, 10);
-        if (!*value || *end || errno || isspace((unsigned char)*value) || v < o->lo || v > o->hi) {
+        long v;
+        if (facet_parse_long(value, (long)o->lo, (long)o->hi, &v)) {
             snprintf(err, errlen, "%s: %s must be an integer from %lld to %lld, not '%s'", where, o->name,
                      o->lo, o->hi, value);
             return -1;

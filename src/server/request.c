@@ -549,13 +549,9 @@ int srv_arg_int(srv_req *r, const char *name, long def, long lo, long hi, long *
     long x = def;
     switch (arg_lookup(r, name, &txt, &jv)) {
     case 0: break;
-    case 1: {
-        char *end;
-        errno = 0;
-        x = strtol(txt, &end, 10);
-        if (!*txt || *end || errno || isspace((unsigned char)*txt)) goto bad;
+    case 1:
+        if (facet_parse_long(txt, lo, hi, &x)) goto bad;
         break;
-    }
     default:
         if (!json_is_integer(jv)) goto bad;
         json_int_t ji = json_integer_value(jv);
@@ -578,13 +574,9 @@ int srv_arg_float(srv_req *r, const char *name, double def, double lo, double hi
     double x = def;
     switch (arg_lookup(r, name, &txt, &jv)) {
     case 0: break;
-    case 1: {
-        char *end;
-        errno = 0;
-        x = strtod(txt, &end);
-        if (!*txt || *end || errno || isspace((unsigned char)*txt)) goto bad;
+    case 1:
+        if (facet_parse_double(txt, lo, hi, &x)) goto bad;
         break;
-    }
     default:
         if (!json_is_number(jv)) goto bad;
         x = json_number_value(jv);
