@@ -57,7 +57,9 @@ check "bad options and sources are clear errors" sh -c "
     ! '$facet' watch x.mp4 --db '$db' --collection known --send-quality 0.3x 2>'$tmp/e1' && grep -q 'send-quality' '$tmp/e1' &&
     ! '$facet' watch x.mp4 --db '$db' --collection known --reconfirm-every -1 2>'$tmp/e2' && grep -q 'reconfirm-every' '$tmp/e2' &&
     ! '$facet' watch '$tmp/missing.mp4' --db '$db' --collection known 2>'$tmp/e3' && grep -q 'missing.mp4' '$tmp/e3' &&
-    ! '$facet' watch '$data/video/hamilton_clip.mp4' --db '$db' --collection nobody 2>'$tmp/e4' && grep -q 'nobody' '$tmp/e4'"
+    ! '$facet' watch '$data/video/hamilton_clip.mp4' --db '$db' --collection nobody 2>'$tmp/e4' && grep -q 'nobody' '$tmp/e4' &&
+    ! FACET_MODEL_PATH='$tmp/no-models' '$facet' watch '$data/gallery/probe' --no-recognition 2>'$tmp/e5' &&
+    grep -q 'no-models/fr_detect.onnx' '$tmp/e5' && ! grep -q '^figures' '$tmp/e5'"
 
 # a webhook receiver on a loopback port: every POST body, one per line, into a file
 cat >"$tmp/hook.py" <<'PY'

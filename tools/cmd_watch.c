@@ -398,6 +398,9 @@ static void print_figures(facet_watch *w, int final, hook *hk)
                 s.frames_in, s.frames_detected, s.frames_dropped, s.faces, s.tracks_total, s.tracks_open, s.scene_cuts,
                 s.answers, s.rps, s.errors, s.recognized, s.rtt_ms_mean, s.rtt_ms_p50, s.rtt_ms_p99, s.server_ms_mean,
                 s.detect_ms_mean);
+        if (s.frames_failed > 0)
+            fprintf(stderr, "%s %s: detection FAILED on %ld frames (see the warnings above)\n",
+                    final ? "figures" : "metrics", facet_watch_feed_name(w, i), s.frames_failed);
     }
 }
 

@@ -298,6 +298,7 @@ typedef struct facet_feed_stats {
     double server_ms_mean;   /* the recogniser's own time */
     double detect_ms_mean;   /* detection + quality per detected frame */
     int ended;               /* 1 once the source ended */
+    long frames_failed;      /* frames whose detection failed (each logged; not in frames_detected) */
 } facet_feed_stats;
 
 FACET_API int facet_watch_feed_count(const facet_watch *w);

@@ -83,7 +83,7 @@ struct feed {
     int inflight;
     /* figures */
     double start, stop, media_t, first_media_t, pace_start;
-    long frames_in, detected, dropped, faces, tracks_total, cuts, requests, answers, errors, recognized;
+    long frames_in, detected, dropped, failed, faces, tracks_total, cuts, requests, answers, errors, recognized;
     double rtt_sum, server_sum, detect_sum;
     float *rtts;
     long n_rtt, cap_rtt;
@@ -483,8 +483,12 @@ static void detect_frame(feed *f, facet_image *img, double t, int cut)
     facet_face *faces = NULL;
     int n = 0;
     if (facet_detect_faces(w->sdk, img, &faces, &n) != FACET_OK) {
+        /* counted apart, not as a detected frame with no face: figures must not look normal */
         facet_log(FACET_LOG_WARN, "watch: %s: detection failed: %s", f->name, facet_last_error());
-        n = 0;
+        pthread_mutex_lock(&f->mu);
+        f->failed++;
+        pthread_mutex_unlock(&f->mu);
+        return;
     }
     facet_box *boxes = facet_calloc((size_t)n + 1, sizeof *boxes);
     int *ids = facet_calloc((size_t)n + 1, sizeof *ids);
@@ -713,6 +717,10 @@ facet_status facet_watch_start(facet_watch *w)
     if (!w) return facet_seterr(NULL, FACET_E_INVALID_ARG, "watch_start: NULL watch");
     if (w->started) return werr(w, FACET_E_INVALID_ARG, "watch_start: already started");
     if (w->n_feeds == 0) return werr(w, FACET_E_INVALID_ARG, "watch_start: no feeds");
+    /* the models every frame needs, loaded now: a missing one is an error here, not a warning
+     * per frame with figures that look like an empty scene */
+    int rc = facet_sdk_load(w->sdk, FACET_MODULE_DETECT | (w->set.quality_pose ? FACET_MODULE_POSE : 0));
+    if (rc) return werr(w, rc, "watch_start: %s", facet_last_error());
     w->started = 1;
     int nw = w->rec ? w->set.recognition_threads : 0;
     w->workers = facet_calloc((size_t)nw + 1, sizeof *w->workers);
@@ -853,6 +861,7 @@ facet_status facet_watch_stats(facet_watch *w, int feed_index, facet_feed_stats 
     out->frames_in = f->frames_in;
     out->frames_detected = f->detected;
     out->frames_dropped = f->dropped;
+    out->frames_failed = f->failed;
     out->faces = f->faces;
     out->tracks_total = f->tracks_total;
     out->tracks_open = facet_tracker_open(f->tracker);
