@@ -91,12 +91,11 @@ static int cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* A number argument that must parse completely. */
+/* A number argument that must parse completely (facet_parse_double: a typo is an error). */
 static double number(const char *s, const char *what, double lo, double hi)
 {
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || !(v >= lo && v <= hi)) {
+    double v;
+    if (facet_parse_double(s, lo, hi, &v)) {
         fprintf(stderr, "slowdown: %s must be a number from %g to %g, not '%s'\n", what, lo, hi, s);
         exit(2);
     }
@@ -109,7 +108,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: slowdown URL KEY COLLECTION TRACKS SECONDS IMAGE...\n");
         return 2;
     }
-    int n_tracks = (int)number(argv[4], "TRACKS", 1, MAX_TRACKS);
+    long n_tracks_l;
+    if (facet_parse_long(argv[4], 1, MAX_TRACKS, &n_tracks_l)) {
+        fprintf(stderr, "slowdown: TRACKS must be an integer from 1 to %d, not '%s'\n", MAX_TRACKS, argv[4]);
+        return 2;
+    }
+    int n_tracks = (int)n_tracks_l;
     double seconds = number(argv[5], "SECONDS", 0.1, 3600);
     facet_sdk *sdk;
     if (facet_sdk_create(NULL, &sdk)) {
