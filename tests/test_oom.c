@@ -511,7 +511,7 @@ static int run_video_writer(void *p)
 {
     track_ctx *c = p;
     facet_video_writer *vw = NULL;
-    int rc = facet_video_writer_create(c->video, 64, 48, &vw);
+    int rc = facet_video_writer_create(c->video, 64, 48, NULL, &vw);
     for (int k = 0; rc == 0 && k < 3; k++) rc = facet_video_writer_write(vw, c->frame, k * 0.04);
     if (rc == 0) rc = facet_video_writer_finish(vw);
     if (rc == 0 && facet_video_writer_frames(vw) != 3) rc = FACET_E_INTERNAL;

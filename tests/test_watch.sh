@@ -151,11 +151,14 @@ fi
 # --draw: annotated video decoded back by ffprobe (codec, size, one frame per detected frame),
 # one file per feed when there are several (a folder of images of mixed sizes scaled to its
 # first), the PNG folder form, and a file that cannot be made is an error before any work
-check "--draw OUT.mp4: H.264 video of every detected frame, images of mixed sizes scaled to the first's" sh -c "
+check "--draw OUT.mp4: H.264 (or MPEG-4 part 2) video of every detected frame, mixed sizes scaled to the first's" sh -c "
     '$facet' watch '$data/gallery/probe' --no-recognition --draw '$tmp/drawn.mp4' >/dev/null 2>'$tmp/draw.err' &&
     grep -q 'drawn.mp4: 5 frames (h264)' '$tmp/draw.err' &&
     [ \"\$(ffprobe -v error -count_frames -show_entries stream=codec_name,width,height,nb_read_frames -of csv=p=0 \
         '$tmp/drawn.mp4')\" = 'h264,1548,1024,5' ] &&
+    '$facet' watch '$data/gallery/probe' --no-recognition --draw '$tmp/m4.mp4' --draw-codec mpeg4 >/dev/null 2>&1 &&
+    [ \"\$(ffprobe -v error -count_frames -show_entries stream=codec_name,width,height,nb_read_frames -of csv=p=0 \
+        '$tmp/m4.mp4')\" = 'mpeg4,1548,1024,5' ] &&
     '$facet' watch '$data/gallery/probe' --no-recognition --draw '$tmp/pngs' >/dev/null 2>&1 &&
     [ \$(ls '$tmp/pngs' | grep -c '^probe_00000[0-4].png\$') = 5 ]"
 check "--draw with two feeds: OUT_FEED.mp4 each; an unwritable OUT fails before any work" sh -c "

@@ -51,6 +51,7 @@ static int usage_watch(void)
             "  --draw OUT.mp4|DIR        annotated video (boxes, track ids, names; H.264, else MPEG-4\n"
             "                            part 2; OUT_FEED.mp4 per feed when there are several; also\n"
             "                            .mkv), or every detected frame as DIR/FEED_NNNNNN.png\n"
+            "  --draw-codec h264|mpeg4   the video codec (default: H.264 when FFmpeg has libx264)\n"
             "  --no-recognition          track only\n"
             "  --match-threshold S       similarity to name someone (default: the collection's / %.3f)\n"
             "  --send-quality Q          best shots below Q (0..1) are not sent (default 0.2)\n"
@@ -202,6 +203,7 @@ typedef struct watch_ctx {
     hook *hook;
     const char *draw_dir;  /* --draw: a folder of PNGs, or a video file name when draw_video */
     int draw_video;
+    const char *draw_codec;       /* --draw-codec, NULL: the best available */
     facet_video_writer **writers; /* per feed, made at its first frame (its size) */
     int *draw_failed;             /* per feed: drawing stopped after a failure (said once) */
     facet_watch *w;
@@ -296,7 +298,8 @@ static void on_frame(void *user, int feed, const facet_image *frame, double medi
     int rc;
     if (c->draw_video) {
         video_path(c, feed, path, sizeof path);
-        rc = c->writers[feed] ? FACET_OK : facet_video_writer_create(path, img->width, img->height, &c->writers[feed]);
+        rc = c->writers[feed] ? FACET_OK : facet_video_writer_create(path, img->width, img->height, c->draw_codec,
+                                                                                 &c->writers[feed]);
         if (!rc) rc = facet_video_writer_write(c->writers[feed], img, media_t);
     } else {
         snprintf(path, sizeof path, "%s/%s_%06ld.png", c->draw_dir, facet_watch_feed_name(c->w, feed), c->frame_no[feed]++);
@@ -472,7 +475,7 @@ int cmd_watch(int argc, char **argv)
     facet_watch_defaults(&wset);
     const char *db = NULL, *server = NULL, *key = getenv("FACET_API_KEY"), *collection = NULL, *webhook = NULL,
                *webhook_key = NULL;
-    const char *draw = NULL;
+    const char *draw = NULL, *draw_codec = NULL;
     double match_threshold = -1, metrics = 0, timeout = 10;
     int json = 0, chips = 0, no_rec = 0;
     char *specs[MAX_FEEDS];
@@ -491,7 +494,13 @@ int cmd_watch(int argc, char **argv)
             usage_watch();
             return 0;
         }
-        else if ((v = cli_opt(argc, argv, &i, "--draw"))) draw = v;
+        else if ((v = cli_opt(argc, argv, &i, "--draw-codec"))) {
+            draw_codec = v;
+            if (strcmp(v, "h264") && strcmp(v, "mpeg4")) {
+                fprintf(stderr, "facet: --draw-codec must be h264 or mpeg4, not '%s'\n", v);
+                bad = 1;
+            }
+        } else if ((v = cli_opt(argc, argv, &i, "--draw"))) draw = v;
         else if ((v = cli_opt(argc, argv, &i, "--feeds"))) bad = read_feeds(v, specs, owned, &nspec); else if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--chips")) chips = wset.event_chips = 1;
         else if (!strcmp(argv[i], "--realtime")) wset.realtime = 1;
@@ -537,7 +546,8 @@ int cmd_watch(int argc, char **argv)
     long frame_no[MAX_FEEDS] = {0};
     facet_video_writer *writers[MAX_FEEDS] = {0};
     int draw_failed[MAX_FEEDS] = {0};
-    watch_ctx ctx = {json, chips, NULL, draw, draw && is_video_name(draw), writers, draw_failed, NULL, frame_no, 0};
+    watch_ctx ctx = {json, chips, NULL, draw, draw && is_video_name(draw), draw_codec, writers, draw_failed, NULL,
+                     frame_no, 0};
     if (bad) goto done;
     if (nspec == 0 || (!no_rec && (!collection || (!db && !server))) || (db && server)) {
         if (!bad && (db && server)) fprintf(stderr, "facet: watch: --db and --server exclude each other\n");

@@ -326,8 +326,10 @@ FACET_API facet_status facet_watch_set_frame_callback(facet_watch *w, facet_watc
  */
 typedef struct facet_video_writer facet_video_writer;
 
-/* Creates `path` (replaced if it exists); fails on a name FFmpeg has no container for. */
-FACET_API facet_status facet_video_writer_create(const char *path, int width, int height,
+/* Creates `path` (replaced if it exists); fails on a name FFmpeg has no container for.
+ * `codec`: NULL or "" for the best this FFmpeg has, "h264" or "mpeg4" to ask for one (an error
+ * when it is missing). */
+FACET_API facet_status facet_video_writer_create(const char *path, int width, int height, const char *codec,
                                                  facet_video_writer **out);
 /* Appends an RGB or grey frame of any size, shown at `media_t` seconds (a time not after the
  * previous frame's becomes 1 ms after it). Read during the call only. */

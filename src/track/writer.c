@@ -59,11 +59,17 @@ void facet_video_writer_destroy(facet_video_writer *vw)
     free(vw);
 }
 
-facet_status facet_video_writer_create(const char *path, int width, int height, facet_video_writer **out)
+facet_status facet_video_writer_create(const char *path, int width, int height, const char *codec_name,
+                                       facet_video_writer **out)
 {
     if (!out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "video_writer_create: out is NULL");
     *out = NULL;
     if (!path || !*path) return facet_seterr(NULL, FACET_E_INVALID_ARG, "video_writer_create: path is empty");
+    int want_h264 = !codec_name || !*codec_name || !strcmp(codec_name, "h264");
+    int want_mpeg4 = !codec_name || !*codec_name || !strcmp(codec_name, "mpeg4");
+    if (!want_h264 && !want_mpeg4)
+        return facet_seterr(NULL, FACET_E_INVALID_ARG, "video_writer_create: codec '%s' is not h264 or mpeg4",
+                            codec_name);
     if (width < 2 || height < 2 || width > 8192 || height > 8192)
         return facet_seterr(NULL, FACET_E_INVALID_ARG, "video_writer_create: size %dx%d out of range (2..8192)", width,
                             height);
@@ -78,11 +84,12 @@ facet_status facet_video_writer_create(const char *path, int width, int height, 
         return facet_seterr(NULL, FACET_E_INVALID_ARG,
                             "video_writer_create: %s: no video container for this name (use .mp4 or .mkv)", path);
     }
-    const AVCodec *codec = avcodec_find_encoder_by_name("libx264");
-    if (!codec) codec = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
+    const AVCodec *codec = want_h264 ? avcodec_find_encoder_by_name("libx264") : NULL;
+    if (!codec && want_mpeg4) codec = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
     if (!codec) {
         facet_video_writer_destroy(vw);
-        return facet_seterr(NULL, FACET_E_UNSUPPORTED, "video_writer_create: this FFmpeg has neither libx264 nor mpeg4");
+        return facet_seterr(NULL, FACET_E_UNSUPPORTED, "video_writer_create: this FFmpeg has no %s encoder",
+                            want_mpeg4 && want_h264 ? "libx264 or mpeg4" : want_h264 ? "libx264" : "mpeg4");
     }
     snprintf(vw->codec, sizeof vw->codec, "%s", codec->id == AV_CODEC_ID_H264 ? "h264" : "mpeg4");
     vw->st = avformat_new_stream(vw->oc, NULL);
