@@ -4,7 +4,9 @@
 # that hit it); then the concurrency tests (TSAN_TESTS) a third time in a ThreadSanitizer
 # build of just those targets (TSAN_TARGETS). Prints the count of individual checks of all
 # as the last line: "N passed, N failed, N skipped". FACET_SANITIZE=0 skips the sanitizer
-# passes, FACET_TSAN=0 only the ThreadSanitizer one.
+# passes, FACET_TSAN=0 only the ThreadSanitizer one. Last, the arm64 pass: cross-built and run
+# under qemu-user (scripts/cross-test.sh aarch64, its tests counted here too); FACET_CROSS=0
+# skips it, FACET_CROSS=all runs the whole suite there instead of CI's share.
 set -u
 build=${1:-build}
 san="$build-sanitize"
@@ -51,6 +53,13 @@ if [ "${FACET_SANITIZE:-1}" != 0 ] && [ "${FACET_TSAN:-1}" != 0 ]; then
         echo "thread sanitizer build failed"
         rc=1
     fi
+fi
+if [ "${FACET_CROSS:-1}" != 0 ]; then
+    cross_all=""
+    [ "${FACET_CROSS:-1}" = all ] && cross_all=--all
+    "$(dirname "$0")/cross-test.sh" aarch64 $cross_all || rc=1
+    cross_log="$(dirname "$0")/../build-aarch64/meson-logs/testlog.json"
+    [ -f "$cross_log" ] && logs="$logs $cross_log"
 fi
 /usr/bin/python3 "$(dirname "$0")/tap-count.py" $logs
 exit $rc
