@@ -5,7 +5,7 @@ MESON_FLAGS ?=
 FACET_MODEL_PATH ?= $(CURDIR)/models
 export FACET_MODEL_PATH
 
-.PHONY: all setup models build demo test test-deb deb bench bench-nn bench-search bench-pipeline bench-watch clean
+.PHONY: all setup models build demo test test-arm64 test-deb deb bench bench-nn bench-search bench-pipeline bench-watch clean
 
 all: build
 
@@ -26,6 +26,10 @@ demo: build models
 
 test: build models
 	@./scripts/test.sh $(BUILD)
+
+# Every test of the suite on arm64 under qemu-user (`make test` runs CI's share): docs/arm64.md.
+test-arm64: setup models
+	@./scripts/cross-test.sh aarch64 --all
 
 # Debian packages in build-deb/ (scripts/deb.sh), and their test: installed into a throwaway
 # root, then used (scripts/test-deb.sh).
@@ -50,4 +54,4 @@ bench-watch: build models
 	@./bench/watch/run.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-deb
+	rm -rf $(BUILD) build-deb build-aarch64
