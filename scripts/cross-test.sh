@@ -37,7 +37,7 @@ stamp="$sysroot/.facet-packages"
 # What `make test` runs under emulation (CI's share; --all runs every test). qemu-user runs the
 # engine's floating-point work one lane at a time through soft-float helpers, ~200x slower than
 # native, so the share is what fits CI's 30 minutes (docs/arm64.md has the measured times).
-CI_TESTS="base faceprint image gallery store cluster durability gallery-ref store-postgres
+CI_TESTS="base faceprint image gallery store cluster durability oom gallery-ref store-postgres
 cluster-postgres python install nn"
 # meson's per-test limits are set for native runs
 TIMEOUT_MULTIPLIER=10
@@ -64,7 +64,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$PKGS" ]; then
     lib="$sysroot/usr/lib/$triple"
     ln -sfn blas/libblas.so.3 "$lib/libblas.so.3"
     ln -sfn lapack/liblapack.so.3 "$lib/liblapack.so.3"
-    echo "cross-test: $(ls "$apt"/archives/*.deb | wc -l) packages, $(du -sh "$sysroot" | cut -f1) unpacked"
+    echo "cross-test: $(find "$apt/archives" -name '*.deb' | wc -l) packages, $(du -sh "$sysroot" | cut -f1) unpacked"
     rm -rf "$apt/archives"
     echo "$PKGS" >"$stamp"
 fi
@@ -82,18 +82,18 @@ if [ "${1:-}" = --all ]; then
 elif [ $# -gt 0 ]; then
     tests="$*"
 else
-    tests=$CI_TESTS
+    tests=$(echo $CI_TESTS)  # one line
 fi
 rc=0
-# shellcheck disable=SC2086 # a word list
+# shellcheck disable=SC2086 # word lists
 meson test -C "$build" --no-rebuild --print-errorlogs --num-processes 2 \
     --timeout-multiplier "$TIMEOUT_MULTIPLIER" $tests \
     >"$build/meson-test.out" 2>&1 || rc=1
 grep -E "^ *[0-9]+/[0-9]+ " "$build/meson-test.out" | sed "s|^|[$arch] |"
 if [ -n "$tests" ]; then
     left=""
-    for t in $(meson test -C "$build" --list 2>/dev/null); do
-        case " $(echo $tests) " in *" $t "*) ;; *) left="$left $t" ;; esac
+    for t in $(meson test -C "$build" --no-rebuild --list 2>/dev/null); do
+        case " $tests " in *" $t "*) ;; *) left="$left $t" ;; esac
     done
     [ -z "$left" ] || echo "[$arch] not run in this pass (scripts/cross-test.sh $arch --all runs them):$left"
 fi
