@@ -27,6 +27,7 @@ set -eu
 build=${1:-build}
 sizes=${2:-"10000 1000000"}
 root=$(cd "$(dirname "$0")/../.." && pwd)
+. "$root/bench/facetd.sh"
 data=${FACET_TEST_DATA:-$root/../shared/data}
 export FACET_MODEL_PATH=${FACET_MODEL_PATH:-$root/models}
 dur=${DUR:-20}
@@ -46,19 +47,6 @@ echo "# $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 |
      "flags: $(grep -o -w -m1 -E 'avx512f|avx512_bf16|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')load: $(cut -d' ' -f1-3 /proc/loadavg)"
 ffmpeg -loglevel error -y -i "$data/images/two_people.jpg" -vf scale=640:480 -q:v 3 "$tmp/probe.jpg"
 
-start_facetd() { # $1: store URL
-    FACET_ADMIN_KEY=$key "$build/tools/facetd" --listen 127.0.0.1:0 --db "$1" --log-file "$tmp/facetd.log" \
-        --max-in-flight 1000 >/dev/null 2>&1 &
-    pid=$!
-    port=
-    for _ in $(seq 1 600); do
-        port=$(sed -n 's/.*listening on .* (port \([0-9]*\).*/\1/p' "$tmp/facetd.log" 2>/dev/null | head -1)
-        [ -n "$port" ] && break
-        sleep 0.1
-    done
-    [ -n "$port" ] || { echo "facetd did not start:"; cat "$tmp/facetd.log"; exit 1; }
-}
-
 field() { # $1: JSON line, $2: field
     echo "$1" | sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p"
 }
@@ -66,7 +54,7 @@ field() { # $1: JSON line, $2: field
 for n in $sizes; do
     db="$tmp/s$n.db"
     "$prep" fill "sqlite:$db" people "$n" "$data/images/obama.jpg" "$tmp" >&2
-    start_facetd "sqlite:$db"
+    start_facetd "$build" "$tmp/facetd.log" "$key" "sqlite:$db" --max-in-flight 1000
     echo "# facetd: $(grep -m1 'faceprints loaded' "$tmp/facetd.log" | sed 's/^.*collection/collection/')"
     soak_rate=${SOAK_RATE:-}
     for kind in recognize identify; do
@@ -106,7 +94,5 @@ for n in $sizes; do
             --pid "$pid" --connections 32 --rate "$soak_rate" --duration "$SOAK" --warmup 30 --interval 60 \
             --label "soak-$n"
     fi
-    kill "$pid"
-    wait "$pid" 2>/dev/null || true
-    pid=
+    stop_facetd
 done

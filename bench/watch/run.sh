@@ -21,6 +21,7 @@ set -eu
 build=${1:-build}
 parts=${2:-"crowd hamilton sizing slowdown"}
 root=$(cd "$(dirname "$0")/../.." && pwd)
+. "$root/bench/facetd.sh"
 facet=$build/tools/facet
 data=${FACET_TEST_DATA:-$root/../shared/data}
 export FACET_MODEL_PATH=${FACET_MODEL_PATH:-$root/models}
@@ -88,22 +89,10 @@ if has slowdown; then
     printf '%8s %8s %8s %8s %8s %10s %8s %12s %9s %8s\n' delay_ms answers/s rtt_mean rtt_p50 rtt_p99 server_ms \
         errors per_track max_gap_s locked
     for d in ${SLOW_DELAYS:-0 20 50 100 200 500}; do
-        FACET_ADMIN_KEY=$key "$build/tools/facetd" --listen 127.0.0.1:0 --db "$db" --log-file "$tmp/facetd.log" \
-            --workers 2 --test-recognize-delay-ms "$d" >/dev/null 2>&1 &
-        pid=$!
-        port=
-        for _ in $(seq 1 600); do
-            port=$(sed -n 's/.*listening on .* (port \([0-9]*\).*/\1/p' "$tmp/facetd.log" 2>/dev/null | head -1)
-            [ -n "$port" ] && break
-            sleep 0.1
-        done
-        [ -n "$port" ] || { echo "facetd did not start:"; cat "$tmp/facetd.log"; exit 1; }
+        start_facetd "$build" "$tmp/facetd.log" "$key" "$db" --workers 2 --test-recognize-delay-ms "$d"
         # shellcheck disable=SC2086
         "$build/bench/watch/slowdown" "http://127.0.0.1:$port" "$key" people 20 "${SLOW_SECONDS:-6}" $imgs >"$tmp/r.json"
-        kill "$pid"
-        wait "$pid" 2>/dev/null || true
-        pid=
-        rm -f "$tmp/facetd.log"
+        stop_facetd
         /usr/bin/python3 - "$d" "$tmp/r.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[2]))
