@@ -141,7 +141,7 @@ struct nn_step {
     float faux[4];       /* op-specific resolved floats (alpha, beta, epsilon, pad value) */
     double flops;
     nn_run_fn run;
-    const char *kernel;  /* which implementation runs it (profiles): "ref", "xnnpack", "avx512" */
+    const char *kernel;  /* which implementation runs it (profiles): "ref", "xnnpack", "avx512", "avx2" */
     void *be;            /* backend state (xnnpack operator, packed weights) */
     void (*be_free)(void *);
     int (*be_prepare)(nn_session *s, nn_step *st); /* called once the arena is placed */
@@ -163,6 +163,7 @@ struct facet_nn_session {
     int ninputs, noutputs;
     double flops;
     void *pool;     /* pthreadpool for the xnnpack backend */
+    const struct nn_kernels *kern; /* own kernels' table (kernels.h), NULL: none */
     double *prof_ms; /* per step, when profiling */
     int yield_after_run;
     facet_err err;
@@ -191,20 +192,22 @@ void nn_xnn_session_free(nn_session *s);
 void nn_xnn_session_idle(nn_session *s);
 int nn_xnn_assign(nn_session *s);
 
-/* Own AVX-512 convolutions (x86/conv_avx512.c): first layers (NCHW image in, NHWC out) and
- * depthwise 3x3 (NHWC); the _ok functions say whether a step qualifies on this CPU. */
-int nn_x86_conv_first_ok(const nn_session *s, const nn_step *st);
-int nn_x86_conv_dw_ok(const nn_session *s, const nn_step *st);
-int nn_x86_conv_gd_ok(const nn_session *s, const nn_step *st);
-enum { NN_X86_FIRST, NN_X86_DW, NN_X86_GD, NN_X86_PW };
-int nn_x86_conv_make(nn_session *s, nn_step *st, int kind);
+/* Own kernels (kernels.h, conv.c, rows.c) through the session's table s->kern (NULL: none).
+ * The _ok functions say whether a step qualifies for a slot of that table. */
+int nn_conv_first_ok(const nn_session *s, const nn_step *st);
+int nn_conv_dw_ok(const nn_session *s, const nn_step *st);
+int nn_conv_gd_ok(const nn_session *s, const nn_step *st);
+enum { NN_K_FIRST, NN_K_DW, NN_K_GD, NN_K_PW };
+int nn_conv_make(nn_session *s, nn_step *st, int kind);
+/* Whether a step runs one of those convolutions (made by nn_conv_make). */
+int nn_conv_is_ours(const nn_step *st);
 /* A PRelu after one of those convolutions: fused into it (returns 1, the step becomes an alias). */
-int nn_x86_fuse_prelu(nn_session *s, nn_step *st);
-/* Exp, two-class Softmax and Tanh on our vector kernels, a Tanh fused into one of those
+int nn_conv_fuse_prelu(nn_session *s, nn_step *st);
+/* Exp, two-class Softmax and Tanh on the table's vector kernel, a Tanh fused into one of those
  * convolutions when it follows one (returns 1 when taken). */
-int nn_x86_elementwise_make(nn_session *s, nn_step *st);
+int nn_elementwise_make(nn_session *s, nn_step *st);
 /* Fuses chains of those convolutions and pointwise ones into steps that run row by row
- * (x86/rows_avx512.c); called once XNNPACK has claimed its steps. */
-int nn_x86_fuse_rows(nn_session *s);
+ * (rows.c); called once XNNPACK has claimed its steps. */
+int nn_rows_fuse(nn_session *s);
 
 #endif

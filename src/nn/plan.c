@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels.h"
 #include "nn.h"
 
 int nn_tensor_add(facet_nn_session *s, int dtype, const nn_shape *shape)
@@ -570,7 +571,15 @@ facet_status facet_nn_session_create(const facet_nn_model *m, const facet_nn_set
     s->threads = facet_threads_resolve(set->num_threads);
     s->yield_after_run = set->yield_after_run;
     int rc = FACET_OK;
-    if (s->backend == FACET_NN_BACKEND_XNNPACK) rc = nn_xnn_session_init(s);
+    if (s->backend == FACET_NN_BACKEND_XNNPACK) {
+        const nn_kernels *k = NULL;
+        if ((rc = nn_kernels_pick(&k, NULL))) {
+            free(s);
+            return rc;
+        }
+        s->kern = k;
+        rc = nn_xnn_session_init(s);
+    }
     if (!rc) rc = nn_plan(s, set);
     if (!rc && set->profile) {
         s->prof_ms = facet_calloc((size_t)s->nsteps + 1, sizeof(double));

@@ -10,31 +10,24 @@
  *    reading NHWC rows in order; 8 or 6 pixels at once.
  *  - global depthwise (a kernel as large as the map, MobileFaceNet's GDConv), which XNNPACK
  *    ran at under 1 GFLOP/s.
- *  - pointwise 1x1 on a run of pixels, for the row-by-row chains of rows_avx512.c (on whole
+ *  - pointwise 1x1 on a run of pixels, for the row-by-row chains of rows.c (on whole
  *    maps XNNPACK's GEMM measured a few percent faster, so it keeps those).
  *
- * All write NHWC with the activation fused (none, Relu, or a PRelu that followed the step),
- * handle channel counts that are not multiples of 16 with masks, run on the session's thread
- * pool over output rows, and are selected at plan time only when the CPU has AVX-512F
- * (FACET_CPU_MASK can turn them off); tests/test_nn.c compares them with the reference kernels
- * on random shapes.
+ * All write NHWC with the activation fused (none, Relu, or a PRelu that followed the step) and
+ * handle channel counts that are not multiples of 16 with masks. They fill the "avx512" table
+ * of kernels.h, which the planner takes when the CPU has AVX-512F (FACET_CPU_MASK can turn it
+ * off); tests/test_kernels.c compares every slot with the C table on random shapes.
  */
 #include <math.h>
 #include <string.h>
 
-#include <pthreadpool.h>
-
+#include "nn/kernels.h"
 #include "nn/nn.h"
-#include "nn/x86/x86.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef NN_HAVE_X86_KERNELS
 #include <immintrin.h>
-#define HAVE_X86 1
-#endif
 
-typedef nn_x86_conv conv_job;
-
-#ifdef HAVE_X86
+typedef nn_conv conv_job;
 
 /* The fused activation, per channel: v for v >= 0, else v * slope (slope 1: none, 0: Relu,
  * else PRelu's). */
@@ -97,16 +90,16 @@ __attribute__((target("avx512f"))) static inline __m512 exp16(__m512 x)
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x); /* NaN stays NaN */
 }
 
-/* The fused activation of kind ak (NN_X86_ACT_*) on n accumulators laid out as [n / mb][mb],
+/* The fused activation of kind ak (NN_K_ACT_*) on n accumulators laid out as [n / mb][mb],
  * where accumulator i takes the slopes sv[i % mb]. Inlined with constant n and mb, and with ak
  * the same for a whole block, so the kind is chosen once per block. */
 __attribute__((target("avx512f"))) static inline void activate(__m512 *acc, int n, int mb, int ak, const __m512 *sv)
 {
-    if (ak == NN_X86_ACT_RELU)
+    if (ak == NN_K_ACT_RELU)
         for (int i = 0; i < n; i++) acc[i] = _mm512_max_ps(acc[i], _mm512_setzero_ps());
-    else if (ak == NN_X86_ACT_SLOPE)
+    else if (ak == NN_K_ACT_SLOPE)
         for (int i = 0; i < n; i++) acc[i] = act(acc[i], sv[i % mb]);
-    else if (ak == NN_X86_ACT_TANH)
+    else if (ak == NN_K_ACT_TANH)
         for (int i = 0; i < n; i++) acc[i] = tanh16(acc[i]);
 }
 
@@ -197,9 +190,9 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void first_blk_24(const c
         __m512 va = a[p];
         __m256 vb = b[p];
         activate(&va, 1, 1, j->ak, f->sv);
-        if (j->ak == NN_X86_ACT_TANH)
+        if (j->ak == NN_K_ACT_TANH)
             vb = _mm512_castps512_ps256(tanh16(_mm512_castps256_ps512(vb)));
-        else if (j->ak != NN_X86_ACT_NONE) /* Relu's slopes are 0 */
+        else if (j->ak != NN_K_ACT_NONE) /* Relu's slopes are 0 */
             vb = _mm256_mask_mul_ps(vb, _mm256_cmp_ps_mask(vb, _mm256_setzero_ps(), _CMP_LT_OQ), vb, s1);
         _mm512_storeu_ps(y + (size_t)p * OM, va);
         _mm256_mask_storeu_ps(y + (size_t)p * OM + 16, m1, vb);
@@ -352,33 +345,6 @@ __attribute__((target("avx512f"))) static void dw_row_from(const conv_job *j, co
     for (; ox < OW; ox++) dw_one(j, rows, ox, y + (size_t)ox * C);
 }
 
-void nn_x86_dw_row(const nn_x86_conv *j, const float *const rows[3], float *yrow)
-{
-    dw_row_from(j, rows, yrow);
-}
-
-void nn_x86_first_row(const nn_x86_conv *j, int oy, float *yrow)
-{
-    first_row(j, oy, yrow);
-}
-
-static void dw_task(void *ctx, size_t oy)
-{
-    const conv_job *j = ctx;
-    const float *rows[3];
-    for (int ky = 0; ky < 3; ky++) {
-        int iy = (int)oy * j->sh - j->pt + ky;
-        rows[ky] = iy < 0 || iy >= j->H ? NULL : j->x + (size_t)iy * j->W * j->C;
-    }
-    dw_row_from(j, rows, j->y + oy * (size_t)j->OW * j->C);
-}
-
-static void first_task(void *ctx, size_t oy)
-{
-    const conv_job *j = ctx;
-    nn_x86_first_row(j, (int)oy, j->y + oy * (size_t)j->OW * j->M);
-}
-
 /* Pointwise 1x1 convolution of P pixels x 16*MB output channels: x [P][C], w [C][M] (the
  * block's columns), y [P][M]. P * MB accumulators (16-24 in the main tiles) hide the FMA
  * latency; each weight vector is loaded once per input channel and serves P pixels. One pointer
@@ -433,7 +399,7 @@ typedef void (*pw_fn)(const float *, int, const float *, int, const float *, flo
 /* n pixels (a row, or a whole map: a 1x1 convolution is one GEMM over pixels): whole tiles,
  * the last one moved back to end at the last pixel (it recomputes a few pixels, which is
  * cheaper than single-pixel steps); fewer pixels than a tile go one by one. */
-__attribute__((target("avx512f"))) static void pw_pixels(const nn_x86_conv *j, const float *x, float *y, int n)
+__attribute__((target("avx512f"))) static void pw_pixels(const nn_conv *j, const float *x, float *y, int n)
 {
     static const pw_fn tile[5] = {NULL, pw_1_10, pw_2_10, pw_3_8, pw_4_6};
     static const pw_fn one[5] = {NULL, pw_1_1, pw_2_1, pw_3_1, pw_4_1};
@@ -468,11 +434,6 @@ __attribute__((target("avx512f"))) static void pw_pixels(const nn_x86_conv *j, c
     }
 }
 
-void nn_x86_pw_pixels(const nn_x86_conv *j, const float *x, float *y, int n)
-{
-    pw_pixels(j, x, y, n);
-}
-
 /* Global depthwise convolution (the kernel covers the whole map: MobileFaceNet's GDConv):
  * y[c] = b[c] + sum over pixels of x[p][c] * w[p][c], 16 channels per FMA. */
 __attribute__((target("avx512f"))) static void gd_run(const conv_job *j)
@@ -497,166 +458,6 @@ __attribute__((target("avx512f"))) static void gd_run(const conv_job *j)
     }
 }
 
-#endif
-
-#define T(i) (&s->t[st->in[i]])
-#define O(i) (&s->t[st->out[i]])
-
-/* A first-layer, depthwise or global depthwise step: its job with this run's tensors. */
-static int run_conv(nn_session *s, nn_step *st)
-{
-#ifdef HAVE_X86
-    conv_job j = *(const conv_job *)st->be;
-    j.x = T(0)->data;
-    j.y = O(0)->data;
-    if (j.kind == NN_X86_GD) gd_run(&j);
-    else pthreadpool_parallelize_1d(s->pool, j.kind == NN_X86_DW ? dw_task : first_task, &j, (size_t)j.OH, 0);
-    return 0;
-#else
-    (void)s, (void)st;
-    return FACET_E_INTERNAL;
-#endif
-}
-
-int nn_x86_conv_first_ok(const nn_session *s, const nn_step *st)
-{
-    (void)s;
-#ifdef HAVE_X86
-    if (!(facet_cpu_flags() & FACET_CPU_AVX512F)) return 0;
-    const nn_tensor *X = &s->t[st->in[0]], *W = &s->t[st->in[1]];
-    int64_t C = X->shape.d[1], M = W->shape.d[0];
-    return st->op == NN_OP_CONV && X->shape.ndim == 4 && st->aux[10] == 1 && C >= 1 && C <= 4 && M >= 16 &&
-           M <= 64 && st->aux[4] == 1 && st->aux[5] == 1 && st->aux[0] <= 7 && st->aux[1] <= 7;
-#else
-    (void)st;
-    return 0;
-#endif
-}
-
-int nn_x86_conv_dw_ok(const nn_session *s, const nn_step *st)
-{
-#ifdef HAVE_X86
-    if (!(facet_cpu_flags() & FACET_CPU_AVX512F)) return 0;
-    const nn_tensor *X = &s->t[st->in[0]], *W = &s->t[st->in[1]];
-    int64_t C = X->shape.d[1];
-    return st->op == NN_OP_CONV && X->shape.ndim == 4 && st->aux[10] == C && W->shape.d[0] == C && C >= 16 &&
-           st->aux[0] == 3 && st->aux[1] == 3 && st->aux[4] == 1 && st->aux[5] == 1;
-#else
-    (void)s, (void)st;
-    return 0;
-#endif
-}
-
-int nn_x86_conv_gd_ok(const nn_session *s, const nn_step *st)
-{
-#ifdef HAVE_X86
-    if (!(facet_cpu_flags() & FACET_CPU_AVX512F)) return 0;
-    const nn_tensor *X = &s->t[st->in[0]], *Y = &s->t[st->out[0]], *W = &s->t[st->in[1]];
-    if (st->op != NN_OP_CONV || X->shape.ndim != 4 || Y->shape.ndim != 4) return 0;
-    int64_t C = X->shape.d[1];
-    return X->shape.d[0] == 1 && st->aux[10] == C && W->shape.d[0] == C && st->aux[0] == X->shape.d[2] &&
-           st->aux[1] == X->shape.d[3] && !(st->aux[6] | st->aux[7] | st->aux[8] | st->aux[9]) &&
-           st->aux[4] == 1 && st->aux[5] == 1 && Y->shape.d[2] == 1 && Y->shape.d[3] == 1;
-#else
-    (void)s, (void)st;
-    return 0;
-#endif
-}
-
-/* Packs a convolution's weights as [Cg][kh][kw][Mp] (output channels innermost, which is what
- * every kernel here reads: [kh][kw][Cp] for depthwise, [C][M] for pointwise), Mp = M rounded
- * up to 16 with zeros, and its bias (zeros when there is none, and beyond M); both belong to
- * the session. */
-static int pack_conv(nn_session *s, const nn_step *st, int Mp, float **w, float **b)
-{
-    const nn_tensor *W = T(1);
-    int64_t M = W->shape.d[0], Cg = W->shape.d[1], kh = W->shape.d[2], kw = W->shape.d[3];
-    const float *w0 = st->w ? st->w : W->data;
-    const float *b0 = st->b ? st->b : (st->nin > 2 && st->in[2] >= 0 ? T(2)->data : NULL);
-    float *packed = nn_own(s, facet_alloc(sizeof(float) * (size_t)(Mp * Cg * kh * kw)));
-    float *bias = nn_own(s, facet_alloc(sizeof(float) * (size_t)Mp));
-    if (!packed || !bias) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for packed weights");
-    memset(packed, 0, sizeof(float) * (size_t)(Mp * Cg * kh * kw));
-    for (int64_t m = 0; m < Mp; m++) bias[m] = b0 && m < M ? b0[m] : 0.0f;
-    for (int64_t m = 0; m < M; m++)
-        for (int64_t c = 0; c < Cg; c++)
-            for (int64_t k = 0; k < kh * kw; k++) packed[(c * kh * kw + k) * Mp + m] = w0[(m * Cg + c) * kh * kw + k];
-    *w = packed;
-    *b = bias;
-    return 0;
-}
-
-int nn_x86_conv_job(nn_session *s, const nn_step *st, int kind, nn_x86_conv *j)
-{
-    const nn_tensor *X = T(0), *Y = O(0);
-    memset(j, 0, sizeof(*j));
-    j->C = (int)X->shape.d[1];
-    j->H = (int)X->shape.d[2];
-    j->W = (int)X->shape.d[3];
-    j->M = (int)Y->shape.d[1];
-    j->OH = (int)Y->shape.d[2];
-    j->OW = (int)Y->shape.d[3];
-    j->kh = (int)st->aux[0];
-    j->kw = (int)st->aux[1];
-    j->sh = (int)st->aux[2];
-    j->sw = (int)st->aux[3];
-    j->pt = (int)st->aux[6];
-    j->pl = (int)st->aux[7];
-    j->Mp = (j->M + 15) & ~15;
-    j->kind = kind;
-    j->ymm_tail = kind == NN_X86_FIRST && j->M > 16 && j->M <= 24 && (facet_cpu_flags() & FACET_CPU_AVX512VL);
-    float *w = NULL, *b = NULL;
-    int rc = pack_conv(s, st, j->Mp, &w, &b);
-    if (rc) return rc;
-    j->w = w;
-    j->b = b;
-    float *slope = nn_own(s, facet_alloc(sizeof(float) * (size_t)j->Mp));
-    if (!slope) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for a convolution");
-    for (int m = 0; m < j->Mp; m++) slope[m] = st->act == NN_ACT_RELU ? 0.0f : 1.0f;
-    j->slope = slope;
-    j->ak = st->act == NN_ACT_RELU ? NN_X86_ACT_RELU : NN_X86_ACT_NONE;
-    if (kind == NN_X86_DW) {
-        float *zero = nn_own(s, facet_alloc(sizeof(float) * ((size_t)j->W * (size_t)j->C + 16)));
-        if (!zero) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for a zero row");
-        memset(zero, 0, sizeof(float) * ((size_t)j->W * (size_t)j->C + 16));
-        j->zero = zero;
-    }
-    return 0;
-}
-
-/* Our convolution that produces the input of `st` when the activation `st` computes can go
- * into its output: the convolution has none of its own, and `st` is its output's only reader. */
-static conv_job *fusable_producer(nn_session *s, const nn_step *st)
-{
-    nn_step *p = NULL;
-    for (nn_step *q = s->steps; q < st; q++)
-        if (q->nout >= 1 && q->out[0] == st->in[0]) p = q;
-    if (!p || !p->kernel || strcmp(p->kernel, "avx512") || !p->be || p->act != NN_ACT_NONE ||
-        T(0)->is_output || nn_readers(s, st->in[0]) != 1)
-        return NULL;
-    conv_job *j = p->be;
-    return j->ak == NN_X86_ACT_NONE ? j : NULL;
-}
-
-/* Takes a PRelu into the convolution before it when that is one of ours (see above) and the
- * slopes are per channel: the PRelu step then aliases its input. */
-int nn_x86_fuse_prelu(nn_session *s, nn_step *st)
-{
-    const nn_tensor *X = T(0), *A = T(1);
-    int64_t C = X->shape.ndim == 4 ? X->shape.d[1] : 0;
-    if (!A->is_const || nn_shape_count(&A->shape) != C || X->layout != NN_NHWC) return 0;
-    conv_job *j = fusable_producer(s, st);
-    if (!j) return 0;
-    float *slope = (float *)j->slope; /* owned by the session, made for this step */
-    for (int64_t c = 0; c < C; c++) slope[c] = ((const float *)A->data)[c];
-    j->ak = NN_X86_ACT_SLOPE;
-    st->alias_in = 1;
-    st->kernel = "fused";
-    return 1;
-}
-
-
-#ifdef HAVE_X86
 /* Exp, Tanh, or Softmax over pairs (a detector's two classes: y = 1 / (1 + e^(other - this))
  * in every lane), 16 lanes at a time. */
 __attribute__((target("avx512f"))) static inline __m512 lane_op(int op, __m512 v)
@@ -676,52 +477,15 @@ __attribute__((target("avx512f"))) static void lanes_run(int op, const float *x,
         _mm512_mask_storeu_ps(y + i, m, lane_op(op, _mm512_maskz_loadu_ps(m, x + i)));
     }
 }
+const nn_kernels nn_kernels_avx512 = {
+    .isa = "avx512",
+    .rows_name = "avx512-rows",
+    .needs = FACET_CPU_AVX512F,
+    .first_row = first_row,
+    .dw_row = dw_row_from,
+    .pw_pixels = pw_pixels,
+    .gd = gd_run,
+    .lanes = lanes_run,
+};
+
 #endif
-
-static int run_lanes(nn_session *s, nn_step *st)
-{
-#ifdef HAVE_X86
-    lanes_run(st->op, T(0)->data, O(0)->data, nn_shape_count(&T(0)->shape));
-    return 0;
-#else
-    (void)s, (void)st;
-    return FACET_E_INTERNAL;
-#endif
-}
-
-/* Exp, Tanh and two-class Softmax (fr_detect's box-decoding tail) 16 lanes at a time. A Tanh
- * goes into the first-layer or depthwise convolution before it when it can (SSR-Net's fr_age and
- * fr_gender: conv, BatchNormalization, Tanh; libm's tanhf, then a rational function in portable
- * C, had made it a fifth of their time). */
-int nn_x86_elementwise_make(nn_session *s, nn_step *st)
-{
-    if (!(facet_cpu_flags() & FACET_CPU_AVX512F) || T(0)->dtype != NN_F32) return 0;
-    if (st->op == NN_OP_TANH) {
-        conv_job *j = fusable_producer(s, st);
-        if (j && (j->kind == NN_X86_FIRST || j->kind == NN_X86_DW)) {
-            j->ak = NN_X86_ACT_TANH;
-            st->alias_in = 1;
-            st->kernel = "fused";
-            return 1;
-        }
-    } else if (st->op != NN_OP_EXP && (st->op != NN_OP_SOFTMAX || st->aux[0] != 2 ||
-                                       nn_shape_count(&T(0)->shape) % 2 || T(0)->layout != NN_NCHW)) {
-        return 0;
-    }
-    st->run = run_lanes;
-    st->kernel = "avx512";
-    return 1;
-}
-
-int nn_x86_conv_make(nn_session *s, nn_step *st, int kind)
-{
-    conv_job *j = nn_own(s, facet_alloc(sizeof(conv_job)));
-    if (!j) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for a convolution");
-    int rc = nn_x86_conv_job(s, st, kind, j);
-    if (rc) return rc;
-    st->be = j;
-    st->be_free = NULL; /* the session owns the job and its packed weights */
-    st->run = run_conv;
-    st->kernel = "avx512";
-    return 0;
-}

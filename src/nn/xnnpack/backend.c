@@ -473,7 +473,7 @@ static enum mode choose(nn_session *s, nn_step *st)
     switch (st->op) {
     case NN_OP_CONV:
         if (!is4(X) || !T(1)->is_const || (st->nin > 2 && st->in[2] >= 0 && !T(2)->is_const)) return M_REF;
-        if (X->layout == NN_NCHW && nn_x86_conv_first_ok(s, st)) return M_NHWC_OUT;
+        if (X->layout == NN_NCHW && nn_conv_first_ok(s, st)) return M_NHWC_OUT;
         return M_NHWC;
     case NN_OP_MAXPOOL: case NN_OP_AVGPOOL: {
         if (!is4(X)) return M_REF;
@@ -585,7 +585,7 @@ int nn_xnn_assign(nn_session *s)
         for (int k = 0; k < st->nout; k++) O(k)->layout = is4(O(k)) ? out_layout : NN_NCHW;
         switch (md) {
         case M_REF: case M_FOLLOW:
-            if (!st->alias_in) nn_x86_elementwise_make(s, st);
+            if (!st->alias_in) nn_elementwise_make(s, st);
             rc = 0;
             break;
         case M_FLAT:
@@ -597,12 +597,12 @@ int nn_xnn_assign(nn_session *s)
                 rc = make_fc(s, st);
             }
             break;
-        case M_NHWC_OUT: rc = nn_x86_conv_make(s, st, NN_X86_FIRST); break;
+        case M_NHWC_OUT: rc = nn_conv_make(s, st, NN_K_FIRST); break;
         case M_NHWC:
             switch (st->op) {
             case NN_OP_CONV:
-                rc = nn_x86_conv_dw_ok(s, st)   ? nn_x86_conv_make(s, st, NN_X86_DW)
-                     : nn_x86_conv_gd_ok(s, st) ? nn_x86_conv_make(s, st, NN_X86_GD)
+                rc = nn_conv_dw_ok(s, st)   ? nn_conv_make(s, st, NN_K_DW)
+                     : nn_conv_gd_ok(s, st) ? nn_conv_make(s, st, NN_K_GD)
                                                 : make_conv(s, st);
                 break;
             case NN_OP_MAXPOOL: case NN_OP_AVGPOOL: rc = make_pool(s, st); break;
@@ -610,7 +610,7 @@ int nn_xnn_assign(nn_session *s)
                 rc = make_gap(s, st);
                 if (O(0)->shape.ndim != 4) O(0)->layout = NN_NCHW;
                 break;
-            case NN_OP_PRELU: rc = nn_x86_fuse_prelu(s, st) ? 0 : make_prelu(s, st); break;
+            case NN_OP_PRELU: rc = nn_conv_fuse_prelu(s, st) ? 0 : make_prelu(s, st); break;
             case NN_OP_ADD: case NN_OP_SUB: case NN_OP_MUL: case NN_OP_DIV: rc = make_binary(s, st); break;
             case NN_OP_CHANNEL_SHUFFLE: rc = make_shuffle(s, st); break;
             case NN_OP_PAD: rc = make_pad(s, st); break;
@@ -640,7 +640,7 @@ int nn_xnn_assign(nn_session *s)
         if (rc) goto done;
     }
     fuse_cat_shuffle(s);
-    if ((rc = nn_x86_fuse_rows(s))) goto done;
+    if ((rc = nn_rows_fuse(s))) goto done;
     /* graph outputs leave in ONNX layout */
     for (int i = 0; i < s->noutputs; i++) {
         int pos = s->nsteps;

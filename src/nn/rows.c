@@ -1,5 +1,5 @@
 /*
- * rows_avx512.c - chains of convolutions run row by row, so their intermediate maps never
+ * rows.c - chains of convolutions run row by row, so their intermediate maps never
  * leave the cache.
  *
  * The first layers of a detector work on the largest maps of the network: fr_detect at 320x240
@@ -20,7 +20,8 @@
  * Chains are found after XNNPACK assignment, among consecutive steps where each intermediate
  * value has one reader and is not a graph output, and are fused where a map is larger than a
  * core's L2 (1 MiB). The first layer (only at the head), depthwise and pointwise kernels are
- * those of conv_avx512.c; pointwise steps, which XNNPACK runs on whole maps, get its row kernel.
+ * the slots of the session's kernel table (kernels.h); pointwise steps, which XNNPACK runs on
+ * whole maps, get the table's row kernel.
  * FACET_NN_ROWS=0 in the environment turns the pass off (for A/B measurements), =2 fuses every
  * chain whatever its size (so that tests reach it with small maps); tests/test_nn.c compares
  * fused plans with the reference backend.
@@ -30,20 +31,15 @@
 
 #include <pthreadpool.h>
 
+#include "nn/kernels.h"
 #include "nn/nn.h"
-#include "nn/x86/x86.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define HAVE_X86 1
-#endif
 
 #define CHAIN_MAX 32
 #define ROWS_MIN_BYTES (1 << 20)
 
 typedef struct stage {
     int kind;
-    nn_x86_conv j;     /* shapes, strides, packed weights; x/y unused inside a chain */
+    nn_conv j;     /* shapes, strides, packed weights; x/y unused inside a chain */
     size_t ring;       /* offset of this stage's output ring in a band's scratch (not the last) */
     size_t row_floats; /* one output row, padded to a cache line */
     int ring_rows;     /* rows the next stage reads at once */
@@ -55,11 +51,10 @@ typedef struct chain {
     float *scratch; /* nbands x band_floats */
     size_t band_floats;
     int in, out;    /* tensors */
+    const nn_kernels *k;
     const float *x;
     float *y;
 } chain;
-
-#ifdef HAVE_X86
 
 static float *ring_row(const chain *c, float *scr, int i, int r)
 {
@@ -71,14 +66,14 @@ static float *ring_row(const chain *c, float *scr, int i, int r)
 static void produce(const chain *c, float *scr, int *next, int i, int upto)
 {
     const stage *g = &c->st[i];
-    const nn_x86_conv *j = &g->j;
+    const nn_conv *j = &g->j;
     while (next[i] < upto) {
         const int r = next[i], iy0 = r * j->sh - j->pt;
         const int need = iy0 + j->kh < j->H ? iy0 + j->kh : j->H;
         if (i > 0) produce(c, scr, next, i - 1, need);
         float *y = i == c->n - 1 ? c->y + (size_t)r * j->OW * j->M : ring_row(c, scr, i, r);
-        if (g->kind == NN_X86_FIRST) {
-            nn_x86_first_row(j, r, y);
+        if (g->kind == NN_K_FIRST) {
+            c->k->first_row(j, r, y);
         } else {
             const float *rows[3] = {NULL, NULL, NULL};
             for (int ky = 0; ky < j->kh; ky++) {
@@ -86,8 +81,8 @@ static void produce(const chain *c, float *scr, int *next, int i, int upto)
                 if (iy < 0 || iy >= j->H) continue;
                 rows[ky] = i == 0 ? c->x + (size_t)iy * j->W * j->C : ring_row(c, scr, i - 1, iy);
             }
-            if (g->kind == NN_X86_DW) nn_x86_dw_row(j, rows, y);
-            else nn_x86_pw_pixels(j, rows[0], y, j->OW);
+            if (g->kind == NN_K_DW) c->k->dw_row(j, rows, y);
+            else c->k->pw_pixels(j, rows[0], y, j->OW);
         }
         next[i]++;
     }
@@ -114,12 +109,10 @@ static int run_chain(nn_session *s, nn_step *st)
     chain *c = st->be;
     c->x = s->t[c->in].data;
     c->y = s->t[c->out].data;
-    if (c->st[0].kind == NN_X86_FIRST) c->st[0].j.x = c->x;
+    if (c->st[0].kind == NN_K_FIRST) c->st[0].j.x = c->x;
     pthreadpool_parallelize_1d(s->pool, band_task, c, (size_t)c->nbands, 0);
     return 0;
 }
-
-#endif
 
 #define T(i) (&s->t[st->in[i]])
 #define O(i) (&s->t[st->out[i]])
@@ -127,41 +120,41 @@ static int run_chain(nn_session *s, nn_step *st)
 /* The stage kind a planned step can be, or -1. */
 static int stage_kind(const nn_session *s, const nn_step *st, int head)
 {
-    if (st->op != NN_OP_CONV || !st->kernel) return -1;
-    if (!strcmp(st->kernel, "avx512")) {
-        if (T(0)->layout == NN_NCHW) return head && nn_x86_conv_first_ok(s, st) ? NN_X86_FIRST : -1;
-        const nn_x86_conv *j = st->be;
-        return j && j->kind == NN_X86_DW ? NN_X86_DW : -1;
+    if (st->op != NN_OP_CONV || !st->kernel || !s->kern) return -1;
+    const nn_conv *j = nn_conv_of(st);
+    if (j) {
+        if (j->kind == NN_K_FIRST) return head ? NN_K_FIRST : -1;
+        return j->kind == NN_K_DW ? NN_K_DW : -1;
     }
     /* pointwise steps (XNNPACK's on whole maps) get our row kernel inside a chain */
-    if (!strcmp(st->kernel, "xnnpack") && (st->act == NN_ACT_NONE || st->act == NN_ACT_RELU) &&
+    if (s->kern->pw_pixels && !strcmp(st->kernel, "xnnpack") && (st->act == NN_ACT_NONE || st->act == NN_ACT_RELU) &&
         T(0)->layout == NN_NHWC && st->aux[0] == 1 && st->aux[1] == 1 && st->aux[2] == 1 && st->aux[3] == 1 &&
         !(st->aux[6] | st->aux[7] | st->aux[8] | st->aux[9]) && st->aux[10] == 1 && T(1)->shape.d[0] >= 16 &&
         T(0)->shape.d[0] == 1)
-        return NN_X86_PW;
+        return NN_K_PW;
     return -1;
 }
 
 /* Turns steps [a, b) into one chain step at a. */
 static int make_chain(nn_session *s, int a, int b)
 {
-#ifdef HAVE_X86
     chain *c = nn_own(s, facet_alloc(sizeof(chain)));
     if (!c) return FACET_E_NO_MEMORY;
     memset(c, 0, sizeof(*c));
     c->n = b - a;
+    c->k = s->kern;
     double flops = 0;
     for (int i = 0; i < c->n; i++) {
         nn_step *st = &s->steps[a + i];
         stage *g = &c->st[i];
         g->kind = stage_kind(s, st, i == 0);
-        if (g->kind == NN_X86_PW) { /* an XNNPACK pointwise step */
-            int rc = nn_x86_conv_job(s, st, NN_X86_PW, &g->j);
+        if (g->kind == NN_K_PW) { /* an XNNPACK pointwise step */
+            int rc = nn_conv_job(s, st, NN_K_PW, &g->j);
             if (rc) return rc;
             if (st->be && st->be_free) st->be_free(st->be);
             st->be = NULL;
         } else {
-            g->j = *(const nn_x86_conv *)st->be; /* made by nn_x86_conv_make, owned by the session */
+            g->j = *nn_conv_of(st); /* made by nn_conv_make, owned by the session */
         }
         flops += st->flops;
     }
@@ -188,20 +181,16 @@ static int make_chain(nn_session *s, int a, int b)
     head->be_free = NULL;
     head->be_prepare = NULL;
     head->run = run_chain;
-    head->kernel = "avx512-rows";
+    head->kernel = s->kern->rows_name;
     memmove(&s->steps[a + 1], &s->steps[b], sizeof(nn_step) * (size_t)(s->nsteps - b));
     s->nsteps -= b - a - 1;
     return 0;
-#else
-    (void)s, (void)a, (void)b;
-    return FACET_E_INTERNAL;
-#endif
 }
 
-int nn_x86_fuse_rows(nn_session *s)
+int nn_rows_fuse(nn_session *s)
 {
     const long mode = facet_env_long("FACET_NN_ROWS", 1); /* 0 off, 1 large maps, 2 every chain (tests) */
-    if (!mode || !(facet_cpu_flags() & FACET_CPU_AVX512F)) return 0;
+    if (!mode || !s->kern || !s->kern->dw_row || !s->kern->pw_pixels) return 0;
     for (int a = 0; a < s->nsteps; a++) {
         if (stage_kind(s, &s->steps[a], 1) < 0) continue;
         int b = a + 1;

@@ -1,0 +1,280 @@
+/*
+ * conv.c - the planner's side of our own kernels (kernels.h): which steps a table's slots
+ * take, their packed weights and jobs, fused activations, and running them on the session's
+ * thread pool. Nothing here depends on an instruction set: the slots of the session's table
+ * (s->kern) do the arithmetic.
+ *
+ * The steps taken: first layers (1-4 input channels, an image, 16-64 output channels) read in
+ * ONNX's NCHW directly, which XNNPACK would run as a GEMM with K = 27 after a transpose;
+ * depthwise 3x3 on 16 or more channels; the global depthwise (a kernel as large as the map,
+ * MobileFaceNet's GDConv), which XNNPACK ran at under 1 GFLOP/s; and Exp, Tanh and two-class
+ * Softmax. Pointwise 1x1 steps stay with XNNPACK on whole maps (its GEMM measured a few percent
+ * faster) except inside the row-by-row chains of rows.c. A PRelu or Tanh after one of our
+ * convolutions goes into its output.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <pthreadpool.h>
+
+#include "nn/kernels.h"
+#include "nn/nn.h"
+
+#define T(i) (&s->t[st->in[i]])
+#define O(i) (&s->t[st->out[i]])
+
+const nn_kernels *const *nn_kernels_list(int *n)
+{
+    static const nn_kernels *const all[] = {
+        &nn_kernels_c,
+#ifdef NN_HAVE_X86_KERNELS
+        &nn_kernels_avx2, &nn_kernels_avx512,
+#endif
+    };
+    *n = (int)(sizeof all / sizeof all[0]);
+    return all;
+}
+
+int nn_kernels_pick(const nn_kernels **out, facet_err *err)
+{
+    int n;
+    const nn_kernels *const *all = nn_kernels_list(&n);
+    const unsigned have = facet_cpu_flags();
+    const char *want = getenv("FACET_NN_KERNELS");
+    *out = NULL;
+    if (want && *want) {
+        if (!strcmp(want, "none")) return 0;
+        for (int i = 0; i < n; i++) {
+            if (strcmp(all[i]->isa, want)) continue;
+            if ((all[i]->needs & have) != all[i]->needs)
+                return facet_seterr(err, FACET_E_UNSUPPORTED,
+                                    "FACET_NN_KERNELS='%s': this CPU (%s) cannot run them", want,
+                                    facet_cpu_features());
+            *out = all[i];
+            return 0;
+        }
+        return facet_seterr(err, FACET_E_INVALID_ARG, "FACET_NN_KERNELS='%s': use none, c%s", want,
+#ifdef NN_HAVE_X86_KERNELS
+                            ", avx2, avx512"
+#else
+                            ""
+#endif
+        );
+    }
+    for (int i = n - 1; i > 0; i--) /* widest first; the C table only when named */
+        if ((all[i]->needs & have) == all[i]->needs) {
+            *out = all[i];
+            break;
+        }
+    return 0;
+}
+
+/* A first-layer, depthwise or global depthwise step as planned: its job and the table that
+ * runs it; each run copies it with that run's tensors. */
+typedef struct conv_step {
+    nn_conv j;
+    const nn_kernels *k;
+} conv_step;
+
+static void dw_task(void *ctx, size_t oy)
+{
+    const conv_step *c = ctx;
+    const nn_conv *j = &c->j;
+    const float *rows[3];
+    for (int ky = 0; ky < 3; ky++) {
+        int iy = (int)oy * j->sh - j->pt + ky;
+        rows[ky] = iy < 0 || iy >= j->H ? NULL : j->x + (size_t)iy * j->W * j->C;
+    }
+    c->k->dw_row(j, rows, j->y + oy * (size_t)j->OW * j->C);
+}
+
+static void first_task(void *ctx, size_t oy)
+{
+    const conv_step *c = ctx;
+    c->k->first_row(&c->j, (int)oy, c->j.y + oy * (size_t)c->j.OW * c->j.M);
+}
+
+static int run_conv(nn_session *s, nn_step *st)
+{
+    conv_step c = *(const conv_step *)st->be;
+    c.j.x = T(0)->data;
+    c.j.y = O(0)->data;
+    if (c.j.kind == NN_K_GD) c.k->gd(&c.j);
+    else pthreadpool_parallelize_1d(s->pool, c.j.kind == NN_K_DW ? dw_task : first_task, &c, (size_t)c.j.OH, 0);
+    return 0;
+}
+
+int nn_conv_is_ours(const nn_step *st)
+{
+    return st->run == run_conv;
+}
+
+const nn_conv *nn_conv_of(const nn_step *st)
+{
+    return st->run == run_conv ? &((const conv_step *)st->be)->j : NULL;
+}
+
+int nn_conv_first_ok(const nn_session *s, const nn_step *st)
+{
+    if (!s->kern || !s->kern->first_row || st->op != NN_OP_CONV) return 0;
+    const nn_tensor *X = &s->t[st->in[0]], *W = &s->t[st->in[1]];
+    int64_t C = X->shape.d[1], M = W->shape.d[0];
+    return X->shape.ndim == 4 && st->aux[10] == 1 && C >= 1 && C <= 4 && M >= 16 && M <= 64 && st->aux[4] == 1 &&
+           st->aux[5] == 1 && st->aux[0] <= 7 && st->aux[1] <= 7;
+}
+
+int nn_conv_dw_ok(const nn_session *s, const nn_step *st)
+{
+    if (!s->kern || !s->kern->dw_row || st->op != NN_OP_CONV) return 0;
+    const nn_tensor *X = &s->t[st->in[0]], *W = &s->t[st->in[1]];
+    int64_t C = X->shape.d[1];
+    return X->shape.ndim == 4 && st->aux[10] == C && W->shape.d[0] == C && C >= 16 && st->aux[0] == 3 &&
+           st->aux[1] == 3 && st->aux[4] == 1 && st->aux[5] == 1;
+}
+
+int nn_conv_gd_ok(const nn_session *s, const nn_step *st)
+{
+    if (!s->kern || !s->kern->gd || st->op != NN_OP_CONV) return 0;
+    const nn_tensor *X = &s->t[st->in[0]], *Y = &s->t[st->out[0]], *W = &s->t[st->in[1]];
+    if (X->shape.ndim != 4 || Y->shape.ndim != 4) return 0;
+    int64_t C = X->shape.d[1];
+    return X->shape.d[0] == 1 && st->aux[10] == C && W->shape.d[0] == C && st->aux[0] == X->shape.d[2] &&
+           st->aux[1] == X->shape.d[3] && !(st->aux[6] | st->aux[7] | st->aux[8] | st->aux[9]) &&
+           st->aux[4] == 1 && st->aux[5] == 1 && Y->shape.d[2] == 1 && Y->shape.d[3] == 1;
+}
+
+/* Packs a convolution's weights as [Cg][kh][kw][Mp] (output channels innermost, which is what
+ * every kernel here reads: [kh][kw][Cp] for depthwise, [C][M] for pointwise), Mp = M rounded
+ * up to 16 with zeros, and its bias (zeros when there is none, and beyond M); both belong to
+ * the session. */
+static int pack_conv(nn_session *s, const nn_step *st, int Mp, float **w, float **b)
+{
+    const nn_tensor *W = T(1);
+    int64_t M = W->shape.d[0], Cg = W->shape.d[1], kh = W->shape.d[2], kw = W->shape.d[3];
+    const float *w0 = st->w ? st->w : W->data;
+    const float *b0 = st->b ? st->b : (st->nin > 2 && st->in[2] >= 0 ? T(2)->data : NULL);
+    float *packed = nn_own(s, facet_alloc(sizeof(float) * (size_t)(Mp * Cg * kh * kw)));
+    float *bias = nn_own(s, facet_alloc(sizeof(float) * (size_t)Mp));
+    if (!packed || !bias) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for packed weights");
+    memset(packed, 0, sizeof(float) * (size_t)(Mp * Cg * kh * kw));
+    for (int64_t m = 0; m < Mp; m++) bias[m] = b0 && m < M ? b0[m] : 0.0f;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t c = 0; c < Cg; c++)
+            for (int64_t k = 0; k < kh * kw; k++) packed[(c * kh * kw + k) * Mp + m] = w0[(m * Cg + c) * kh * kw + k];
+    *w = packed;
+    *b = bias;
+    return 0;
+}
+
+int nn_conv_job(nn_session *s, const nn_step *st, int kind, nn_conv *j)
+{
+    const nn_tensor *X = T(0), *Y = O(0);
+    memset(j, 0, sizeof(*j));
+    j->C = (int)X->shape.d[1];
+    j->H = (int)X->shape.d[2];
+    j->W = (int)X->shape.d[3];
+    j->M = (int)Y->shape.d[1];
+    j->OH = (int)Y->shape.d[2];
+    j->OW = (int)Y->shape.d[3];
+    j->kh = (int)st->aux[0];
+    j->kw = (int)st->aux[1];
+    j->sh = (int)st->aux[2];
+    j->sw = (int)st->aux[3];
+    j->pt = (int)st->aux[6];
+    j->pl = (int)st->aux[7];
+    j->Mp = (j->M + 15) & ~15;
+    j->kind = kind;
+    j->ymm_tail = kind == NN_K_FIRST && j->M > 16 && j->M <= 24 && (facet_cpu_flags() & FACET_CPU_AVX512VL);
+    float *w = NULL, *b = NULL;
+    int rc = pack_conv(s, st, j->Mp, &w, &b);
+    if (rc) return rc;
+    j->w = w;
+    j->b = b;
+    float *slope = nn_own(s, facet_alloc(sizeof(float) * (size_t)j->Mp));
+    if (!slope) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for a convolution");
+    for (int m = 0; m < j->Mp; m++) slope[m] = st->act == NN_ACT_RELU ? 0.0f : 1.0f;
+    j->slope = slope;
+    j->ak = st->act == NN_ACT_RELU ? NN_K_ACT_RELU : NN_K_ACT_NONE;
+    if (kind == NN_K_DW) {
+        float *zero = nn_own(s, facet_alloc(sizeof(float) * ((size_t)j->W * (size_t)j->C + 16)));
+        if (!zero) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for a zero row");
+        memset(zero, 0, sizeof(float) * ((size_t)j->W * (size_t)j->C + 16));
+        j->zero = zero;
+    }
+    return 0;
+}
+
+/* Our convolution that produces the input of `st` when the activation `st` computes can go
+ * into its output: the convolution has none of its own, and `st` is its output's only reader. */
+static nn_conv *fusable_producer(nn_session *s, const nn_step *st)
+{
+    nn_step *p = NULL;
+    for (nn_step *q = s->steps; q < st; q++)
+        if (q->nout >= 1 && q->out[0] == st->in[0]) p = q;
+    if (!p || !nn_conv_is_ours(p) || p->act != NN_ACT_NONE || T(0)->is_output || nn_readers(s, st->in[0]) != 1)
+        return NULL;
+    nn_conv *j = &((conv_step *)p->be)->j;
+    return j->ak == NN_K_ACT_NONE ? j : NULL;
+}
+
+/* Takes a PRelu into the convolution before it when that is one of ours (see above) and the
+ * slopes are per channel: the PRelu step then aliases its input. */
+int nn_conv_fuse_prelu(nn_session *s, nn_step *st)
+{
+    const nn_tensor *X = T(0), *A = T(1);
+    int64_t C = X->shape.ndim == 4 ? X->shape.d[1] : 0;
+    if (!A->is_const || nn_shape_count(&A->shape) != C || X->layout != NN_NHWC) return 0;
+    nn_conv *j = fusable_producer(s, st);
+    if (!j) return 0;
+    float *slope = (float *)j->slope; /* owned by the session, made for this step */
+    for (int64_t c = 0; c < C; c++) slope[c] = ((const float *)A->data)[c];
+    j->ak = NN_K_ACT_SLOPE;
+    st->alias_in = 1;
+    st->kernel = "fused";
+    return 1;
+}
+
+static int run_lanes(nn_session *s, nn_step *st)
+{
+    s->kern->lanes(st->op, T(0)->data, O(0)->data, nn_shape_count(&T(0)->shape));
+    return 0;
+}
+
+/* Exp, Tanh and two-class Softmax (fr_detect's box-decoding tail) on the table's vector kernel.
+ * A Tanh goes into the first-layer or depthwise convolution before it when it can (SSR-Net's
+ * fr_age and fr_gender: conv, BatchNormalization, Tanh; libm's tanhf, then a rational function
+ * in portable C, had made it a fifth of their time). */
+int nn_elementwise_make(nn_session *s, nn_step *st)
+{
+    if (!s->kern || T(0)->dtype != NN_F32) return 0;
+    if (st->op == NN_OP_TANH) {
+        nn_conv *j = fusable_producer(s, st);
+        if (j && (j->kind == NN_K_FIRST || j->kind == NN_K_DW)) {
+            j->ak = NN_K_ACT_TANH;
+            st->alias_in = 1;
+            st->kernel = "fused";
+            return 1;
+        }
+    } else if (st->op != NN_OP_EXP && (st->op != NN_OP_SOFTMAX || st->aux[0] != 2 ||
+                                       nn_shape_count(&T(0)->shape) % 2 || T(0)->layout != NN_NCHW)) {
+        return 0;
+    }
+    if (!s->kern->lanes) return 0;
+    st->run = run_lanes;
+    st->kernel = s->kern->isa;
+    return 1;
+}
+
+int nn_conv_make(nn_session *s, nn_step *st, int kind)
+{
+    conv_step *c = nn_own(s, facet_alloc(sizeof(conv_step)));
+    if (!c) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for a convolution");
+    int rc = nn_conv_job(s, st, kind, &c->j);
+    if (rc) return rc;
+    c->k = s->kern;
+    st->be = c;
+    st->be_free = NULL; /* the session owns the job and its packed weights */
+    st->run = run_conv;
+    st->kernel = s->kern->isa;
+    return 0;
+}

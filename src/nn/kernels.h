@@ -1,0 +1,78 @@
+/*
+ * kernels.h - our own convolution and vector kernels, one table per instruction set
+ * (private to src/nn).
+ *
+ * XNNPACK runs most of a model. For the shapes where it leaves speed on the table (first
+ * layers read from an NCHW image, depthwise 3x3, the global depthwise, pointwise 1x1 inside
+ * row-by-row chains, Exp/Tanh/two-class Softmax) we have kernels of our own, written once per
+ * instruction set: a portable C table (ops/kernels_c.c: the reference every other table is
+ * tested against, and what runs those steps when nothing faster exists), AVX2 + FMA
+ * (x86/conv_avx2.c) and AVX-512 (x86/conv_avx512.c). Each table fills the same slots; the
+ * planner takes one table per session (nn_kernels_pick: the best one the CPU runs, as
+ * facet_cpu_flags() and FACET_CPU_MASK allow, or the one FACET_NN_KERNELS names) and then
+ * decides per step whether a slot of it or XNNPACK runs that step (conv.c, rows.c).
+ * tests/test_kernels.c runs every table the machine supports against the C one on random
+ * shapes, in the manner of dav1d's checkasm, and times them (--bench).
+ */
+#ifndef FACET_SRC_NN_KERNELS_H
+#define FACET_SRC_NN_KERNELS_H
+
+#include "nn/nn.h"
+
+/* The activation a kernel applies to its output. */
+enum { NN_K_ACT_NONE, NN_K_ACT_RELU, NN_K_ACT_SLOPE, NN_K_ACT_TANH };
+
+/* One convolution as the kernels see it: input [C][H][W] (first layer, NCHW) or [H][W][C]
+ * (NHWC), output NHWC [OH][OW][M]; w packed as [Cg][kh][kw][Mp] and b as [Mp], zero beyond M. */
+typedef struct nn_conv {
+    const float *x, *w, *b;
+    float *y;
+    const float *zero;  /* depthwise: a row of W * C zeros (+16), read for padding rows */
+    const float *slope; /* the activation's negative-side slope per output channel [Mp]: 1 none,
+                         * 0 Relu, else a fused PRelu's */
+    int C, H, W, M, OH, OW, kh, kw, sh, sw, pt, pl;
+    int Mp;             /* packed output-channel stride: M rounded up to 16 */
+    int kind;           /* NN_K_FIRST, _DW, _GD, _PW */
+    int ymm_tail;       /* AVX-512 first layer with 17-24 outputs: channels 16.. in a ymm (VL) */
+    int ak;             /* the activation: NN_K_ACT_* */
+} nn_conv;
+
+/* The slots of a table. A slot may be NULL (that step then goes to XNNPACK or the reference).
+ * Shapes each slot accepts are those of the nn_conv_*_ok predicates in conv.c. */
+typedef struct nn_kernels {
+    const char *isa;      /* "c", "avx2", "avx512": also the steps' kernel name in profiles */
+    const char *rows_name; /* kernel name of a row-by-row chain step */
+    unsigned needs;       /* FACET_CPU_* flags the table needs */
+    /* output row oy of a first-layer convolution (reads j->x: NCHW) into yrow (NHWC) */
+    void (*first_row)(const nn_conv *j, int oy, float *yrow);
+    /* one output row of a depthwise 3x3 from its three input rows (NULL: a padding row) */
+    void (*dw_row)(const nn_conv *j, const float *const rows[3], float *yrow);
+    /* a pointwise 1x1 convolution of n consecutive NHWC pixels from x into y */
+    void (*pw_pixels)(const nn_conv *j, const float *x, float *y, int n);
+    /* a global depthwise convolution (kernel = the whole map) of j->x into j->y */
+    void (*gd)(const nn_conv *j);
+    /* y = Exp(x), Tanh(x), or two-class Softmax over consecutive pairs (n even), n floats */
+    void (*lanes)(int op, const float *x, float *y, int64_t n);
+} nn_kernels;
+
+extern const nn_kernels nn_kernels_c;
+#if defined(__x86_64__) && defined(__GNUC__)
+#define NN_HAVE_X86_KERNELS 1
+extern const nn_kernels nn_kernels_avx2, nn_kernels_avx512;
+#endif
+
+/* Every table in this build, the C one first, then by increasing width; sets *n. */
+const nn_kernels *const *nn_kernels_list(int *n);
+/* The table a session uses: the one FACET_NN_KERNELS names (c, avx2, avx512, none; an error
+ * when this CPU or build lacks it, or for any other value), else the widest the CPU runs, never
+ * C (XNNPACK beats plain C on every shape here). *out is NULL for "none" or when no SIMD table
+ * fits. */
+int nn_kernels_pick(const nn_kernels **out, facet_err *err);
+
+/* Fills a kernel job for a planned step (shapes, packed weights, zero row); kind: NN_K_*. */
+int nn_conv_job(nn_session *s, const nn_step *st, int kind, nn_conv *j);
+
+/* The job of a step made by nn_conv_make, or NULL for any other step. */
+const nn_conv *nn_conv_of(const nn_step *st);
+
+#endif
