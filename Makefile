@@ -5,7 +5,7 @@ MESON_FLAGS ?=
 FACET_MODEL_PATH ?= $(CURDIR)/models
 export FACET_MODEL_PATH
 
-.PHONY: all setup models build demo test test-arm64 test-deb deb bench bench-nn bench-search bench-pipeline bench-watch clean
+.PHONY: all setup models build demo test test-arm64 test-deb deb bench bench-nn bench-kernels bench-search bench-pipeline bench-watch clean
 
 all: build
 
@@ -39,10 +39,13 @@ deb: setup models
 test-deb: deb
 	@./scripts/test-deb.sh build-deb
 
-bench: bench-nn bench-pipeline bench-search bench-watch
+bench: bench-nn bench-kernels bench-pipeline bench-search bench-watch
 
 bench-nn: build models
 	@./bench/nn/run.sh $(BUILD)
+
+bench-kernels: build
+	@./bench/nn/kernels.sh $(BUILD)
 
 bench-pipeline: build models
 	@./bench/pipeline/run.sh $(BUILD) ../shared/data

@@ -271,12 +271,12 @@ static void t_xnnpack_conv_random(void)
     }
 }
 
-/* The shapes our own AVX-512 kernels take: image-like first layers (1-4 channels in, 16-64
+/* The shapes our own kernels (kernels.h) take: image-like first layers (1-4 channels in, 16-64
  * out, 17-24 of them on the zmm + ymm kernel, read in NCHW) and depthwise 3x3 on 16 or more channels (whole and partial 16-channel
  * groups), at both strides, with asymmetric padding, rows wide enough for the 8-pixel blocks,
  * and no activation, Relu, PRelu or Tanh; the reference must agree whatever kernel the CPU
  * selects. */
-static void t_avx512_conv_random(void)
+static void t_own_conv_random(void)
 {
     for (int it = 0; it < 32; it++) {
         ob_graph g;
@@ -320,11 +320,11 @@ static void t_avx512_conv_random(void)
     }
 }
 
-/* Chains of convolutions that run row by row (x86/rows_avx512.c): a first layer or a
+/* Chains of convolutions that run row by row (rows.c): a first layer or a
  * pointwise head, then random depthwise 3x3 (stride 1 or 2) and pointwise 1x1 steps (any 16-70
  * outputs) with no activation, Relu or PRelu; the last step's output is the graph output. Against the reference, on 1 and
  * 2 threads (two bands that recompute the rows they share). */
-static void t_avx512_chain_random(void)
+static void t_own_chain_random(void)
 {
     setenv("FACET_NN_ROWS", "2", 1); /* chains of any size, not only of maps beyond L2 */
     for (int it = 0; it < 24; it++) {
@@ -384,7 +384,7 @@ static void t_avx512_chain_random(void)
 /* Exp, two-class Softmax and Tanh on our vector kernels against the reference, on values from
  * -scale to scale (up to 60: large exponents, saturated tanh) and lengths that leave a partial
  * last vector. */
-static void t_avx512_elementwise(void)
+static void t_own_elementwise(void)
 {
     for (int it = 0; it < 8; it++) {
         ob_graph g;
@@ -450,7 +450,7 @@ static void t_fold_conv_mul(void)
 }
 
 /* Global depthwise convolutions (a kernel as large as the map, as MobileFaceNet ends with). */
-static void t_avx512_global_depthwise(void)
+static void t_own_global_depthwise(void)
 {
     for (int it = 0; it < 6; it++) {
         ob_graph g;
@@ -892,7 +892,7 @@ static void t_api_arguments(void)
 }
 
 TESTS(TEST(t_ort_ref_1thread), TEST(t_ort_xnnpack_1thread), TEST(t_ort_xnnpack_2threads),
-      TEST(t_xnnpack_conv_random), TEST(t_avx512_conv_random), TEST(t_avx512_chain_random),
-      TEST(t_avx512_global_depthwise), TEST(t_fold_conv_mul), TEST(t_avx512_elementwise), TEST(t_xnnpack_pool_random), TEST(t_xnnpack_graph_ops_random),
+      TEST(t_xnnpack_conv_random), TEST(t_own_conv_random), TEST(t_own_chain_random),
+      TEST(t_own_global_depthwise), TEST(t_fold_conv_mul), TEST(t_own_elementwise), TEST(t_xnnpack_pool_random), TEST(t_xnnpack_graph_ops_random),
       TEST(t_hostile_truncated_and_garbage), TEST(t_hostile_graphs), TEST(t_shared_model_two_threads),
       TEST(t_run_allocates_nothing), TEST(t_detector_replans_for_other_sizes), TEST(t_api_arguments))

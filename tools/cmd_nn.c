@@ -279,11 +279,11 @@ int cmd_nn(int argc, char **argv)
             }
         double med = t[iters / 2];
         const char *base = strrchr(path, '/');
-        printf("{\"model\": \"%s\", \"backend\": \"%s\", \"threads\": %d, \"iters\": %ld, "
+        printf("{\"model\": \"%s\", \"backend\": \"%s\", \"kernels\": \"%s\", \"threads\": %d, \"iters\": %ld, "
                "\"median_ms\": %.4f, \"min_ms\": %.4f, \"gflop\": %.4f, \"gflops\": %.2f}\n",
                base ? base + 1 : path,
                facet_nn_session_backend(s) == FACET_NN_BACKEND_REF ? "ref" : "xnnpack",
-               facet_nn_session_threads(s), iters, med, t[0], facet_nn_session_flops(s) / 1e9,
+               facet_nn_session_kernels(s), facet_nn_session_threads(s), iters, med, t[0], facet_nn_session_flops(s) / 1e9,
                facet_nn_session_flops(s) / 1e6 / med);
         free(t);
         if (set.profile) {

@@ -6,6 +6,9 @@ both see the same machine conditions. Prints a table with the ratio ours/ORT, GF
 share of the core's peak, then the geometric mean of the ratios for the five target models.
 
 Reproduce:  make bench-nn            (or: bench/nn/run.sh build)
+The lower ISA on an AVX-512 machine: FACET_CPU_MASK=0x1f make bench-nn (facet's own kernels
+then run their AVX2 table and the share is of the 256-bit peak; XNNPACK and ONNX Runtime detect
+the CPU themselves and keep using AVX-512, so the ratio there is not an AVX2-only machine's).
 """
 import json
 import math
@@ -24,19 +27,25 @@ targets = ["fr_detect", "fr_landmark", "fr_feature", "fr_liveness", "fr_pose"]
 others = ["fr_eye", "fr_age", "fr_gender", "fr_expression"]
 models = targets + (others if os.environ.get("ALL") else [])
 threads_list = [int(t) for t in os.environ.get("THREADS", "1 2").split()]
-# Peak of one core: measured by bench/nn/peak.c (ten chains of 512-bit FMAs), else unknown.
-peak = 0.0
-try:
-    peak = float(subprocess.run([os.path.join(build, "bench", "nn", "bench_peak")], capture_output=True,
-                                text=True, check=True).stdout.strip())
-except (OSError, subprocess.CalledProcessError, ValueError):
-    pass
 
 
 def run_json(cmd):
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
+
+# Which of facet's kernel tables runs (kernels.h: avx512, avx2, c, none), and the CPU flags
+# facet sees (FACET_CPU_MASK applied).
+kernels = run_json([facet, "nn", "bench", os.path.join(models_dir, "fr_pose.onnx"), "--iters", "1"])["kernels"]
+features = subprocess.run([facet, "--version"], capture_output=True, text=True).stdout.strip().replace("\n", "; ")
+# Peak of one core: measured by bench/nn/peak.c (ten chains of 512-bit FMAs, or 256-bit ones
+# when facet runs its AVX2 table), else unknown.
+peak = 0.0
+try:
+    peak = float(subprocess.run([os.path.join(build, "bench", "nn", "bench_peak")] + (["avx2"] if kernels == "avx2" else []),
+                                capture_output=True, text=True, check=True).stdout.strip())
+except (OSError, subprocess.CalledProcessError, ValueError):
+    pass
 
 rows = []
 for t in threads_list:
@@ -54,6 +63,7 @@ for t in threads_list:
         print(f"  {m:14s} threads {t}: facet {a:8.3f} ms  onnxruntime {b:8.3f} ms  ratio {a / b:5.2f}",
               file=sys.stderr, flush=True)
 
+print(f"\nfacet: {features}; own kernel table: {kernels}; load average {os.getloadavg()[0]:.2f}")
 print(f"\n| model | threads | facet ms | ONNX Runtime ms | ratio | facet GFLOP/s | % of peak ({peak:.0f} GFLOP/s per core, measured) |")
 print("|---|---|---|---|---|---|---|")
 for m, t, a, b, r, g in rows:

@@ -99,6 +99,9 @@ FACET_API int facet_nn_session_num_outputs(const facet_nn_session *s);
 FACET_API double facet_nn_session_flops(const facet_nn_session *s);
 FACET_API facet_nn_backend facet_nn_session_backend(const facet_nn_session *s);
 FACET_API int facet_nn_session_threads(const facet_nn_session *s);
+/* Which table of facet's own kernels the session runs ("avx512", "avx2", "c"), or "none" (the
+ * reference backend, no table for this CPU, or FACET_NN_KERNELS=none). A static string. */
+FACET_API const char *facet_nn_session_kernels(const facet_nn_session *s);
 /*
  * With settings.profile set: a JSON array, one entry per planned step in run order, with its
  * operator, backend, output shape and the total milliseconds spent in it over all runs so far.

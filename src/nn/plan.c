@@ -667,6 +667,11 @@ double facet_nn_session_flops(const facet_nn_session *s)
     return s ? s->flops : 0;
 }
 
+const char *facet_nn_session_kernels(const facet_nn_session *s)
+{
+    return s && s->kern ? s->kern->isa : "none";
+}
+
 facet_nn_backend facet_nn_session_backend(const facet_nn_session *s)
 {
     return s ? s->backend : FACET_NN_BACKEND_AUTO;

@@ -61,8 +61,9 @@ __attribute__((target("avx512f"))) static inline __m512 tanh16(__m512 x)
     q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(2.26843463243900e-03f));
     q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(4.89352518554385e-03f));
     const __m512 r = _mm512_div_ps(p, q);
-    const __mmask16 tiny = _mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(0.0004f), _CMP_LT_OQ);
-    return _mm512_mask_blend_ps(tiny, r, x);
+    /* tiny |x|: x itself; NaN: NaN (the clamp above would have made it +-1) */
+    const __mmask16 keep = _mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(0.0004f), _CMP_NGE_UQ);
+    return _mm512_mask_blend_ps(keep, r, x);
 }
 
 /* exp as in ops/ref.c (2^n times Cephes' polynomial, 2^n applied in two halves), 16 lanes. */

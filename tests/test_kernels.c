@@ -1,0 +1,382 @@
+/*
+ * test_kernels.c - every kernel table this machine can run (kernels.h: avx2, avx512) against
+ * the C table, slot by slot, on random shapes, in the manner of dav1d's checkasm. Tables the
+ * CPU lacks, or that FACET_CPU_MASK masks off, are skipped with the reason printed, so the
+ * lower ISAs are reached on any newer machine. Each output is compared by normalised error
+ * (largest difference over largest reference value), and the floats just past each output are
+ * guards that a masked store must not touch.
+ *
+ *   test_kernels            TAP, as meson runs it
+ *   test_kernels --bench [PEAK256 PEAK512]   GFLOP/s of every table on the models' own shapes,
+ *                           and their share of the peaks given (bench/nn/kernels.sh)
+ */
+#include <stdint.h>
+#include <time.h>
+
+#include "base/base.h"
+#include "harness.h"
+#include "nn/kernels.h"
+
+#define GUARD 24
+#define GUARD_VALUE 1234.5f
+
+static uint32_t rng = 12345u;
+static uint32_t next(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+static int rnd(int lo, int hi)
+{
+    return lo + (int)(next() % (uint32_t)(hi - lo + 1));
+}
+static float rndf(float lo, float hi)
+{
+    return lo + (hi - lo) * (float)(next() >> 8) / 16777216.0f;
+}
+
+/* Inputs are exactly their size, so that ASan catches a kernel reading past one. */
+static float *rand_buf(size_t n, float lo, float hi)
+{
+    float *p = facet_alloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) p[i] = rndf(lo, hi);
+    return p;
+}
+
+static float *out_buf(size_t n)
+{
+    float *p = facet_alloc(sizeof(float) * (n + GUARD));
+    for (size_t i = 0; i < n + GUARD; i++) p[i] = GUARD_VALUE;
+    return p;
+}
+
+/* Normalised error of y against ref over n values, +inf if a guard past them changed. */
+static double nerr(const float *ref, const float *y, size_t n)
+{
+    double maxd = 0, maxv = 1e-6;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(ref[i]) != isnan(y[i])) return INFINITY;
+        if (isnan(ref[i])) continue;
+        if (isinf(ref[i]) || isinf(y[i])) {
+            if (ref[i] != y[i]) return INFINITY;
+            continue;
+        }
+        maxd = fmax(maxd, fabs((double)ref[i] - y[i]));
+        maxv = fmax(maxv, fabs((double)ref[i]));
+    }
+    for (size_t i = n; i < n + GUARD; i++)
+        if (y[i] != GUARD_VALUE) return INFINITY;
+    return maxd / maxv;
+}
+
+/* The tables to check: every one but C that this CPU (and FACET_CPU_MASK) allows. */
+static int tables(const nn_kernels **out)
+{
+    int n, k = 0;
+    const nn_kernels *const *all = nn_kernels_list(&n);
+    const unsigned have = facet_cpu_flags();
+    for (int i = 1; i < n; i++) {
+        if ((all[i]->needs & have) == all[i]->needs) out[k++] = all[i];
+        else printf("# %s: not run, this CPU (FACET_CPU_MASK applied) has only '%s'\n", all[i]->isa, facet_cpu_features());
+    }
+    return k;
+}
+
+/* A random job: packed weights [Cg][kh][kw][Mp] and bias [Mp] zero beyond M, random slopes. */
+static nn_conv make_job(int kind, int C, int H, int W, int M, int k, int s, int pt, int pl, int pb, int pr)
+{
+    nn_conv j;
+    memset(&j, 0, sizeof j);
+    j.kind = kind;
+    j.C = C, j.H = H, j.W = W, j.M = M, j.kh = j.kw = k, j.sh = j.sw = s, j.pt = pt, j.pl = pl;
+    j.OH = (H + pt + pb - k) / s + 1;
+    j.OW = (W + pl + pr - k) / s + 1;
+    j.Mp = (M + 15) & ~15;
+    const int Cg = kind == NN_K_FIRST || kind == NN_K_PW ? C : 1;
+    float *w = rand_buf((size_t)Cg * k * k * j.Mp, -1, 1), *b = rand_buf((size_t)j.Mp, -1, 1);
+    float *slope = rand_buf((size_t)j.Mp, -0.5f, 0.5f);
+    for (int i = 0; i < Cg * k * k; i++)
+        for (int m = M; m < j.Mp; m++) w[(size_t)i * j.Mp + m] = 0;
+    for (int m = M; m < j.Mp; m++) b[m] = 0;
+    j.w = w, j.b = b, j.slope = slope;
+    j.ak = rnd(0, 3);
+    /* the job's contract (nn_conv_job): slopes are 1 without an activation and 0 for Relu */
+    if (j.ak != NN_K_ACT_SLOPE)
+        for (int m = 0; m < j.Mp; m++) slope[m] = j.ak == NN_K_ACT_RELU ? 0.0f : 1.0f;
+    if (kind == NN_K_DW) {
+        float *z = facet_alloc(sizeof(float) * ((size_t)W * C + 16));
+        memset(z, 0, sizeof(float) * ((size_t)W * C + 16));
+        j.zero = z;
+    }
+    return j;
+}
+
+static void free_job(nn_conv *j)
+{
+    facet_free((void *)j->w);
+    facet_free((void *)j->b);
+    facet_free((void *)j->slope);
+    facet_free((void *)j->zero);
+}
+
+static const double TOL = 1e-5;
+
+static void t_first_row(void)
+{
+    const nn_kernels *t[4];
+    int nt = tables(t);
+    for (int it = 0; it < 60; it++) {
+        const int C = rnd(1, 4), M = rnd(0, 2) ? rnd(16, 64) : 16 * rnd(1, 4), k = (int[]){1, 3, 5, 7}[rnd(0, 3)];
+        const int s = rnd(1, 2), H = rnd(k, 30), W = rnd(k, 60);
+        nn_conv j = make_job(NN_K_FIRST, C, H, W, M, k, s, rnd(0, k / 2), rnd(0, k / 2), rnd(0, k / 2), rnd(0, k / 2));
+        float *x = rand_buf((size_t)C * H * W, -1, 1);
+        j.x = x;
+        const size_t row = (size_t)j.OW * M;
+        float *ref = out_buf(row), *y = out_buf(row);
+        for (int i = 0; i < nt; i++) {
+            nn_conv jt = j;
+            jt.ymm_tail = !strcmp(t[i]->isa, "avx512") && M > 16 && M <= 24 && (facet_cpu_flags() & FACET_CPU_AVX512VL);
+            for (int oy = 0; oy < j.OH; oy++) {
+                nn_kernels_c.first_row(&j, oy, ref);
+                t[i]->first_row(&jt, oy, y);
+                double e = nerr(ref, y, row);
+                CHECK_MSG(e <= TOL, "%s first_row C%d H%d W%d M%d k%d s%d pads %d,%d act %d row %d: error %.3g",
+                          t[i]->isa, C, H, W, M, k, s, j.pt, j.pl, j.ak, oy, e);
+                if (e > TOL) break;
+            }
+        }
+        facet_free(x), facet_free(ref), facet_free(y);
+        free_job(&j);
+    }
+}
+
+static void t_dw_row(void)
+{
+    const nn_kernels *t[4];
+    int nt = tables(t);
+    for (int it = 0; it < 80; it++) {
+        const int C = rnd(0, 1) ? 8 * rnd(2, 16) : rnd(16, 130), s = rnd(1, 2), W = rnd(3, 50);
+        nn_conv j = make_job(NN_K_DW, C, 3, W, C, 3, s, 0, rnd(0, 1), 0, rnd(0, 1));
+        float *rowsbuf = rand_buf((size_t)3 * W * C, -1, 1);
+        const float *rows[3];
+        for (int r = 0; r < 3; r++) rows[r] = rnd(0, 4) ? rowsbuf + (size_t)r * W * C : NULL;
+        const size_t row = (size_t)j.OW * C;
+        float *ref = out_buf(row), *y = out_buf(row);
+        nn_kernels_c.dw_row(&j, rows, ref);
+        for (int i = 0; i < nt; i++) {
+            for (size_t k = 0; k < row + GUARD; k++) y[k] = GUARD_VALUE;
+            t[i]->dw_row(&j, rows, y);
+            double e = nerr(ref, y, row);
+            CHECK_MSG(e <= TOL, "%s dw_row C%d W%d s%d pads %d act %d rows %d%d%d: error %.3g", t[i]->isa, C, W, s,
+                      j.pl, j.ak, !!rows[0], !!rows[1], !!rows[2], e);
+        }
+        facet_free(rowsbuf), facet_free(ref), facet_free(y);
+        free_job(&j);
+    }
+}
+
+static void t_pw_pixels(void)
+{
+    const nn_kernels *t[4];
+    int nt = tables(t);
+    for (int it = 0; it < 60; it++) {
+        const int C = rnd(0, 1) ? 16 * rnd(1, 16) : rnd(1, 200), M = rnd(0, 1) ? 16 * rnd(1, 10) : rnd(16, 130);
+        const int n = rnd(1, 200);
+        nn_conv j = make_job(NN_K_PW, C, 1, n, M, 1, 1, 0, 0, 0, 0);
+        float *x = rand_buf((size_t)n * C, -1, 1);
+        const size_t out = (size_t)n * M;
+        float *ref = out_buf(out), *y = out_buf(out);
+        nn_kernels_c.pw_pixels(&j, x, ref, n);
+        for (int i = 0; i < nt; i++) {
+            for (size_t k = 0; k < out + GUARD; k++) y[k] = GUARD_VALUE;
+            t[i]->pw_pixels(&j, x, y, n);
+            double e = nerr(ref, y, out);
+            CHECK_MSG(e <= TOL, "%s pw_pixels C%d M%d n%d act %d: error %.3g", t[i]->isa, C, M, n, j.ak, e);
+        }
+        facet_free(x), facet_free(ref), facet_free(y);
+        free_job(&j);
+    }
+}
+
+static void t_global_depthwise(void)
+{
+    const nn_kernels *t[4];
+    int nt = tables(t);
+    for (int it = 0; it < 40; it++) {
+        const int C = rnd(0, 1) ? 16 * rnd(1, 40) : rnd(16, 600), H = rnd(1, 9), W = rnd(1, 9);
+        nn_conv j = make_job(NN_K_GD, C, H, W, C, 1, 1, 0, 0, 0, 0);
+        /* the global kernel's weights: [H*W][Cp] */
+        facet_free((void *)j.w);
+        float *w = rand_buf((size_t)H * W * j.Mp, -1, 1);
+        j.w = w;
+        float *x = rand_buf((size_t)H * W * C, -1, 1), *ref = out_buf((size_t)C), *y = out_buf((size_t)C);
+        j.x = x;
+        j.y = ref;
+        nn_kernels_c.gd(&j);
+        for (int i = 0; i < nt; i++) {
+            for (int k = 0; k < C + GUARD; k++) y[k] = GUARD_VALUE;
+            j.y = y;
+            t[i]->gd(&j);
+            double e = nerr(ref, y, (size_t)C);
+            CHECK_MSG(e <= TOL, "%s gd C%d H%d W%d act %d: error %.3g", t[i]->isa, C, H, W, j.ak, e);
+        }
+        facet_free(x), facet_free(ref), facet_free(y);
+        free_job(&j);
+    }
+}
+
+/* Exp, Tanh and pairwise Softmax, element by element (relative error), on lengths with partial
+ * last vectors, values up to +-120 (overflow, underflow, saturation) and NaN / infinities. */
+static void t_lanes(void)
+{
+    const nn_kernels *t[4];
+    int nt = tables(t);
+    for (int it = 0; it < 60; it++) {
+        const int op = (int[]){NN_OP_EXP, NN_OP_TANH, NN_OP_SOFTMAX}[it % 3];
+        const int n = op == NN_OP_SOFTMAX ? 2 * rnd(1, 150) : rnd(1, 300);
+        const float scale = (float[]){0.001f, 1, 10, 120}[rnd(0, 3)];
+        float *x = rand_buf((size_t)n, -scale, scale), *ref = out_buf((size_t)n), *y = out_buf((size_t)n);
+        if (it % 5 == 0) x[rnd(0, n - 1)] = NAN;
+        if (it % 7 == 0) x[rnd(0, n - 1)] = op == NN_OP_SOFTMAX ? 1e30f : INFINITY;
+        nn_kernels_c.lanes(op, x, ref, n);
+        for (int i = 0; i < nt; i++) {
+            for (int k = 0; k < n + GUARD; k++) y[k] = GUARD_VALUE;
+            t[i]->lanes(op, x, y, n);
+            double worst = 0;
+            for (int k = 0; k < n; k++) {
+                double e = isnan(ref[k]) || isnan(y[k]) ? (isnan(ref[k]) == isnan(y[k]) ? 0 : INFINITY)
+                           : ref[k] == y[k]              ? 0
+                                                         : fabs((double)ref[k] - y[k]) / fmax(fabs((double)ref[k]), 1e-30);
+                worst = fmax(worst, e);
+            }
+            for (int k = n; k < n + GUARD; k++)
+                if (y[k] != GUARD_VALUE) worst = INFINITY;
+            CHECK_MSG(worst <= 2e-6, "%s lanes op %d n%d scale %g: relative error %.3g", t[i]->isa, op, n,
+                      (double)scale, worst);
+        }
+        facet_free(x), facet_free(ref), facet_free(y);
+    }
+}
+
+/* ---------- --bench: each table on the models' own shapes ---------- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct bench_case {
+    const char *name; /* model and step */
+    int kind, C, H, W, M, k, s, pad;
+} bench_case;
+
+static const bench_case cases[] = {
+    {"fr_detect first 3>16 k3 s2 240x320", NN_K_FIRST, 3, 240, 320, 16, 3, 2, 1},
+    {"fr_feature first 3>64 k3 s2 112x112", NN_K_FIRST, 3, 112, 112, 64, 3, 2, 1},
+    {"fr_pose first 3>24 k3 s1 64x64", NN_K_FIRST, 3, 64, 64, 24, 3, 1, 1},
+    {"fr_detect dw 32 s1 120x160", NN_K_DW, 32, 120, 160, 32, 3, 1, 1},
+    {"fr_feature dw 64 s1 56x56", NN_K_DW, 64, 56, 56, 64, 3, 1, 1},
+    {"fr_feature dw 128 s2 56x56", NN_K_DW, 128, 56, 56, 128, 3, 2, 1},
+    {"fr_detect pw 16>32 120x160", NN_K_PW, 16, 120, 160, 32, 1, 1, 0},
+    {"fr_feature pw 64>128 56x56", NN_K_PW, 64, 56, 56, 128, 1, 1, 0},
+    {"fr_feature pw 128>64 28x28", NN_K_PW, 128, 28, 28, 64, 1, 1, 0},
+    {"fr_feature gd 512 7x7", NN_K_GD, 512, 7, 7, 512, 7, 1, 0},
+};
+
+static double run_case(const nn_kernels *t, const bench_case *c, nn_conv *j, const float *x, float *y)
+{
+    if (c->kind == NN_K_FIRST) {
+        for (int oy = 0; oy < j->OH; oy++) t->first_row(j, oy, y + (size_t)oy * j->OW * j->M);
+    } else if (c->kind == NN_K_DW) {
+        for (int oy = 0; oy < j->OH; oy++) {
+            const float *rows[3];
+            for (int ky = 0; ky < 3; ky++) {
+                int iy = oy * j->sh - j->pt + ky;
+                rows[ky] = iy < 0 || iy >= j->H ? NULL : x + (size_t)iy * j->W * j->C;
+            }
+            t->dw_row(j, rows, y + (size_t)oy * j->OW * j->C);
+        }
+    } else if (c->kind == NN_K_PW) {
+        t->pw_pixels(j, x, y, j->H * j->W);
+    } else {
+        t->gd(j);
+    }
+    const double taps = c->kind == NN_K_FIRST ? (double)c->C * c->k * c->k
+                        : c->kind == NN_K_PW ? (double)c->C
+                        : c->kind == NN_K_DW ? 9.0
+                                             : (double)c->H * c->W;
+    return 2.0 * taps * (double)j->OH * j->OW * j->M;
+}
+
+/* peak256 / peak512: the core's measured FMA peaks (bench/nn/peak.c), 0 if unknown: each
+ * figure then also shows its share of the peak for its vector width (c: 256-bit). */
+static int bench(double peak256, double peak512)
+{
+    int n;
+    const nn_kernels *const *all = nn_kernels_list(&n);
+    const unsigned have = facet_cpu_flags();
+    printf("# kernel tables on one thread, GFLOP/s (median of 7 timed runs); CPU: %s\n", facet_cpu_features());
+    printf("%-40s", "shape");
+    for (int i = 0; i < n; i++) printf(peak256 > 0 ? " %10s" : " %9s", all[i]->isa);
+    printf("\n");
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const bench_case *c = &cases[ci];
+        nn_conv j = make_job(c->kind, c->C, c->H, c->W, c->M, c->k, c->s, c->pad, c->pad, c->pad, c->pad);
+        if (c->kind == NN_K_GD) j.OH = j.OW = 1;
+        j.ak = NN_K_ACT_SLOPE;
+        float *x = rand_buf((size_t)c->C * c->H * c->W, -1, 1);
+        float *y = out_buf((size_t)j.OH * j.OW * j.M + 64);
+        if (c->kind == NN_K_GD) {
+            facet_free((void *)j.w);
+            j.w = rand_buf((size_t)c->H * c->W * j.Mp, -1, 1);
+        }
+        j.x = x, j.y = y;
+        printf("%-40s", c->name);
+        for (int i = 0; i < n; i++) {
+            if ((all[i]->needs & have) != all[i]->needs) {
+                printf(peak256 > 0 ? " %10s" : " %9s", "-");
+                continue;
+            }
+            nn_conv jt = j;
+            jt.ymm_tail = !strcmp(all[i]->isa, "avx512") && c->kind == NN_K_FIRST && c->M > 16 && c->M <= 24 &&
+                          (have & FACET_CPU_AVX512VL);
+            double flops = run_case(all[i], c, &jt, x, y), t[7];
+            int reps = 1;
+            double t0 = now_s();
+            run_case(all[i], c, &jt, x, y);
+            double one = now_s() - t0;
+            if (one < 0.02) reps = (int)(0.02 / (one + 1e-9)) + 1;
+            for (int r = 0; r < 7; r++) {
+                t0 = now_s();
+                for (int k = 0; k < reps; k++) run_case(all[i], c, &jt, x, y);
+                t[r] = (now_s() - t0) / reps;
+            }
+            for (int a = 0; a < 7; a++) /* sort for the median */
+                for (int b = a + 1; b < 7; b++)
+                    if (t[b] < t[a]) {
+                        double tmp = t[a];
+                        t[a] = t[b], t[b] = tmp;
+                    }
+            const double g = flops / t[3] * 1e-9, pk = !strcmp(all[i]->isa, "avx512") ? peak512 : peak256;
+            if (pk > 0) printf(" %5.1f %3.0f%%", g, 100 * g / pk);
+            else printf(" %9.1f", g);
+        }
+        printf("\n");
+        facet_free(x), facet_free(y);
+        free_job(&j);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const test_case tests[] = {TEST(t_first_row), TEST(t_dw_row), TEST(t_pw_pixels),
+                                      TEST(t_global_depthwise), TEST(t_lanes)};
+    if (argc > 1 && !strcmp(argv[1], "--bench"))
+        return bench(argc > 2 ? atof(argv[2]) : 0, argc > 3 ? atof(argv[3]) : 0);
+    return th_run(tests, (int)(sizeof tests / sizeof tests[0]), argc, argv);
+}
