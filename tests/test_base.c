@@ -115,6 +115,62 @@ static void t_cpu(void)
     CHECK(facet_threads_resolve(0) >= 1);
 }
 
+/* arm64's AT_HWCAP/AT_HWCAP2 words (Linux uapi asm/hwcap.h bits) mapped to our flags: the words
+ * of two real machines, written from their /proc/cpuinfo feature lists, and the rules. */
+static void t_cpu_arm64_hwcap(void)
+{
+    /* Raspberry Pi 4, Cortex-A72: fp asimd evtstrm crc32 cpuid */
+    CHECK_EQ(facet_cpu_flags_from_hwcap(0x887, 0), FACET_CPU_ASIMD);
+    /* AWS Graviton3, Neoverse V1: every AT_HWCAP bit up to pacg but sb; dcpodp svei8mm svebf16
+     * i8mm bf16 dgh rng */
+    CHECK_EQ(facet_cpu_flags_from_hwcap(0xdffffffful, 0x1f201),
+             FACET_CPU_ASIMD | FACET_CPU_ASIMDHP | FACET_CPU_ASIMDDP | FACET_CPU_I8MM | FACET_CPU_BF16 |
+                 FACET_CPU_SVE);
+    CHECK_EQ(facet_cpu_flags_from_hwcap(0x3, 0x2), FACET_CPU_ASIMD);   /* sve2 needs sve */
+    CHECK_EQ(facet_cpu_flags_from_hwcap(0x203, 0), FACET_CPU_ASIMD);   /* fphp alone: no fp16 SIMD */
+    CHECK_EQ(facet_cpu_flags_from_hwcap(0x403, 0), FACET_CPU_ASIMD);   /* asimdhp alone: neither */
+    CHECK_EQ(facet_cpu_flags_from_hwcap(0x603, 0), FACET_CPU_ASIMD | FACET_CPU_ASIMDHP);
+    CHECK_EQ(facet_cpu_flags_from_hwcap(0x400003, 0x2), FACET_CPU_ASIMD | FACET_CPU_SVE | FACET_CPU_SVE2);
+    CHECK_EQ(facet_cpu_flags_from_hwcap(0xfffffffdul, 0xfffff), 0); /* no asimd: nothing */
+}
+
+/* What this process runs on: on arm64 the flags are the ones the kernel (or qemu-user) put in
+ * this process's auxiliary vector, read here from /proc/self/auxv rather than getauxval; and
+ * FACET_CPU_MASK masks them like the x86 ones. */
+static void t_cpu_detected(void)
+{
+    if (getenv("FACET_CPU_MASK")) SKIP("FACET_CPU_MASK is set");
+    unsigned f = facet_cpu_flags();
+    const char *names = facet_cpu_features();
+    CHECK_MSG((f == 0) == (names[0] == 0), "flags 0x%x, features '%s'", f, names);
+#if defined(__aarch64__) && defined(__linux__)
+    unsigned long hwcap = 0, hwcap2 = 0, av[2];
+    int seen = 0;
+    FILE *fp = fopen("/proc/self/auxv", "rb");
+    CHECK(fp != NULL);
+    while (fp && fread(av, sizeof av, 1, fp) == 1 && av[0] != 0) { /* AT_NULL ends it */
+        if (av[0] == 16) hwcap = av[1], seen = 1; /* AT_HWCAP */
+        if (av[0] == 26) hwcap2 = av[1];          /* AT_HWCAP2 */
+    }
+    if (fp) fclose(fp);
+    CHECK(seen);
+    CHECK_MSG(f == facet_cpu_flags_from_hwcap(hwcap, hwcap2), "flags 0x%x, AT_HWCAP 0x%lx, AT_HWCAP2 0x%lx", f,
+              hwcap, hwcap2);
+    CHECK_MSG((f & FACET_CPU_ASIMD) && strncmp(names, "asimd", 5) == 0, "features '%s'", names);
+    printf("# arm64 features: %s (AT_HWCAP 0x%lx, AT_HWCAP2 0x%lx)\n", names, hwcap, hwcap2);
+#else
+    const unsigned arm = FACET_CPU_ASIMD | FACET_CPU_ASIMDHP | FACET_CPU_ASIMDDP | FACET_CPU_I8MM |
+                         FACET_CPU_BF16 | FACET_CPU_SVE | FACET_CPU_SVE2;
+    CHECK_MSG((f & arm) == 0, "flags 0x%x", f);
+#endif
+    setenv("FACET_CPU_MASK", "0", 1);
+    CHECK(facet_cpu_flags() == 0 && facet_cpu_features()[0] == 0);
+    setenv("FACET_CPU_MASK", "0x10000", 1); /* asimd only, where there is asimd */
+    CHECK_EQ(facet_cpu_flags(), f & FACET_CPU_ASIMD);
+    unsetenv("FACET_CPU_MASK");
+    CHECK_EQ(facet_cpu_flags(), f);
+}
+
 /* RFC 4648's test vectors, then bytes that use every character of the alphabet */
 static void t_base64(void)
 {
@@ -170,5 +226,6 @@ static void t_parse_numbers(void)
 
 TESTS(TEST(t_version), TEST(t_status_strings), TEST(t_error_message_on_handle_and_thread),
       TEST(t_error_message_wraps_its_own_buffer), TEST(t_facet_free), TEST(t_redact),
-      TEST(t_read_file_limits), TEST(t_alloc_alignment_and_overflow), TEST(t_cpu), TEST(t_base64),
+      TEST(t_read_file_limits), TEST(t_alloc_alignment_and_overflow), TEST(t_cpu), TEST(t_cpu_arm64_hwcap),
+      TEST(t_cpu_detected), TEST(t_base64),
       TEST(t_parse_numbers))

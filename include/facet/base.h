@@ -104,7 +104,10 @@ FACET_API facet_status facet_parse_double(const char *text, double lo, double hi
 /* Number of logical cores available to this process. */
 FACET_API int facet_cpu_count(void);
 
-/* A short description of the SIMD features used at run time, e.g. "avx2 fma f16c avx512f". */
+/* The CPU's SIMD features that the library detected (less those FACET_CPU_MASK masks off), e.g.
+ * "sse4.1 avx avx2 fma f16c avx512f" on x86-64 or "asimd asimdhp asimddp sve" on arm64; empty
+ * when none is known. The string belongs to the library and stays valid in the calling thread
+ * until its next call. */
 FACET_API const char *facet_cpu_features(void);
 
 #ifdef __cplusplus

@@ -75,10 +75,23 @@ enum {
     FACET_CPU_AVX512VNNI = 1 << 7,
     FACET_CPU_AVX512BF16 = 1 << 8,
     FACET_CPU_AVX512VL = 1 << 9,
+    /* arm64, from the kernel's AT_HWCAP/AT_HWCAP2 (named as in /proc/cpuinfo); bits 16 up, so
+     * that x86 flags added later do not collide with them */
+    FACET_CPU_ASIMD = 1 << 16,   /* Advanced SIMD (NEON) */
+    FACET_CPU_ASIMDHP = 1 << 17, /* fp16 arithmetic, scalar (fphp) and vector (asimdhp) */
+    FACET_CPU_ASIMDDP = 1 << 18, /* SDOT/UDOT int8 dot products */
+    FACET_CPU_I8MM = 1 << 19,    /* SMMLA/USMMLA int8 matrix multiply */
+    FACET_CPU_BF16 = 1 << 20,    /* BFDOT/BFMMLA */
+    FACET_CPU_SVE = 1 << 21,
+    FACET_CPU_SVE2 = 1 << 22,
 };
 /* Detected CPU flags, masked by FACET_CPU_MASK (hex) from the environment so that tests can
  * force the reference paths. */
 unsigned facet_cpu_flags(void);
+/* The FACET_CPU_* arm64 flags that Linux's AT_HWCAP and AT_HWCAP2 words announce (the bits of
+ * arm64's uapi asm/hwcap.h). Pure, built on every architecture, so that the mapping is tested
+ * natively too. */
+unsigned facet_cpu_flags_from_hwcap(unsigned long hwcap, unsigned long hwcap2);
 
 /* Integer setting from the environment, or `def` when unset or unparsable. */
 long facet_env_long(const char *name, long def);

@@ -1,6 +1,9 @@
 /*
  * sys.c - clock, core count, CPU feature detection and environment settings. CPU flags are
- * detected once; FACET_CPU_MASK lets tests and benchmarks switch fast paths off.
+ * detected once; FACET_CPU_MASK lets tests and benchmarks switch fast paths off. x86 asks
+ * cpuid (and the OS, through xgetbv, whether it saves the wider registers); arm64 code cannot
+ * read the ID registers portably, so it asks the kernel, which announces what it supports in
+ * the auxiliary vector (AT_HWCAP, AT_HWCAP2; under qemu-user, qemu announces the emulated CPU's).
  */
 #define _GNU_SOURCE
 #include <sched.h>
@@ -14,6 +17,29 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
+/* Linux arm64's AT_HWCAP and AT_HWCAP2 bits (uapi asm/hwcap.h, a stable ABI), spelled out so
+ * that the mapping builds and is tested on every architecture; checked against the kernel's
+ * header where it exists. */
+enum {
+    HWCAP_BIT_ASIMD = 1, HWCAP_BIT_FPHP = 9, HWCAP_BIT_ASIMDHP = 10, HWCAP_BIT_ASIMDDP = 20,
+    HWCAP_BIT_SVE = 22, HWCAP2_BIT_SVE2 = 1, HWCAP2_BIT_I8MM = 13, HWCAP2_BIT_BF16 = 14,
+};
+#ifdef HWCAP_ASIMD
+_Static_assert(HWCAP_ASIMD == 1ul << HWCAP_BIT_ASIMD && HWCAP_FPHP == 1ul << HWCAP_BIT_FPHP &&
+                   HWCAP_ASIMDHP == 1ul << HWCAP_BIT_ASIMDHP && HWCAP_ASIMDDP == 1ul << HWCAP_BIT_ASIMDDP &&
+                   HWCAP_SVE == 1ul << HWCAP_BIT_SVE,
+               "arm64 AT_HWCAP bits differ from asm/hwcap.h");
+#endif
+#ifdef HWCAP2_BF16
+_Static_assert(HWCAP2_SVE2 == 1ul << HWCAP2_BIT_SVE2 && HWCAP2_I8MM == 1ul << HWCAP2_BIT_I8MM &&
+                   HWCAP2_BF16 == 1ul << HWCAP2_BIT_BF16,
+               "arm64 AT_HWCAP2 bits differ from asm/hwcap.h");
 #endif
 
 uint64_t facet_now_ns(void)
@@ -58,6 +84,26 @@ int facet_threads_resolve(int requested)
     return t > cores ? cores : (int)t;
 }
 
+unsigned facet_cpu_flags_from_hwcap(unsigned long hwcap, unsigned long hwcap2)
+{
+#define HAS(word, bit) (((word) >> (bit)) & 1ul)
+    /* Every other feature here extends Advanced SIMD; a kernel that hides it (or a CPU without
+     * it, which Linux does not run on) leaves none of them usable. */
+    if (!HAS(hwcap, HWCAP_BIT_ASIMD)) return 0;
+    unsigned f = FACET_CPU_ASIMD;
+    /* fp16 kernels need the scalar half-precision instructions as well as the vector ones */
+    if (HAS(hwcap, HWCAP_BIT_FPHP) && HAS(hwcap, HWCAP_BIT_ASIMDHP)) f |= FACET_CPU_ASIMDHP;
+    if (HAS(hwcap, HWCAP_BIT_ASIMDDP)) f |= FACET_CPU_ASIMDDP;
+    if (HAS(hwcap2, HWCAP2_BIT_I8MM)) f |= FACET_CPU_I8MM;
+    if (HAS(hwcap2, HWCAP2_BIT_BF16)) f |= FACET_CPU_BF16;
+    if (HAS(hwcap, HWCAP_BIT_SVE)) {
+        f |= FACET_CPU_SVE;
+        if (HAS(hwcap2, HWCAP2_BIT_SVE2)) f |= FACET_CPU_SVE2;
+    }
+    return f;
+#undef HAS
+}
+
 static unsigned detect_flags(void)
 {
     unsigned f = 0;
@@ -86,6 +132,8 @@ static unsigned detect_flags(void)
     }
     if (__get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5)) && zmm)
         f |= FACET_CPU_AVX512BF16;
+#elif defined(__aarch64__) && defined(__linux__)
+    f = facet_cpu_flags_from_hwcap(getauxval(AT_HWCAP), getauxval(AT_HWCAP2));
 #endif
     return f;
 }
@@ -110,6 +158,8 @@ const char *facet_cpu_features(void)
         {FACET_CPU_FMA, "fma"}, {FACET_CPU_F16C, "f16c"}, {FACET_CPU_AVX512F, "avx512f"},
         {FACET_CPU_AVX512BW, "avx512bw"}, {FACET_CPU_AVX512VNNI, "avx512vnni"},
         {FACET_CPU_AVX512BF16, "avx512bf16"}, {FACET_CPU_AVX512VL, "avx512vl"},
+        {FACET_CPU_ASIMD, "asimd"}, {FACET_CPU_ASIMDHP, "asimdhp"}, {FACET_CPU_ASIMDDP, "asimddp"},
+        {FACET_CPU_I8MM, "i8mm"}, {FACET_CPU_BF16, "bf16"}, {FACET_CPU_SVE, "sve"}, {FACET_CPU_SVE2, "sve2"},
     };
     unsigned f = facet_cpu_flags();
     buf[0] = 0;
