@@ -29,6 +29,20 @@ n_checks = 0
 n_failed = 0
 
 
+def time_scale():
+    """FACET_TEST_TIME_SCALE (tests/meson.build: 1 natively, more under qemu-user) multiplies the
+    waits for the server's work: the client's timeout, the start, the shutdown grace given to a
+    request in flight. The bounds a check is about (--header-timeout, a stalled request's
+    bounded wait) are never scaled. A malformed value is an error, not 1."""
+    v = os.environ.get("FACET_TEST_TIME_SCALE", "1")
+    if not v.isdigit() or int(v) < 1:
+        sys.exit("test_facetd.py: FACET_TEST_TIME_SCALE must be an integer >= 1, not %r" % v)
+    return int(v)
+
+
+SCALE = time_scale()
+
+
 def check(name, cond, detail=""):
     global n_checks, n_failed
     n_checks += 1
@@ -61,7 +75,7 @@ class Server:
         self.proc = subprocess.Popen([FACETD, "--listen", "127.0.0.1:0", "--db", self.db, "--log-file", self.log,
                                       *args], env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.port = None
-        deadline = time.time() + 60
+        deadline = time.time() + 60 * SCALE
         while time.time() < deadline and self.port is None:
             if self.proc.poll() is not None:
                 raise RuntimeError("facetd exited: " + self.proc.stderr.read().decode(errors="replace"))
@@ -73,7 +87,7 @@ class Server:
         if self.port is None:
             raise RuntimeError("facetd did not start")
 
-    def conn(self, timeout=60):
+    def conn(self, timeout=60 * SCALE):
         if self.tls:
             ctx = ssl.create_default_context()
             ctx.check_hostname = False
@@ -116,7 +130,7 @@ class Server:
             time.sleep(0.05)
         return False
 
-    def stop(self, sig=signal.SIGTERM, timeout=30):
+    def stop(self, sig=signal.SIGTERM, timeout=30 * SCALE):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -574,7 +588,8 @@ def config_checks():
 
 
 def signal_checks():
-    s = Server("--shutdown-timeout", "5", "--access-log")
+    # the grace must outlast the detection in flight: 5 s natively, more under emulation
+    s = Server("--shutdown-timeout", str(5 * SCALE), "--access-log")
     try:
         s.req("GET", "/healthz", key=None)
         deadline = time.time() + 10
@@ -602,9 +617,9 @@ def signal_checks():
             except OSError:
                 refused = True
         c.sendall(OBAMA[1000:])
-        data = recv_all(c, 20)
+        data = recv_all(c, 20 * SCALE)
         c.close()
-        rc = s.proc.wait(20)
+        rc = s.proc.wait(20 * SCALE)
         check("SIGTERM: no new connections, the request in flight is answered, exit 0",
               refused and data.startswith(b"HTTP/1.1 200") and b'"faces"' in data and rc == 0, (refused, data[:300], rc))
     finally:

@@ -11,6 +11,12 @@ tmp=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 export FACET_NUM_THREADS=1
+# FACET_TEST_TIME_SCALE (tests/meson.build: 1 natively, more under qemu-user, where one
+# faceprint takes about 10 s) multiplies the waits for the engine's work: facet watch's
+# per-request --timeout for the server (10 s natively, its default) and facetd's start.
+scale=${FACET_TEST_TIME_SCALE:-1}
+case $scale in '' | *[!0-9]* | 0*) echo "test_watch.sh: FACET_TEST_TIME_SCALE must be an integer >= 1, not '$scale'" >&2; exit 2 ;; esac
+rtimeout=$((10 * scale))
 n=0
 fails=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -104,7 +110,7 @@ else
             >/dev/null 2>"$log.err" &
         pid=$!
         port=""
-        for i in $(seq 1 600); do
+        for i in $(seq 1 $((600 * scale))); do
             port=$(sed -n 's/.*listening on .*(port \([0-9]*\).*/\1/p' "$log" 2>/dev/null | head -1)
             [ -n "$port" ] && break
             sleep 0.1
@@ -114,16 +120,16 @@ else
     check "watch hamilton through facetd on loopback: the same person named" sh -c "
         [ -n '$port' ] &&
         '$facet' watch '$data/video/hamilton_clip.mp4' --server http://127.0.0.1:$port --key watch-test-admin-key-0123 \
-            --collection known --json --send-quality 0.1 >'$tmp/remote.json' 2>'$tmp/remote.err' &&
+            --collection known --json --send-quality 0.1 --timeout $rtimeout >'$tmp/remote.json' 2>'$tmp/remote.err' &&
         /usr/bin/python3 '$tmp/events.py' '$tmp/remote.json' named"
     check "figures report the round trip and the server's own time; a wrong key is counted as errors" sh -c "
         grep -E 'recognitions [1-9][0-9]* .* 0 errors.*latency ms mean [0-9.]+ .*recogniser [0-9.]+' '$tmp/remote.err' &&
         '$facet' watch '$data/video/hamilton_clip.mp4' --server http://127.0.0.1:$port --key wrong-key \
-            --collection known --json >'$tmp/wrong.json' 2>'$tmp/wrong.err' &&
+            --collection known --json --timeout $rtimeout >'$tmp/wrong.json' 2>'$tmp/wrong.err' &&
         grep -q 'recognitions 0 .*, [1-9][0-9]* errors' '$tmp/wrong.err' && ! grep -q recognized '$tmp/wrong.json'"
     check "events and figures posted to facetd's /v1/events are taken, and the feed is listed" sh -c "
         '$facet' watch stage='$data/video/hamilton_clip.mp4' --server http://127.0.0.1:$port --key watch-test-admin-key-0123 \
-            --collection known --json --chips --webhook http://127.0.0.1:$port/v1/events \
+            --collection known --json --chips --timeout $rtimeout --webhook http://127.0.0.1:$port/v1/events \
             --webhook-key watch-test-admin-key-0123 >'$tmp/posted.json' 2>'$tmp/posted.err' &&
         ! grep -q 'webhook' '$tmp/posted.err' &&
         curl -sf -H 'Authorization: Bearer watch-test-admin-key-0123' http://127.0.0.1:$port/v1/feeds >'$tmp/feeds.json' &&

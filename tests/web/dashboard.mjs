@@ -21,6 +21,13 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const data = path.join(root, '../shared/data');
 const shots = process.env.FACET_WEB_SHOTS || os.tmpdir();
 const KEY = 'dashboard-test-admin-key-0123456789';
+// FACET_TEST_TIME_SCALE (tests/meson.build: 1 natively, more under qemu-user) multiplies the
+// waits for facetd's and facet watch's work: the page's waits, facetd's start, the watch run.
+const SCALE = Number(process.env.FACET_TEST_TIME_SCALE || '1');
+if (!Number.isInteger(SCALE) || SCALE < 1) {
+  console.error(`dashboard.mjs: FACET_TEST_TIME_SCALE must be an integer >= 1, not '${process.env.FACET_TEST_TIME_SCALE}'`);
+  process.exit(2);
+}
 
 let n = 0, failed = 0;
 const ok = (cond, name, detail = '') => {
@@ -39,7 +46,7 @@ let exited = null;
 server.on('exit', (code, sig) => { exited = { code, sig }; });
 
 async function port() {
-  for (let i = 0; i < 300; i++) {
+  for (let i = 0; i < 300 * SCALE; i++) {
     const m = fs.existsSync(log) && fs.readFileSync(log, 'utf8').match(/listening on .* \(port (\d+)/);
     if (m) return Number(m[1]);
     if (exited) break;
@@ -58,6 +65,7 @@ try {
   const base = `http://127.0.0.1:${p}`;
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  ctx.setDefaultTimeout(30000 * SCALE); // playwright's default, 30 s natively
   const page = await ctx.newPage();
   const consoleErrors = [];
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
@@ -103,7 +111,7 @@ try {
       await page.fill('#enrol-identity', who);
       await page.setInputFiles('#enrol-files', files);
       await page.click('#enrol-form button');
-      await page.waitForSelector('#enrol-summary', { timeout: 60000 });
+      await page.waitForSelector('#enrol-summary', { timeout: 60000 * SCALE });
       const summary = await page.textContent('#enrol-summary');
       all = ok(summary.startsWith(`${files.length} of ${files.length} photos enrolled`), `enrol ${who}: ${summary}`) && all;
       ok(await page.getAttribute('#enrol-progress', 'value') === String(files.length), `the progress bar reached ${files.length} for ${who}`);
@@ -119,7 +127,7 @@ try {
     const names = await page.$$eval('#identities-list li[data-identity]', (li) => li.map((x) => x.dataset.identity));
     ok(JSON.stringify(names) === JSON.stringify(people), 'every enrolled person is listed', names.join(','));
     await page.waitForFunction(() => [...document.querySelectorAll('#identities-list img')].filter((i) => i.complete && i.naturalWidth === 112).length >= 5,
-      null, { timeout: 15000 });
+      null, { timeout: 15000 * SCALE });
     ok(true, 'thumbnails are the stored 112x112 chips');
     await shot('04-identities');
   });
@@ -134,7 +142,7 @@ try {
       await page.setInputFiles('#identify-file', path.join(data, 'gallery/probe', file));
       await page.click('#identify-form button');
       await page.waitForFunction(() => /named|No face|Failed/.test(document.querySelector('#identify-summary').textContent),
-        null, { timeout: 60000 });
+        null, { timeout: 60000 * SCALE });
       const summary = await page.textContent('#identify-summary');
       ok(expect.every((w) => summary.includes(w)), `identify ${file}: ${summary}`);
     }
@@ -174,13 +182,13 @@ try {
     const watch = spawnSync(facet, ['watch', path.join(data, 'video/hamilton_clip.mp4'), '--server', base,
       '--key', KEY, '--collection', 'people', '--webhook', `${base}/v1/events`, '--webhook-key', KEY,
       '--chips', '--json', '--metrics', '1'],
-      { encoding: 'utf8', timeout: 240000 });
+      { encoding: 'utf8', timeout: 240000 * SCALE });
     ok(watch.status === 0, 'facet watch ran on hamilton_clip.mp4 and posted its events', watch.stderr);
-    await page.waitForSelector('#events li[data-event="track_started"]', { timeout: 20000 });
+    await page.waitForSelector('#events li[data-event="track_started"]', { timeout: 20000 * SCALE });
     ok(true, 'watch events arrive on the page as they happen');
-    await page.waitForSelector('#strangers li[data-stranger] img', { timeout: 20000 });
+    await page.waitForSelector('#strangers li[data-stranger] img', { timeout: 20000 * SCALE });
     ok(true, 'a stranger waits for review with its chip');
-    await page.waitForFunction(() => !/No feed/.test(document.querySelector('#feeds-table').textContent), null, { timeout: 20000 });
+    await page.waitForFunction(() => !/No feed/.test(document.querySelector('#feeds-table').textContent), null, { timeout: 20000 * SCALE });
     const feeds = await page.textContent('#feeds-table tbody');
     ok(/hamilton/.test(feeds), `the feed reports its figures: ${feeds.replace(/\s+/g, ' ')}`);
     await shot('07-live');
@@ -198,7 +206,7 @@ try {
 
   await step('server at a glance', async () => {
     await page.click('nav >> text=Server');
-    await page.waitForFunction(() => document.querySelectorAll('#routes-table tbody tr').length > 3, null, { timeout: 10000 });
+    await page.waitForFunction(() => document.querySelectorAll('#routes-table tbody tr').length > 3, null, { timeout: 10000 * SCALE });
     const stats = await page.textContent('#server-stats');
     ok(/Requests\s*\d+/.test(stats.replace(/Requests\/s[^A-Z]*/, '')), `the server's figures are shown: ${stats.replace(/\s+/g, ' ')}`);
     const sizes = await page.$$eval('#sizes-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
@@ -209,6 +217,7 @@ try {
 
   await step('phone screen', async () => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+    phone.setDefaultTimeout(30000 * SCALE);
     const pp = await phone.newPage();
     await pp.goto(base + '/');
     await pp.evaluate((k) => sessionStorage.setItem('facet.key', k), KEY);
