@@ -242,12 +242,14 @@ AVX2 static void first_row(const nn_conv *j, int oy, float *y)
             __m256 wv[3];                                                                              \
             UNROLL for (int kx = 0; kx < 3; kx++) wv[kx] = _mm256_loadu_ps(w + (r * 3 + kx) * Cp + c); \
             const float *xp = xr[r] + c;                                                               \
-            UNROLL for (int p = 0; p < (P); p++)                                                       \
-                UNROLL for (int kx = 0; kx < 3; kx++) {                                                \
-                    const float *q = xp + (size_t)(p * (SW) + kx) * C;                                 \
-                    acc[p] = _mm256_fmadd_ps((FULL) ? _mm256_loadu_ps(q) : _mm256_maskload_ps(q, m),   \
-                                             wv[kx], acc[p]);                                          \
+            UNROLL for (int q = 0; q < ((P) - 1) * (SW) + 3; q++) { /* each input column once */       \
+                const __m256 col = (FULL) ? _mm256_loadu_ps(xp + (size_t)q * C)                        \
+                                          : _mm256_maskload_ps(xp + (size_t)q * C, m);                 \
+                UNROLL for (int p = 0; p < (P); p++) {                                                 \
+                    const int kx = q - p * (SW);                                                       \
+                    if (kx >= 0 && kx < 3) acc[p] = _mm256_fmadd_ps(col, wv[kx], acc[p]);              \
                 }                                                                                      \
+            }                                                                                          \
         }                                                                                              \
         const __m256 sv = _mm256_loadu_ps(slope + c);                                                  \
         activate8(acc, (P), 1, ak, &sv);                                                               \
