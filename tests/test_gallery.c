@@ -140,21 +140,40 @@ static void t_kernels_match_reference(void)
     }
 }
 
-/* The bf16 screen against the exact kernels on random data: for thresholds set just under
- * chosen exact scores, every (probe, row) whose exact score beats its probe's threshold must be
- * a candidate (no false negatives: that is what keeps the search exact), candidates are unique
- * and in range, and none is further than 0.02 under its threshold (unit vectors; the bound is
- * 2^-7 |row| |probe| plus rounding), so the screen really screens. Dims 512/128/100/1, row
- * counts that are not multiples of the 48-row tile, probe counts 1..70 over several blocks. */
+/* The CPU flags of every ISA level this machine (after FACET_CPU_MASK) can run, best first:
+ * all it has, then AVX2 + FMA + F16C alone, so an AVX-512 machine also tests the AVX2 kernels
+ * and the AVX2 int16 screen. */
+static int isa_levels(unsigned *out)
+{
+    unsigned all = facet_cpu_flags(), avx2 = FACET_CPU_AVX2 | FACET_CPU_FMA | FACET_CPU_F16C;
+    int n = 0;
+    out[n++] = all;
+    if ((all & avx2) == avx2 && all != (all & (avx2 | FACET_CPU_SSE41 | FACET_CPU_AVX)))
+        out[n++] = all & (avx2 | FACET_CPU_SSE41 | FACET_CPU_AVX);
+    return n;
+}
+
+/* Each screen (AVX-512 BF16, AVX2 int16) against the exact kernels on random data: for
+ * thresholds set just under chosen exact scores, every (probe, row) whose exact score beats its
+ * probe's threshold must be a candidate (no false negatives: that is what keeps the search
+ * exact), candidates are unique and in range, and none is further than `loose` under its
+ * threshold (unit vectors; the bound is 2^-7 |row| |probe| for BF16, ~7e-4 for int16, plus
+ * rounding), so the screen really screens. Dims 512/128/100/1, row counts that are not
+ * multiples of the 48-row tile, probe counts 1..70 over several blocks. */
 static void t_screen_bounds(void)
 {
     static const int dims[] = {512, 128, 100, 1};
     static const size_t nrows_list[] = {1, 47, 49, 131};
     static const int nps[] = {1, 5, 8, 9, 17, 64, 70};
-    for (int dt = 0; dt < 2; dt++) {
-        facet_dot_fn exact = facet_dot_select((facet_dtype)dt, facet_cpu_flags(), NULL);
+    unsigned levels[2];
+    int nlevels = isa_levels(levels), screens = 0;
+    for (int it = 0; it < 2 * nlevels; it++) {
+        int lv = it / 2, dt = it % 2;
+        facet_dot_fn exact = facet_dot_select((facet_dtype)dt, levels[lv], NULL);
         const facet_screen *scr = facet_screen_for(exact);
-        if (!scr) return; /* no AVX-512 BF16 here (or FACET_CPU_MASK): nothing to test */
+        if (!scr) continue; /* no screen at this level (reference kernels, FACET_CPU_MASK) */
+        screens++;
+        float loose = strcmp(scr->name, "avx2int16") == 0 ? 0.004f : 0.02f;
         facet_dot_fn ref = dt ? facet_dot_ref_f16 : facet_dot_ref_f32;
         for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
             for (size_t ni = 0; ni < sizeof nrows_list / sizeof nrows_list[0]; ni++)
@@ -200,16 +219,16 @@ static void t_screen_bounds(void)
                             size_t at = (size_t)(p0 + p) * nrows + r;
                             CHECK_MSG(!seen[at], "candidate %d %zu twice", p, r);
                             seen[at] = 1;
-                            CHECK_MSG(sc[at] > thr[p] - 0.02f, "dt %d dim %d: loose %g vs %g", dt,
-                                      dim, sc[at], thr[p]);
+                            CHECK_MSG(sc[at] > thr[p] - loose, "%s dt %d dim %d: loose %g vs %g",
+                                      scr->name, dt, dim, sc[at], thr[p]);
                         }
                         for (int p = 0; p < nb && !th_failed; p++)
                             for (size_t r = 0; r < nrows; r++) {
                                 size_t at = (size_t)(p0 + p) * nrows + r;
                                 CHECK_MSG(!(sc[at] > thr[p]) || seen[at],
-                                          "dt %d dim %d np %d rows %zu: missed p %d r %zu "
-                                          "(%g > %g)", dt, dim, np, nrows, p0 + p, r, sc[at],
-                                          thr[p]);
+                                          "%s dt %d dim %d np %d rows %zu: missed p %d r %zu "
+                                          "(%g > %g)", scr->name, dt, dim, np, nrows, p0 + p, r,
+                                          sc[at], thr[p]);
                                 if (th_failed) break;
                             }
                     }
@@ -226,23 +245,81 @@ static void t_screen_bounds(void)
                     if (th_failed) return;
                 }
     }
+    /* every x86 CPU with AVX2 + FMA + F16C has a screen (the int16 one at least) */
+    unsigned avx2 = FACET_CPU_AVX2 | FACET_CPU_FMA | FACET_CPU_F16C;
+    CHECK(screens > 0 || (facet_cpu_flags() & avx2) != avx2);
 }
 
-/* A screened batch search gives exactly what scoring every row with the exact kernel would:
- * the same rows and the same float scores, for 1..70 probes, 1 and 3 threads, fp32 and fp16,
- * a dimension of 100 and a row count that is not a multiple of any tile. */
+/* One batch search of probes[0..np) against scoring every row with the exact kernel one probe
+ * at a time: the same rows and the same float scores, rank by rank. With one thread, also the
+ * same rows among equal scores as searching each probe alone (no screen below
+ * FACET_SCREEN_MIN_PROBES), so a screen never changes which of tied rows is kept. Scores are
+ * also within tol (1 + |score|) of the reference kernel's. */
+static void check_search_exact(const char *what, const uint8_t *m, size_t stride, size_t nrows,
+                               int dpad, int dt, facet_dot_fn dot, const float *probes,
+                               size_t np, int k, void *pool, float tol)
+{
+    float *sc = malloc(np * (size_t)k * 4), *all = malloc(nrows * 4), *ref = malloc(nrows * 4);
+    uint32_t *rows = malloc(np * (size_t)k * 4), one_row[16];
+    int *n = malloc(np * sizeof *n), one_n;
+    float one_sc[16];
+    facet_dot_fn reff = dt ? facet_dot_ref_f16 : facet_dot_ref_f32;
+    facet_search_args a = {m, stride, nrows, dpad, dot, probes, np, k, pool, 3};
+    CHECK_EQ(facet_search(&a, sc, rows, n), 0);
+    for (size_t p = 0; p < np && !th_failed; p++) {
+        const float *q = probes + p * dpad;
+        for (size_t r = 0; r < nrows; r++) {
+            dot(m + r * stride, stride, 1, q, 1, dpad, all + r, 1);
+            reff(m + r * stride, stride, 1, q, 1, dpad, ref + r, 1);
+        }
+        CHECK_EQ(n[p], k < (int)nrows ? k : (int)nrows);
+        for (int j = 0; j < n[p]; j++) {
+            /* the j-th best: at most j rows above it, and more than j at or above it */
+            int above = 0, tied = 0;
+            for (size_t r = 0; r < nrows; r++) {
+                above += all[r] > sc[p * k + j];
+                tied += all[r] == sc[p * k + j];
+            }
+            uint32_t row = rows[p * k + j];
+            CHECK_MSG(row < nrows && all[row] == sc[p * k + j] && above <= j && above + tied > j &&
+                          fabsf(ref[row] - sc[p * k + j]) <= tol * (1 + fabsf(ref[row])),
+                      "%s np %zu probe %zu rank %d: row %u %g (exact %g, ref %g), %d above, %d tied",
+                      what, np, p, j, row, sc[p * k + j], all[row], ref[row], above, tied);
+            for (int i = 0; i < j; i++)
+                CHECK_MSG(rows[p * k + i] != row, "%s probe %zu: row %u twice", what, p, row);
+            if (th_failed) break;
+        }
+        if (!pool && !th_failed) {
+            facet_search_args a1 = {m, stride, nrows, dpad, dot, q, 1, k, NULL, 1};
+            CHECK_EQ(facet_search(&a1, one_sc, one_row, &one_n), 0);
+            CHECK_EQ(one_n, n[p]);
+            for (int j = 0; j < one_n && !th_failed; j++)
+                CHECK_MSG(one_row[j] == rows[p * k + j] && one_sc[j] == sc[p * k + j],
+                          "%s np %zu probe %zu rank %d: row %u alone, %u in the batch", what, np,
+                          p, j, one_row[j], rows[p * k + j]);
+        }
+    }
+    free(sc);
+    free(all);
+    free(ref);
+    free(rows);
+    free(n);
+}
+
+/* A screened batch search gives exactly what scoring every row with the exact kernel would,
+ * at every ISA level (so the AVX2 int16 screen too), for 1..70 probes, 1 and 3 threads, fp32
+ * and fp16, a dimension of 100 and a row count that is not a multiple of any tile. */
 static void t_search_screened_exact(void)
 {
     int dim = 100, dpad = facet_dpad(dim), k = 7;
     size_t nrows = 3001;
     static const int nps[] = {1, 8, 13, 64, 70};
+    unsigned levels[2];
+    int nlevels = isa_levels(levels);
     void *pool = pthreadpool_create(3);
-    float *vec = malloc((size_t)dim * 4), *all = malloc(nrows * 4);
+    float *vec = malloc((size_t)dim * 4);
     float *probes = facet_alloc_zeroed(70 * (size_t)dpad, 4);
     for (int p = 0; p < 70; p++) unit_vec(probes + (size_t)p * dpad, dim);
-    float sc[70 * 7];
-    uint32_t rows[70 * 7];
-    int n[70];
     for (int dt = 0; dt < 2; dt++) {
         size_t stride = facet_row_stride(dim, (facet_dtype)dt);
         uint8_t *m = facet_alloc_zeroed(nrows, stride);
@@ -253,34 +330,83 @@ static void t_search_screened_exact(void)
                 else ((float *)(m + r * stride))[d] = vec[d];
             }
         }
-        facet_dot_fn dot = facet_dot_select((facet_dtype)dt, facet_cpu_flags(), NULL);
-        for (size_t ni = 0; ni < sizeof nps / sizeof nps[0]; ni++)
-            for (int threaded = 0; threaded < 2; threaded++) {
-                size_t np = (size_t)nps[ni];
-                facet_search_args a = {m, stride, nrows, dpad, dot, probes, np, k,
-                                       threaded ? pool : NULL, 3};
-                CHECK_EQ(facet_search(&a, sc, rows, n), 0);
-                for (size_t p = 0; p < np && !th_failed; p++) {
-                    for (size_t r = 0; r < nrows; r++)
-                        dot(m + r * stride, stride, 1, probes + p * dpad, 1, dpad, all + r, 1);
-                    CHECK_EQ(n[p], k);
-                    for (int j = 0; j < k; j++) {
-                        /* the j-th best: rows above it are exactly the j before it */
-                        int above = 0;
-                        for (size_t r = 0; r < nrows; r++) above += all[r] > sc[p * k + j];
-                        CHECK_MSG(all[rows[p * k + j]] == sc[p * k + j] && above == j,
-                                  "dt %d np %zu thr %d probe %zu rank %d: row %u %g (%g), %d above",
-                                  dt, np, threaded, p, j, rows[p * k + j], sc[p * k + j],
-                                  all[rows[p * k + j]], above);
-                        if (th_failed) break;
-                    }
-                }
-            }
+        for (int lv = 0; lv < nlevels; lv++) {
+            const char *name;
+            facet_dot_fn dot = facet_dot_select((facet_dtype)dt, levels[lv], &name);
+            for (size_t ni = 0; ni < sizeof nps / sizeof nps[0] && !th_failed; ni++)
+                for (int threaded = 0; threaded < 2; threaded++)
+                    check_search_exact(name, m, stride, nrows, dpad, dt, dot, probes,
+                                       (size_t)nps[ni], k, threaded ? pool : NULL, 2e-6f);
+        }
         facet_free_aligned(m);
     }
     pthreadpool_destroy(pool);
     free(vec);
-    free(all);
+    facet_free_aligned(probes);
+}
+
+/* Near-ties, where a screen is most likely to lose a row: 24 base vectors, each enrolled 40
+ * times as exact copies and as copies with one element moved by one or two units in the last
+ * place (of fp16 or fp32), so ~40 rows per probe score within a few ulps of each other across
+ * the top-k boundary; probes are the base vectors and noisy copies of them. Plus rows the
+ * int16 screen cannot quantize (all zeros, elements of 1e-30, one element of 1e13 in fp32),
+ * which must reach the exact kernel. 512 dimensions, k = 10, 64 probes, every ISA level. */
+static void t_search_near_ties(void)
+{
+    enum { DIM = 512, BASES = 24, COPIES = 40, NP = 64, K = 10 };
+    int dpad = facet_dpad(DIM);
+    size_t nrows = BASES * COPIES + 5;
+    unsigned levels[2];
+    int nlevels = isa_levels(levels);
+    void *pool = pthreadpool_create(3);
+    float *base = malloc((size_t)BASES * DIM * 4);
+    float *probes = facet_alloc_zeroed((size_t)NP * dpad, 4);
+    for (int b = 0; b < BASES; b++) unit_vec(base + (size_t)b * DIM, DIM);
+    for (int p = 0; p < NP; p++) {
+        float *q = probes + (size_t)p * dpad;
+        memcpy(q, base + (size_t)(p % BASES) * DIM, DIM * 4);
+        if (p >= BASES)
+            for (int d = 0; d < DIM; d++) q[d] += (float)(urand() - 0.5) * 1e-3f;
+    }
+    for (int dt = 0; dt < 2 && !th_failed; dt++) {
+        size_t stride = facet_row_stride(DIM, (facet_dtype)dt);
+        uint8_t *m = facet_alloc_zeroed(nrows, stride);
+        /* interleaved, so that copies of one base fall in different tiles and chunks */
+        for (size_t r = 0; r < BASES * COPIES; r++) {
+            const float *v = base + (r % BASES) * DIM;
+            int copy = (int)(r / BASES), at = (int)(urand() * DIM) % DIM;
+            for (int d = 0; d < DIM; d++) {
+                if (dt) {
+                    uint16_t h = facet_f32_to_f16(v[d]);
+                    if (d == at && copy % 3) h = (uint16_t)(h + (copy % 3 == 1 ? 1 : -1));
+                    ((uint16_t *)(m + r * stride))[d] = h;
+                } else {
+                    float x = v[d];
+                    if (d == at && copy % 3) x = nextafterf(x, copy % 3 == 1 ? 2.0f : -2.0f);
+                    ((float *)(m + r * stride))[d] = x;
+                }
+            }
+        }
+        size_t r = BASES * COPIES; /* r: all zeros (already) */
+        for (int d = 0; d < DIM; d++) {
+            float tiny = (float)(urand() - 0.5) * 2e-30f;
+            if (dt) ((uint16_t *)(m + (r + 1) * stride))[d] = facet_f32_to_f16(tiny * 1e25f);
+            else ((float *)(m + (r + 1) * stride))[d] = tiny;
+        }
+        if (!dt) ((float *)(m + (r + 2) * stride))[7] = 1e13f;
+        memcpy(m + (r + 3) * stride, m + 5 * stride, stride); /* a late exact tie */
+        memcpy(m + (r + 4) * stride, m + 7 * stride, stride);
+        for (int lv = 0; lv < nlevels && !th_failed; lv++) {
+            const char *name;
+            facet_dot_fn dot = facet_dot_select((facet_dtype)dt, levels[lv], &name);
+            for (int threaded = 0; threaded < 2; threaded++)
+                check_search_exact(name, m, stride, nrows, dpad, dt, dot, probes, NP, K,
+                                   threaded ? pool : NULL, 2e-6f);
+        }
+        facet_free_aligned(m);
+    }
+    pthreadpool_destroy(pool);
+    free(base);
     facet_free_aligned(probes);
 }
 
@@ -1031,7 +1157,8 @@ static void t_search_not_blocked_by_enrol(void)
 }
 
 TESTS(TEST(t_f16_conversion), TEST(t_kernels_match_reference), TEST(t_screen_bounds),
-      TEST(t_search_screened_exact), TEST(t_search_topk_brute_force),
+      TEST(t_search_screened_exact), TEST(t_search_near_ties),
+      TEST(t_search_topk_brute_force),
       TEST(t_memory_store_f32), TEST(t_memory_store_f16), TEST(t_sqlite_store),
       TEST(t_bad_args), TEST(t_sqlite_corrupt_rows), TEST(t_concurrent_search_and_enrol),
       TEST(t_single_enrolments), TEST(t_search_not_blocked_by_enrol),

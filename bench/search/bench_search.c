@@ -1,7 +1,8 @@
 /*
  * bench_search.c - the 1:N search hot path on synthetic data, for bench/search/run.sh.
  *
- *   bench_search N OUT_DIR [--sqlite]
+ *   bench_search N OUT_DIR [--sqlite] [--quick]
+ *   FACET_CPU_MASK=0x1f bench_search ...   the AVX2 + FMA + F16C kernels on an AVX-512 CPU
  *
  * Makes N random 512-d unit vectors and 1024 probes (near copies of random rows, so the top-1
  * is a real match) from a fixed seed, writes them to OUT_DIR/matrix.f32 and OUT_DIR/probes.f32
@@ -14,8 +15,12 @@
  *   - with --sqlite: enrolling N faceprints into a SQLite file with the public API (batches of
  *     10000 per transaction) and loading that collection back (facet_collection_load), then one
  *     public-API identify on it.
+ *   - with --quick: only the kernels' read floor, single probe and 64-probe batch (no 1024
+ *     batch, no public path), for a quick look while working on a kernel.
  * One statistic everywhere: the median of REPS timed calls after one warm-up call, every
- * call's status checked. Results go to stdout as JSON lines.
+ * call's status checked. Results go to stdout as JSON lines; the "info" line and every kernel
+ * line say which ISA ran: the CPU flags after FACET_CPU_MASK, the exact kernel ("avx2",
+ * "avx512", "ref") and the batch screen ("avx2int16", "avx512bf16" or "none").
  */
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -158,7 +163,15 @@ int main(int argc, char **argv)
     }
     size_t n = (size_t)strtoull(argv[1], NULL, 10);
     const char *dir = argv[2];
-    int do_sqlite = argc > 3 && strcmp(argv[3], "--sqlite") == 0;
+    int do_sqlite = 0, quick = 0;
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--sqlite") == 0) do_sqlite = 1;
+        else if (strcmp(argv[i], "--quick") == 0) quick = 1;
+        else {
+            fprintf(stderr, "bench_search: unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
     char path[1024];
 
     /* data: rows, and probes that are noisy copies of random rows */
@@ -181,8 +194,11 @@ int main(int argc, char **argv)
     f = fopen(path, "wb");
     if (!f || fwrite(probes, sizeof(float) * DIM, NPROBES, f) != NPROBES || fclose(f)) return 1;
 
-    printf("{\"kind\":\"info\",\"n\":%zu,\"dim\":%d,\"cpu\":\"%s\",\"cores\":%d}\n", n, DIM,
-           facet_cpu_features(), facet_cpu_count());
+    /* facet_cpu_features(): the detected flags after FACET_CPU_MASK, what the kernels use */
+    const char *mask = getenv("FACET_CPU_MASK");
+    printf("{\"kind\":\"info\",\"n\":%zu,\"dim\":%d,\"cpu\":\"%s\",\"cores\":%d,"
+           "\"cpu_mask\":\"%s\"}\n",
+           n, DIM, facet_cpu_features(), facet_cpu_count(), mask ? mask : "");
     fflush(stdout);
     float *sc = malloc((size_t)NPROBES * K * sizeof *sc);
     uint32_t *rows = malloc((size_t)NPROBES * K * sizeof *rows);
@@ -204,6 +220,8 @@ int main(int argc, char **argv)
         }
         const char *kname;
         facet_dot_fn dot = facet_dot_select(dtype, facet_cpu_flags(), &kname);
+        const facet_screen *scr = facet_screen_for(dot);
+        const char *sname = scr ? scr->name : "none";
         for (int threads = 1; threads <= 2; threads++) {
             pthreadpool_t pool = threads > 1 ? pool2 : NULL;
             double floor_ms = read_ms(m, n * stride, pool);
@@ -224,24 +242,25 @@ int main(int argc, char **argv)
                 t[r] = facet_now_ms() - t0;
             }
             double b64 = median_of(t, breps);
-            for (int r = 0; r < breps; r++) {
+            double b1024 = -1;
+            for (int r = 0; r < breps && !quick; r++) {
                 double t0 = facet_now_ms();
                 run_search(m, stride, n, dot, probes, NPROBES, pool, threads, sc, rows, nout);
                 t[r] = facet_now_ms() - t0;
             }
-            double b1024 = median_of(t, breps);
-            printf("{\"kind\":\"facet\",\"dtype\":\"%s\",\"kernel\":\"%s\",\"threads\":%d,"
-                   "\"bytes\":%zu,\"read_ms\":%.3f,\"single_ms\":%.3f,\"batch64_ms\":%.3f,"
-                   "\"batch1024_ms\":%.3f}\n",
-                   dt ? "fp16" : "fp32", kname, threads, n * stride, floor_ms, single, b64,
-                   b1024);
+            if (!quick) b1024 = median_of(t, breps);
+            printf("{\"kind\":\"facet\",\"dtype\":\"%s\",\"kernel\":\"%s\",\"screen\":\"%s\","
+                   "\"threads\":%d,\"bytes\":%zu,\"read_ms\":%.3f,\"single_ms\":%.3f,"
+                   "\"batch64_ms\":%.3f,\"batch1024_ms\":%s}\n",
+                   dt ? "fp16" : "fp32", kname, sname, threads, n * stride, floor_ms, single, b64,
+                   quick ? "null" : (snprintf(path, sizeof path, "%.3f", b1024), path));
             fflush(stdout);
         }
         facet_free_aligned(m);
     }
 
     /* the public path on a memory: gallery holding the same rows */
-    for (int dt = 0; dt < 2; dt++) {
+    for (int dt = 0; dt < 2 && !quick; dt++) {
         facet_gallery *g = NULL;
         facet_gallery_settings gs;
         facet_gallery_defaults(&gs);

@@ -27,16 +27,19 @@ void facet_dot_ref_f32(const void *rows, size_t stride, size_t nrows, const floa
 void facet_dot_ref_f16(const void *rows, size_t stride, size_t nrows, const float *probes, int np,
                        int dpad, float *scores, size_t ld);
 
-/* Screening for probe batches: a fast first pass (AVX-512 BF16 dot products on rows and probes
- * rounded to bfloat16) that gives, for each probe p and row r, an upper bound on the score the
- * exact kernel would give, approx + bound(r, p), where bound = eps(dpad) * |row| * |probe| holds
- * by Cauchy-Schwarz for the bf16 rounding (2^-8 relative, both operands) and float summation
- * of both passes. Only rows whose bound beats the probe's current k-th best are scored again
- * with the exact kernel, so the search result is exactly that of the exact kernel.
+/* Screening for probe batches: a fast first pass that gives, for each probe p and row r, an
+ * upper bound on the score the exact kernel would give, approx + bound(r, p), where
+ * bound = eps(dpad) * |row| * |probe| holds by Cauchy-Schwarz for the rounding of both
+ * operands and the float summation of both passes. Two screens: AVX-512 BF16 dot products on
+ * rows and probes rounded to bfloat16 (2^-8 relative per operand), and, for AVX2 machines,
+ * vpmaddwd on rows and probes scaled and rounded to int16 (kernels.c derives its bound, ~7e-4
+ * relative at 512 dimensions). Only rows whose bound beats the probe's current k-th best are
+ * scored again with the exact kernel, so the search result is exactly that of the exact kernel.
  *
  * Layouts (opaque to callers, sizes from the functions below): prepared probes come in tiles
- * of FACET_SCREEN_PT; packed rows in groups of 16, transposed so that one vector holds one pair
- * of dimensions of 16 rows. */
+ * of FACET_SCREEN_PT; packed rows in groups (16 rows for BF16, 8 for int16), transposed so that
+ * one vector holds one pair of dimensions of the group, and a float scale per row or probe
+ * where the screen needs one. */
 #define FACET_SBLOCK 64   /* probes per screen call */
 #define FACET_SCREEN_PT 8 /* probes per register tile */
 #define FACET_SCREEN_RG 48 /* rows per register tile; packed row counts round up to it */
@@ -59,11 +62,12 @@ typedef struct facet_screen {
 } facet_screen;
 
 /* The screening companion of an exact kernel from facet_dot_select, or NULL (reference
- * kernels, CPUs without AVX-512 BF16). */
+ * kernels, AVX-512 CPUs without BF16): BF16 for the AVX-512 kernels, int16 for the AVX2 ones. */
 const facet_screen *facet_screen_for(facet_dot_fn exact);
+/* (Both layouts fit: dpad bf16 or int16 values per probe and row, plus a float scale each.) */
 static inline size_t facet_screen_qpack_bytes(size_t np, int dpad)
 {
-    return (np + FACET_SCREEN_PT - 1) / FACET_SCREEN_PT * FACET_SCREEN_PT * (size_t)dpad * 2;
+    return (np + FACET_SCREEN_PT - 1) / FACET_SCREEN_PT * FACET_SCREEN_PT * ((size_t)dpad * 2 + 4);
 }
 static inline size_t facet_screen_rows(size_t nrows)
 {
@@ -71,7 +75,7 @@ static inline size_t facet_screen_rows(size_t nrows)
 }
 static inline size_t facet_screen_pack_bytes(size_t nrows, int dpad)
 {
-    return facet_screen_rows(nrows) * (size_t)dpad * 2;
+    return facet_screen_rows(nrows) * ((size_t)dpad * 2 + 4);
 }
 
 /* IEEE half precision, round to nearest even; NaN stays NaN, overflow gives infinity. */
