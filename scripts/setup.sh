@@ -2,7 +2,7 @@
 # Installs what facet needs to build and test on Debian 12, idempotently and quietly.
 # Only packages that are missing are installed, so a second run costs a few dpkg queries.
 set -eu
-PKGS="meson ninja-build pkg-config gcc clang libxnnpack-dev libpthreadpool-dev libonnx-dev
+PKGS="meson ninja-build pkg-config gcc clang libxnnpack-dev libpthreadpool-dev libcpuinfo-dev libonnx-dev
 protobuf-c-compiler libprotobuf-c-dev libjpeg62-turbo-dev libspng-dev zlib1g-dev
 libsqlite3-dev libpq-dev postgresql libmicrohttpd-dev libjansson-dev libgnutls28-dev
 curl openssl libcurl4-openssl-dev libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libavdevice-dev

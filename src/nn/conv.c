@@ -94,12 +94,24 @@ static void first_task(void *ctx, size_t oy)
     c->k->first_row(&c->j, (int)oy, c->j.y + oy * (size_t)c->j.OW * c->j.M);
 }
 
+/* A whole-map pointwise step in runs of PW_RUN pixels (pw_pixels blocks them for L1 itself). */
+#define PW_RUN 192
+static void pw_task(void *ctx, size_t i)
+{
+    const conv_step *c = ctx;
+    const nn_conv *j = &c->j;
+    const int n = j->OH * j->OW, p0 = (int)i * PW_RUN;
+    c->k->pw_pixels(j, j->x + (size_t)p0 * j->C, j->y + (size_t)p0 * j->M, n - p0 < PW_RUN ? n - p0 : PW_RUN);
+}
+
 static int run_conv(nn_session *s, nn_step *st)
 {
     conv_step c = *(const conv_step *)st->be;
     c.j.x = T(0)->data;
     c.j.y = O(0)->data;
     if (c.j.kind == NN_K_GD) c.k->gd(&c.j);
+    else if (c.j.kind == NN_K_PW)
+        pthreadpool_parallelize_1d(s->pool, pw_task, &c, (size_t)((c.j.OH * c.j.OW + PW_RUN - 1) / PW_RUN), 0);
     else pthreadpool_parallelize_1d(s->pool, c.j.kind == NN_K_DW ? dw_task : first_task, &c, (size_t)c.j.OH, 0);
     return 0;
 }
@@ -141,6 +153,16 @@ int nn_conv_gd_ok(const nn_session *s, const nn_step *st)
     return X->shape.d[0] == 1 && st->aux[10] == C && W->shape.d[0] == C && st->aux[0] == X->shape.d[2] &&
            st->aux[1] == X->shape.d[3] && !(st->aux[6] | st->aux[7] | st->aux[8] | st->aux[9]) &&
            st->aux[4] == 1 && st->aux[5] == 1 && Y->shape.d[2] == 1 && Y->shape.d[3] == 1;
+}
+
+/* A pointwise 1x1 step on a whole NHWC map, for tables whose pw_pixels beats XNNPACK's GEMM. */
+int nn_conv_pw_ok(const nn_session *s, const nn_step *st)
+{
+    if (!s->kern || !s->kern->pw_pixels || !s->kern->pw_maps || st->op != NN_OP_CONV) return 0;
+    const nn_tensor *X = &s->t[st->in[0]], *W = &s->t[st->in[1]];
+    return X->shape.ndim == 4 && X->shape.d[0] == 1 && W->shape.ndim == 4 && st->aux[0] == 1 && st->aux[1] == 1 &&
+           st->aux[2] == 1 && st->aux[3] == 1 && !(st->aux[6] | st->aux[7] | st->aux[8] | st->aux[9]) &&
+           st->aux[10] == 1 && W->shape.d[0] >= 16;
 }
 
 /* Packs a convolution's weights as [Cg][kh][kw][Mp] (output channels innermost, which is what

@@ -43,6 +43,8 @@ typedef struct nn_kernels {
     const char *isa;      /* "c", "avx2", "avx512": also the steps' kernel name in profiles */
     const char *rows_name; /* kernel name of a row-by-row chain step */
     unsigned needs;       /* FACET_CPU_* flags the table needs */
+    int pw_maps;          /* 1: pw_pixels also runs whole-map 1x1 steps (it beats XNNPACK's GEMM
+                           * for this ISA); 0: those stay with XNNPACK, pw_pixels only in chains */
     /* output row oy of a first-layer convolution (reads j->x: NCHW) into yrow (NHWC) */
     void (*first_row)(const nn_conv *j, int oy, float *yrow);
     /* one output row of a depthwise 3x3 from its three input rows (NULL: a padding row) */

@@ -197,6 +197,7 @@ int nn_xnn_assign(nn_session *s);
 int nn_conv_first_ok(const nn_session *s, const nn_step *st);
 int nn_conv_dw_ok(const nn_session *s, const nn_step *st);
 int nn_conv_gd_ok(const nn_session *s, const nn_step *st);
+int nn_conv_pw_ok(const nn_session *s, const nn_step *st);
 enum { NN_K_FIRST, NN_K_DW, NN_K_GD, NN_K_PW };
 int nn_conv_make(nn_session *s, nn_step *st, int kind);
 /* Whether a step runs one of those convolutions (made by nn_conv_make). */

@@ -124,7 +124,7 @@ static int stage_kind(const nn_session *s, const nn_step *st, int head)
     const nn_conv *j = nn_conv_of(st);
     if (j) {
         if (j->kind == NN_K_FIRST) return head ? NN_K_FIRST : -1;
-        return j->kind == NN_K_DW ? NN_K_DW : -1;
+        return j->kind == NN_K_DW || j->kind == NN_K_PW ? j->kind : -1;
     }
     /* pointwise steps (XNNPACK's on whole maps) get our row kernel inside a chain */
     if (s->kern->pw_pixels && !strcmp(st->kernel, "xnnpack") && (st->act == NN_ACT_NONE || st->act == NN_ACT_RELU) &&
@@ -148,7 +148,7 @@ static int make_chain(nn_session *s, int a, int b)
         nn_step *st = &s->steps[a + i];
         stage *g = &c->st[i];
         g->kind = stage_kind(s, st, i == 0);
-        if (g->kind == NN_K_PW) { /* an XNNPACK pointwise step */
+        if (g->kind == NN_K_PW && !nn_conv_of(st)) { /* an XNNPACK pointwise step */
             int rc = nn_conv_job(s, st, NN_K_PW, &g->j);
             if (rc) return rc;
             if (st->be && st->be_free) st->be_free(st->be);

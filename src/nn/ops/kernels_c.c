@@ -102,6 +102,7 @@ const nn_kernels nn_kernels_c = {
     .isa = "c",
     .rows_name = "c-rows",
     .needs = 0,
+    .pw_maps = 0,
     .first_row = first_row,
     .dw_row = dw_row,
     .pw_pixels = pw_pixels,

@@ -29,8 +29,40 @@
 static pthread_once_t xnn_once = PTHREAD_ONCE_INIT;
 static enum xnn_status xnn_init_status = xnn_status_uninitialized;
 
+#if defined(__x86_64__)
+#include <cpuinfo.h>
+
+/* XNNPACK picks its microkernels once, at initialisation, from the ISA flags of cpuinfo (the
+ * library it detects the CPU with). Clearing there what FACET_CPU_MASK masks off makes the
+ * mask hold for the whole engine, so that an AVX-512 machine measures and tests the AVX2 (or
+ * SSE) paths of XNNPACK as well as ours; the mask in force at the first session decides. */
+static void mask_cpuinfo(void)
+{
+    const unsigned f = facet_cpu_flags();
+    if (!cpuinfo_initialize()) return; /* XNNPACK's own initialisation then fails and says so */
+    struct cpuinfo_x86_isa *isa = &cpuinfo_isa;
+    if (!(f & FACET_CPU_AVX512F))
+        isa->avx512f = isa->avx512pf = isa->avx512er = isa->avx512cd = isa->avx512dq = isa->avx512bw =
+            isa->avx512vl = isa->avx512ifma = isa->avx512vbmi = isa->avx512vbmi2 = isa->avx512bitalg =
+                isa->avx512vpopcntdq = isa->avx512vnni = isa->avx512bf16 = isa->avx512vp2intersect =
+                    isa->avx512_4vnniw = isa->avx512_4fmaps = false;
+    if (!(f & FACET_CPU_AVX512VNNI)) isa->avx512vnni = false;
+    if (!(f & FACET_CPU_AVX512BF16)) isa->avx512bf16 = false;
+    if (!(f & FACET_CPU_AVX512BW)) isa->avx512bw = false;
+    if (!(f & FACET_CPU_AVX512VL)) isa->avx512vl = false;
+    if (!(f & FACET_CPU_AVX2)) isa->avx2 = false;
+    if (!(f & FACET_CPU_FMA)) isa->fma3 = isa->fma4 = false;
+    if (!(f & FACET_CPU_F16C)) isa->f16c = false;
+    if (!(f & FACET_CPU_AVX)) isa->avx = isa->xop = isa->fma3 = isa->fma4 = isa->f16c = isa->avx2 = false;
+    if (!(f & FACET_CPU_SSE41)) isa->sse4_1 = isa->sse4_2 = false;
+}
+#endif
+
 static void xnn_init_once(void)
 {
+#if defined(__x86_64__)
+    mask_cpuinfo();
+#endif
     xnn_init_status = xnn_initialize(NULL);
 }
 
@@ -603,6 +635,7 @@ int nn_xnn_assign(nn_session *s)
             case NN_OP_CONV:
                 rc = nn_conv_dw_ok(s, st)   ? nn_conv_make(s, st, NN_K_DW)
                      : nn_conv_gd_ok(s, st) ? nn_conv_make(s, st, NN_K_GD)
+                     : nn_conv_pw_ok(s, st) ? nn_conv_make(s, st, NN_K_PW)
                                                 : make_conv(s, st);
                 break;
             case NN_OP_MAXPOOL: case NN_OP_AVGPOOL: rc = make_pool(s, st); break;
