@@ -94,7 +94,7 @@ static nn_conv make_job(int kind, int C, int H, int W, int M, int k, int s, int 
     j.OH = (H + pt + pb - k) / s + 1;
     j.OW = (W + pl + pr - k) / s + 1;
     j.Mp = (M + 15) & ~15;
-    const int Cg = kind == NN_K_FIRST || kind == NN_K_PW ? C : 1;
+    const int Cg = kind == NN_K_FIRST || kind == NN_K_PW || kind == NN_K_CONV ? C : 1;
     float *w = rand_buf((size_t)Cg * k * k * j.Mp, -1, 1), *b = rand_buf((size_t)j.Mp, -1, 1);
     float *slope = rand_buf((size_t)j.Mp, -0.5f, 0.5f);
     for (int i = 0; i < Cg * k * k; i++)
@@ -171,6 +171,37 @@ static void t_dw_row(void)
             double e = nerr(ref, y, row);
             CHECK_MSG(e <= TOL, "%s dw_row C%d W%d s%d pads %d act %d rows %d%d%d: error %.3g", t[i]->isa, C, W, s,
                       j.pl, j.ak, !!rows[0], !!rows[1], !!rows[2], e);
+        }
+        facet_free(rowsbuf), facet_free(ref), facet_free(y);
+        free_job(&j);
+    }
+}
+
+static void t_conv_row(void)
+{
+    const nn_kernels *t[4];
+    int nt = tables(t);
+    for (int it = 0; it < 60; it++) {
+        const int C = rnd(0, 1) ? 8 * rnd(1, 8) : rnd(8, 70), M = rnd(0, 1) ? 8 * rnd(1, 9) : rnd(8, 70);
+        const int k = rnd(2, NN_K_MAXK), s = rnd(1, 2), W = rnd(k, 40), pl = rnd(0, k / 2), pr = rnd(0, k / 2);
+        nn_conv j = make_job(NN_K_CONV, C, k, W, M, k, s, 0, pl, 0, pr);
+        float *rowsbuf = rand_buf((size_t)k * W * C, -1, 1);
+        const float *rows[NN_K_MAXK];
+        int valid = 0;
+        for (int r = 0; r < k; r++) {
+            rows[r] = rnd(0, 4) ? rowsbuf + (size_t)r * W * C : NULL;
+            valid += rows[r] != NULL;
+        }
+        const size_t row = (size_t)j.OW * M;
+        float *ref = out_buf(row), *y = out_buf(row);
+        nn_kernels_c.conv_row(&j, rows, ref);
+        for (int i = 0; i < nt; i++) {
+            if (!t[i]->conv_row) continue;
+            for (size_t q = 0; q < row + GUARD; q++) y[q] = GUARD_VALUE;
+            t[i]->conv_row(&j, rows, y);
+            double e = nerr(ref, y, row);
+            CHECK_MSG(e <= TOL, "%s conv_row C%d M%d k%d s%d W%d pads %d,%d act %d rows %d/%d: error %.3g", t[i]->isa, C,
+                      M, k, s, W, pl, pr, j.ak, valid, k, e);
         }
         facet_free(rowsbuf), facet_free(ref), facet_free(y);
         free_job(&j);
@@ -283,6 +314,8 @@ static const bench_case cases[] = {
     {"fr_detect dw 32 s1 120x160", NN_K_DW, 32, 120, 160, 32, 3, 1, 1},
     {"fr_feature dw 64 s1 56x56", NN_K_DW, 64, 56, 56, 64, 3, 1, 1},
     {"fr_feature dw 128 s2 56x56", NN_K_DW, 128, 56, 56, 128, 3, 2, 1},
+    {"fr_expression conv 128>32 k3 56x56", NN_K_CONV, 128, 56, 56, 32, 3, 1, 1},
+    {"fr_detect conv 16>32 k3 s2 60x80", NN_K_CONV, 16, 60, 80, 32, 3, 2, 1},
     {"fr_detect pw 16>32 120x160", NN_K_PW, 16, 120, 160, 32, 1, 1, 0},
     {"fr_feature pw 64>128 56x56", NN_K_PW, 64, 56, 56, 128, 1, 1, 0},
     {"fr_feature pw 128>64 28x28", NN_K_PW, 128, 28, 28, 64, 1, 1, 0},
@@ -302,12 +335,21 @@ static double run_case(const nn_kernels *t, const bench_case *c, nn_conv *j, con
             }
             t->dw_row(j, rows, y + (size_t)oy * j->OW * j->C);
         }
+    } else if (c->kind == NN_K_CONV) {
+        for (int oy = 0; oy < j->OH; oy++) {
+            const float *rows[NN_K_MAXK];
+            for (int ky = 0; ky < j->kh; ky++) {
+                int iy = oy * j->sh - j->pt + ky;
+                rows[ky] = iy < 0 || iy >= j->H ? NULL : x + (size_t)iy * j->W * j->C;
+            }
+            t->conv_row(j, rows, y + (size_t)oy * j->OW * j->M);
+        }
     } else if (c->kind == NN_K_PW) {
         t->pw_pixels(j, x, y, j->H * j->W);
     } else {
         t->gd(j);
     }
-    const double taps = c->kind == NN_K_FIRST ? (double)c->C * c->k * c->k
+    const double taps = c->kind == NN_K_FIRST || c->kind == NN_K_CONV ? (double)c->C * c->k * c->k
                         : c->kind == NN_K_PW ? (double)c->C
                         : c->kind == NN_K_DW ? 9.0
                                              : (double)c->H * c->W;
@@ -339,7 +381,7 @@ static int bench(double peak256, double peak512)
         j.x = x, j.y = y;
         printf("%-40s", c->name);
         for (int i = 0; i < n; i++) {
-            if ((all[i]->needs & have) != all[i]->needs) {
+            if ((all[i]->needs & have) != all[i]->needs || (c->kind == NN_K_CONV && !all[i]->conv_row)) {
                 printf(peak256 > 0 ? " %10s" : " %9s", "-");
                 continue;
             }
@@ -376,7 +418,7 @@ static int bench(double peak256, double peak512)
 
 int main(int argc, char **argv)
 {
-    static const test_case tests[] = {TEST(t_first_row), TEST(t_dw_row), TEST(t_pw_pixels),
+    static const test_case tests[] = {TEST(t_first_row), TEST(t_dw_row), TEST(t_conv_row), TEST(t_pw_pixels),
                                       TEST(t_global_depthwise), TEST(t_lanes)};
     if (argc > 1 && !strcmp(argv[1], "--bench"))
         return bench(argc > 2 ? atof(argv[2]) : 0, argc > 3 ? atof(argv[3]) : 0);

@@ -320,6 +320,39 @@ static void t_own_conv_random(void)
     }
 }
 
+/* Full (group 1) convolutions on channels-last maps, which the AVX2 table runs itself
+ * (conv_row): 8-70 channels in and out, square and non-square kernels up to 5, both strides,
+ * asymmetric padding, and no activation, Relu or PRelu. */
+static void t_own_full_conv_random(void)
+{
+    for (int it = 0; it < 16; it++) {
+        ob_graph g;
+        ob_init(&g, 9, 1500u + (uint32_t)it);
+        int C = rnd(&g, 8, 70), M = it % 3 ? rnd(&g, 8, 70) : 32, kh = rnd(&g, 2, 5), kw = it % 4 ? kh : rnd(&g, 2, 5);
+        int H = rnd(&g, kh, 20), W = rnd(&g, kw, 30), s = rnd(&g, 1, 2);
+        int64_t pads[4] = {rnd(&g, 0, kh / 2), rnd(&g, 0, kw / 2), rnd(&g, 0, kh / 2), rnd(&g, 0, kw / 2)};
+        ob_input(&g, "x", 4, (int64_t[]){1, C, H, W});
+        ob_weight(&g, "w0", 4, (int64_t[]){C, C, 1, 1}, -0.5f, 0.5f);
+        ob_node(&g, "Conv", "x w0", "x0");
+        ob_weight(&g, "w", 4, (int64_t[]){M, C, kh, kw}, -0.3f, 0.3f);
+        ob_weight(&g, "b", 1, (int64_t[]){M}, -1, 1);
+        Onnx__NodeProto *n = ob_node(&g, "Conv", it % 2 ? "x0 w b" : "x0 w", "c");
+        ob_attr_ints(&g, n, "kernel_shape", 2, (int64_t[]){kh, kw});
+        ob_attr_ints(&g, n, "strides", 2, (int64_t[]){s, s});
+        ob_attr_ints(&g, n, "pads", 4, pads);
+        if (it % 3 == 2) {
+            ob_weight(&g, "slope", 3, (int64_t[]){M, 1, 1}, -0.5f, 0.5f);
+            ob_node(&g, "PRelu", "c slope", "y");
+        } else {
+            ob_node(&g, it % 3 ? "Relu" : "Identity", "c", "y");
+        }
+        ob_output(&g, "y");
+        char what[96];
+        snprintf(what, sizeof what, "full conv C%d H%d W%d M%d k%dx%d s%d", C, H, W, M, kh, kw, s);
+        compare_backends(what, &g);
+    }
+}
+
 /* Chains of convolutions that run row by row (rows.c): a first layer or a
  * pointwise head, then random depthwise 3x3 (stride 1 or 2) and pointwise 1x1 steps (any 16-70
  * outputs) with no activation, Relu or PRelu; the last step's output is the graph output. Against the reference, on 1 and
@@ -892,7 +925,7 @@ static void t_api_arguments(void)
 }
 
 TESTS(TEST(t_ort_ref_1thread), TEST(t_ort_xnnpack_1thread), TEST(t_ort_xnnpack_2threads),
-      TEST(t_xnnpack_conv_random), TEST(t_own_conv_random), TEST(t_own_chain_random),
+      TEST(t_xnnpack_conv_random), TEST(t_own_conv_random), TEST(t_own_full_conv_random), TEST(t_own_chain_random),
       TEST(t_own_global_depthwise), TEST(t_fold_conv_mul), TEST(t_own_elementwise), TEST(t_xnnpack_pool_random), TEST(t_xnnpack_graph_ops_random),
       TEST(t_hostile_truncated_and_garbage), TEST(t_hostile_graphs), TEST(t_shared_model_two_threads),
       TEST(t_run_allocates_nothing), TEST(t_detector_replans_for_other_sizes), TEST(t_api_arguments))

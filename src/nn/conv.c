@@ -88,6 +88,19 @@ static void dw_task(void *ctx, size_t oy)
     c->k->dw_row(j, rows, j->y + oy * (size_t)j->OW * j->C);
 }
 
+/* Full convolutions: padding rows are NULL (the kernel skips their taps). */
+static void full_task(void *ctx, size_t oy)
+{
+    const conv_step *c = ctx;
+    const nn_conv *j = &c->j;
+    const float *rows[NN_K_MAXK];
+    for (int ky = 0; ky < j->kh; ky++) {
+        int iy = (int)oy * j->sh - j->pt + ky;
+        rows[ky] = iy < 0 || iy >= j->H ? NULL : j->x + (size_t)iy * j->W * j->C;
+    }
+    c->k->conv_row(j, rows, j->y + oy * (size_t)j->OW * j->M);
+}
+
 static void first_task(void *ctx, size_t oy)
 {
     const conv_step *c = ctx;
@@ -112,7 +125,9 @@ static int run_conv(nn_session *s, nn_step *st)
     if (c.j.kind == NN_K_GD) c.k->gd(&c.j);
     else if (c.j.kind == NN_K_PW)
         pthreadpool_parallelize_1d(s->pool, pw_task, &c, (size_t)((c.j.OH * c.j.OW + PW_RUN - 1) / PW_RUN), 0);
-    else pthreadpool_parallelize_1d(s->pool, c.j.kind == NN_K_DW ? dw_task : first_task, &c, (size_t)c.j.OH, 0);
+    else
+        pthreadpool_parallelize_1d(s->pool, c.j.kind == NN_K_DW ? dw_task : c.j.kind == NN_K_CONV ? full_task : first_task,
+                                   &c, (size_t)c.j.OH, 0);
     return 0;
 }
 
@@ -165,11 +180,24 @@ int nn_conv_pw_ok(const nn_session *s, const nn_step *st)
            st->aux[10] == 1 && W->shape.d[0] >= 16;
 }
 
-/* Packs a convolution's weights as [Cg][kh][kw][Mp] (output channels innermost, which is what
- * every kernel here reads: [kh][kw][Cp] for depthwise, [C][M] for pointwise), Mp = M rounded
- * up to 16 with zeros, and its bias (zeros when there is none, and beyond M); both belong to
- * the session. */
-static int pack_conv(nn_session *s, const nn_step *st, int Mp, float **w, float **b)
+/* A full (group 1) convolution on an NHWC map, up to NN_K_MAXK square, strides 1-2, no
+ * dilation; image-like inputs (1-4 channels, NCHW) are first layers instead. */
+int nn_conv_full_ok(const nn_session *s, const nn_step *st)
+{
+    if (!s->kern || !s->kern->conv_row || st->op != NN_OP_CONV) return 0;
+    const nn_tensor *X = &s->t[st->in[0]], *W = &s->t[st->in[1]];
+    return X->shape.ndim == 4 && X->shape.d[0] == 1 && W->shape.ndim == 4 && st->aux[10] == 1 &&
+           X->shape.d[1] >= 8 && W->shape.d[0] >= 8 && st->aux[0] > 1 && st->aux[0] <= NN_K_MAXK &&
+           st->aux[1] > 1 && st->aux[1] <= NN_K_MAXK && st->aux[2] <= 2 && st->aux[3] <= 2 && st->aux[4] == 1 &&
+           st->aux[5] == 1;
+}
+
+/* Packs a convolution's weights as [Cg][kh][kw][Mp], or [kh][kw][Cg][Mp] with taps_outer (a full
+ * convolution's kernel walks the input channels of one tap innermost); output channels are
+ * innermost, which is what every kernel here reads ([kh][kw][Cp] for depthwise, [C][M] for
+ * pointwise), Mp = M rounded up to 16 with zeros. The bias is zeros when there is none, and
+ * beyond M. Both belong to the session. */
+static int pack_conv(nn_session *s, const nn_step *st, int Mp, int taps_outer, float **w, float **b)
 {
     const nn_tensor *W = T(1);
     int64_t M = W->shape.d[0], Cg = W->shape.d[1], kh = W->shape.d[2], kw = W->shape.d[3];
@@ -182,7 +210,10 @@ static int pack_conv(nn_session *s, const nn_step *st, int Mp, float **w, float 
     for (int64_t m = 0; m < Mp; m++) bias[m] = b0 && m < M ? b0[m] : 0.0f;
     for (int64_t m = 0; m < M; m++)
         for (int64_t c = 0; c < Cg; c++)
-            for (int64_t k = 0; k < kh * kw; k++) packed[(c * kh * kw + k) * Mp + m] = w0[(m * Cg + c) * kh * kw + k];
+            for (int64_t k = 0; k < kh * kw; k++) {
+                const int64_t at = taps_outer ? k * Cg + c : c * kh * kw + k;
+                packed[at * Mp + m] = w0[(m * Cg + c) * kh * kw + k];
+            }
     *w = packed;
     *b = bias;
     return 0;
@@ -208,7 +239,7 @@ int nn_conv_job(nn_session *s, const nn_step *st, int kind, nn_conv *j)
     j->kind = kind;
     j->ymm_tail = kind == NN_K_FIRST && j->M > 16 && j->M <= 24 && (facet_cpu_flags() & FACET_CPU_AVX512VL);
     float *w = NULL, *b = NULL;
-    int rc = pack_conv(s, st, j->Mp, &w, &b);
+    int rc = pack_conv(s, st, j->Mp, kind == NN_K_CONV, &w, &b);
     if (rc) return rc;
     j->w = w;
     j->b = b;

@@ -19,11 +19,15 @@
 
 #include "nn/nn.h"
 
+/* The largest kernel a full convolution slot (conv_row) takes. */
+#define NN_K_MAXK 7
+
 /* The activation a kernel applies to its output. */
 enum { NN_K_ACT_NONE, NN_K_ACT_RELU, NN_K_ACT_SLOPE, NN_K_ACT_TANH };
 
 /* One convolution as the kernels see it: input [C][H][W] (first layer, NCHW) or [H][W][C]
- * (NHWC), output NHWC [OH][OW][M]; w packed as [Cg][kh][kw][Mp] and b as [Mp], zero beyond M. */
+ * (NHWC), output NHWC [OH][OW][M]; w packed as [Cg][kh][kw][Mp] ([kh][kw][C][Mp] for a full
+ * convolution, NN_K_CONV) and b as [Mp], zero beyond M. */
 typedef struct nn_conv {
     const float *x, *w, *b;
     float *y;
@@ -32,7 +36,7 @@ typedef struct nn_conv {
                          * 0 Relu, else a fused PRelu's */
     int C, H, W, M, OH, OW, kh, kw, sh, sw, pt, pl;
     int Mp;             /* packed output-channel stride: M rounded up to 16 */
-    int kind;           /* NN_K_FIRST, _DW, _GD, _PW */
+    int kind;           /* NN_K_FIRST, _DW, _GD, _PW, _CONV */
     int ymm_tail;       /* AVX-512 first layer with 17-24 outputs: channels 16.. in a ymm (VL) */
     int ak;             /* the activation: NN_K_ACT_* */
 } nn_conv;
@@ -49,6 +53,9 @@ typedef struct nn_kernels {
     void (*first_row)(const nn_conv *j, int oy, float *yrow);
     /* one output row of a depthwise 3x3 from its three input rows (NULL: a padding row) */
     void (*dw_row)(const nn_conv *j, const float *const rows[3], float *yrow);
+    /* one output row of a full (group 1) KxK convolution, NHWC in and out, from its kh input
+     * rows (NULL: a padding row); weights packed [kh][kw][C][Mp] */
+    void (*conv_row)(const nn_conv *j, const float *const *rows, float *yrow);
     /* a pointwise 1x1 convolution of n consecutive NHWC pixels from x into y */
     void (*pw_pixels)(const nn_conv *j, const float *x, float *y, int n);
     /* a global depthwise convolution (kernel = the whole map) of j->x into j->y */

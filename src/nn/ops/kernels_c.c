@@ -61,6 +61,25 @@ static void dw_row(const nn_conv *j, const float *const rows[3], float *y)
         }
 }
 
+/* rows[ky]: input row NHWC [W][C] or NULL (padding); w [kh][kw][C][Mp]. */
+static void conv_row(const nn_conv *j, const float *const *rows, float *y)
+{
+    for (int ox = 0; ox < j->OW; ox++)
+        for (int m = 0; m < j->M; m++) {
+            float acc = j->b[m];
+            for (int ky = 0; ky < j->kh; ky++) {
+                if (!rows[ky]) continue;
+                for (int kx = 0; kx < j->kw; kx++) {
+                    const int ix = ox * j->sw - j->pl + kx;
+                    if (ix < 0 || ix >= j->W) continue;
+                    for (int c = 0; c < j->C; c++)
+                        acc += rows[ky][(size_t)ix * j->C + c] * j->w[((size_t)(ky * j->kw + kx) * j->C + c) * j->Mp + m];
+                }
+            }
+            y[(size_t)ox * j->M + m] = act(j, m, acc);
+        }
+}
+
 /* x [n][C], w [C][Mp], y [n][M]. */
 static void pw_pixels(const nn_conv *j, const float *x, float *y, int n)
 {
@@ -105,6 +124,7 @@ const nn_kernels nn_kernels_c = {
     .pw_maps = 0,
     .first_row = first_row,
     .dw_row = dw_row,
+    .conv_row = conv_row,
     .pw_pixels = pw_pixels,
     .gd = gd,
     .lanes = lanes,
