@@ -1,10 +1,15 @@
-"""bench_faiss.py N DIR - FAISS on the same bytes as bench_search (DIR/matrix.f32, probes.f32).
+"""bench_faiss.py N DIR [MAX_SQ_1024] [KINDS] - FAISS on the same bytes as bench_search
+(DIR/matrix.f32, probes.f32). KINDS: "fp32,fp16" (default) or one of them.
 
 IndexFlatIP (fp32, BLAS for batches) and IndexScalarQuantizer(QT_fp16, METRIC_INNER_PRODUCT),
 top-10, 1 and 2 threads: single-probe latency and 64 / 1024-probe batch times, each the median
 of its timed calls after a warm-up search (as bench_search). Prints
 JSON lines. Run with Debian's /usr/bin/python3 (python3-faiss, python3-numpy, OpenBLAS).
+Each line names the OpenBLAS kernel set that ran ("blas_core", from openblas_get_corename of
+the library loaded in this process), so an OPENBLAS_CORETYPE=Haswell run shows that it took
+effect (Debian's OpenBLAS is built with DYNAMIC_ARCH; an unknown name falls back silently).
 """
+import ctypes
 import json
 import sys
 import time
@@ -29,10 +34,24 @@ def timed(call):
     return (time.perf_counter() - t0) * 1e3
 
 # The fp16 scalar quantizer scans per query without BLAS: 1024 probes would take minutes at 1M,
-# so its 1024-probe batch is only run up to 100k rows.
+# so its 1024-probe batch is only run up to MAX_SQ_1024 rows (200k); -1 skips every 1024 batch.
 max_sq_1024 = int(sys.argv[3]) if len(sys.argv) > 3 else 200000
+kinds = sys.argv[4].split(",") if len(sys.argv) > 4 else ["fp32", "fp16"]
 
-for kind in ("fp32", "fp16"):
+
+def blas_core():
+    """The OpenBLAS kernel set in use, asked of the library this process loaded."""
+    with open("/proc/self/maps") as f:
+        libs = {ln.split()[-1] for ln in f if "libopenblas" in ln}
+    if not libs:
+        return "none"
+    lib = ctypes.CDLL(sorted(libs)[0])
+    lib.openblas_get_corename.restype = ctypes.c_char_p
+    return lib.openblas_get_corename().decode()
+
+
+core = blas_core()
+for kind in kinds:
     if kind == "fp32":
         index = faiss.IndexFlatIP(d)
     else:
@@ -54,9 +73,10 @@ for kind in ("fp32", "fp16"):
         breps = 1 if slow else (3 if n >= 500000 else 5)
         b64 = median([timed(lambda: index.search(probes[:64], K)) for _ in range(breps)])
         b1024 = None
-        if kind == "fp32" or n <= max_sq_1024:
+        if (kind == "fp32" and max_sq_1024 >= 0) or n <= max_sq_1024:
             b1024 = median([timed(lambda: index.search(probes, K)) for _ in range(breps)])
         print(json.dumps({"kind": "faiss", "dtype": kind, "threads": threads,
                           "single_ms": median(t), "batch64_ms": b64,
-                          "batch1024_ms": b1024, "faiss": faiss.__version__}), flush=True)
+                          "batch1024_ms": b1024, "faiss": faiss.__version__,
+                          "blas_core": core}), flush=True)
     del index
