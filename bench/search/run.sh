@@ -9,7 +9,8 @@
 # (the FAISS lines say which core OpenBLAS used). FACET_CPU_MASK=0x1f in the environment runs
 # facet's AVX2 kernels on an AVX-512 machine (bench_search says which kernels ran).
 #   QUICK=1 bench/search/run.sh ...: only the read floor, single probe and 64-probe batch on
-#   both sides (bench_search --quick), printed, docs/performance-search.md left alone.
+#   both sides (bench_search --quick; FAISS fp32 only), printed, docs/performance-search.md
+#   left alone.
 set -eu
 quick=${QUICK:-0}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,10 +26,12 @@ echo "load average: $load0"
 for n in $sizes; do
     extra="" sq1024=200000
     [ "$n" -ge 1000000 ] && extra=--sqlite
-    [ "$quick" = 1 ] && extra=--quick sq1024=-1
+    kinds=fp32,fp16
+    # quick: FAISS fp32 only (its fp16 scalar quantizer scans per probe: minutes at 1M)
+    [ "$quick" = 1 ] && extra=--quick sq1024=-1 kinds=fp32
     "$build/bench/search/bench_search" "$n" "$tmp" $extra | sed "s/^{/{\"_n\":$n,/" | tee -a "$res"
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 "$root/bench/search/bench_faiss.py" \
-        "$n" "$tmp" $sq1024 | sed "s/^{/{\"_n\":$n,\"peer\":\"native\",/" | tee -a "$res"
+        "$n" "$tmp" $sq1024 $kinds | sed "s/^{/{\"_n\":$n,\"peer\":\"native\",/" | tee -a "$res"
     env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE=Haswell /usr/bin/python3 \
         "$root/bench/search/bench_faiss.py" "$n" "$tmp" $sq1024 fp32 |
         sed "s/^{/{\"_n\":$n,\"peer\":\"haswell\",/" | tee -a "$res"
