@@ -28,17 +28,20 @@ sysroot="$build/sysroot"
 
 "$src/scripts/setup.sh"
 
-# The arm64 twins of setup.sh's libraries (their dependencies come with them), and libc6-dev
-# for the C runtime the cross compiler links against.
+# The arm64 twins of setup.sh's libraries (their dependencies come with them), libc6-dev for
+# the C runtime the cross compiler links against, and the python3 that runs the Python
+# package's tests under qemu (tests/run-python-tests.py; 34 packages more).
 PKGS="libc6-dev libxnnpack-dev libpthreadpool-dev libprotobuf-c-dev libjpeg62-turbo-dev
 libspng-dev zlib1g-dev libsqlite3-dev libpq-dev libmicrohttpd-dev libjansson-dev
-libcurl4-openssl-dev libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libavdevice-dev"
+libcurl4-openssl-dev libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libavdevice-dev
+python3 python3-venv python3-pip python3-pytest python3-numpy"
 stamp="$sysroot/.facet-packages"
 # What `make test` runs under emulation (CI's share; --all runs every test). qemu-user runs the
 # engine's floating-point work one lane at a time through soft-float helpers, ~200x slower than
-# native, so the share is what fits CI's 30 minutes (docs/arm64.md has the measured times).
+# native, so the share is what fits CI's 30 minutes (docs/arm64.md has the measured times;
+# python, 22 minutes there, is left to --all).
 CI_TESTS="base faceprint image gallery store cluster durability oom gallery-ref store-postgres
-cluster-postgres python install nn"
+cluster-postgres install nn"
 # meson's per-test limits are set for native runs
 TIMEOUT_MULTIPLIER=10
 if [ "$(cat "$stamp" 2>/dev/null)" != "$PKGS" ]; then

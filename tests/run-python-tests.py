@@ -9,6 +9,12 @@
    (test_install.py checks both paths).
 3. Each test's result is one TAP line on stdout (pytest's own report goes to stderr), so
    scripts/tap-count.py counts individual tests; a crash shows as a short plan.
+In a cross build (tests/meson.build), FACET_CROSS_PYTHON is the target's python3 (Debian's, in
+the sysroot that scripts/cross-test.sh unpacks) and FACET_CROSS_RUN the qemu-user command: the
+venv is made by that interpreter, and its bin/python* become scripts that run it under qemu
+with argv[0] set to the script, so that sys.executable names the script and every subprocess
+the tests start with sys.executable (pip's build backend, the examples) runs under qemu too:
+without binfmt_misc, which containers lack, this machine cannot exec an arm64 program itself.
 Usage: run-python-tests.py [ABI_EXE [FACETD]]  (see tests/meson.build)
 """
 import os
@@ -75,16 +81,34 @@ def fail(name, log):
     return 1
 
 
+def emulated_venv_pythons(venv, run, target):
+    """Replaces the venv's interpreter links with scripts that run the target's python under
+    `run` (qemu-user), argv[0] being the script: python finds its venv (pyvenv.cfg) from argv[0]."""
+    bindir = os.path.join(venv, "bin")
+    for name in os.listdir(bindir):
+        path = os.path.join(bindir, name)
+        if not name.startswith("python") or not os.path.islink(path):
+            continue
+        os.unlink(path)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\nexec %s -0 '%s' '%s' \"$@\"\n" % (" ".join(run), path, target))
+        os.chmod(path, 0o755)
+
+
 def main():
     if len(sys.argv) > 2 and sys.argv[1] == "--pytest":
         return run_pytest(sys.argv[2])
+    target = os.environ.get("FACET_CROSS_PYTHON")
+    run = os.environ.get("FACET_CROSS_RUN", "").split() if target else []
     tmp = tempfile.mkdtemp(prefix="facet-py-")
     try:
         venv = os.path.join(tmp, "venv")
-        r = subprocess.run(["/usr/bin/python3", "-m", "venv", "--system-site-packages", "--without-pip", venv],
-                           capture_output=True, text=True)
+        r = subprocess.run(run + [target or "/usr/bin/python3", "-m", "venv", "--system-site-packages", "--without-pip",
+                                  venv], capture_output=True, text=True)
         if r.returncode:
             return fail("python3 -m venv", r.stdout + r.stderr)
+        if target:
+            emulated_venv_pythons(venv, run, target)
         python = os.path.join(venv, "bin", "python")
         r = subprocess.run([python, "-m", "pip", "install", "--no-index", "--no-cache-dir", "-q",
                             os.path.join(REPO, "bindings", "python")], capture_output=True, text=True)
