@@ -321,15 +321,15 @@ static void t_own_conv_random(void)
 }
 
 /* Full (group 1) convolutions on channels-last maps, which the AVX2 table runs itself
- * (conv_row): 8-70 channels in and out, square and non-square kernels up to 5, both strides,
- * asymmetric padding, and no activation, Relu or PRelu. */
+ * (conv_row): 8-70 channels in, 4-70 out, square and non-square kernels up to 5, both strides,
+ * dilation (2, 3) in some, asymmetric padding, and no activation, Relu or PRelu. */
 static void t_own_full_conv_random(void)
 {
     for (int it = 0; it < 16; it++) {
         ob_graph g;
         ob_init(&g, 9, 1500u + (uint32_t)it);
-        int C = rnd(&g, 8, 70), M = it % 3 ? rnd(&g, 8, 70) : 32, kh = rnd(&g, 2, 5), kw = it % 4 ? kh : rnd(&g, 2, 5);
-        int H = rnd(&g, kh, 20), W = rnd(&g, kw, 30), s = rnd(&g, 1, 2);
+        int C = rnd(&g, 8, 70), M = it % 3 ? rnd(&g, 4, 70) : 32, kh = rnd(&g, 2, 5), kw = it % 4 ? kh : rnd(&g, 2, 5);
+        int H = rnd(&g, 2 * kh, 20), W = rnd(&g, 3 * kw, 30), s = rnd(&g, 1, 2);
         int64_t pads[4] = {rnd(&g, 0, kh / 2), rnd(&g, 0, kw / 2), rnd(&g, 0, kh / 2), rnd(&g, 0, kw / 2)};
         ob_input(&g, "x", 4, (int64_t[]){1, C, H, W});
         ob_weight(&g, "w0", 4, (int64_t[]){C, C, 1, 1}, -0.5f, 0.5f);
@@ -339,16 +339,22 @@ static void t_own_full_conv_random(void)
         Onnx__NodeProto *n = ob_node(&g, "Conv", it % 2 ? "x0 w b" : "x0 w", "c");
         ob_attr_ints(&g, n, "kernel_shape", 2, (int64_t[]){kh, kw});
         ob_attr_ints(&g, n, "strides", 2, (int64_t[]){s, s});
+        if (it % 5 == 1) ob_attr_ints(&g, n, "dilations", 2, (int64_t[]){2, 3});
         ob_attr_ints(&g, n, "pads", 4, pads);
         if (it % 3 == 2) {
             ob_weight(&g, "slope", 3, (int64_t[]){M, 1, 1}, -0.5f, 0.5f);
-            ob_node(&g, "PRelu", "c slope", "y");
+            ob_node(&g, "PRelu", "c slope", "y0");
         } else {
-            ob_node(&g, it % 3 ? "Relu" : "Identity", "c", "y");
+            ob_node(&g, it % 3 ? "Relu" : "Identity", "c", "y0");
         }
+        /* then a pointwise step with few outputs (a detector head's 4-12) */
+        const int M2 = it % 2 ? rnd(&g, 4, 12) : 16;
+        ob_weight(&g, "w2", 4, (int64_t[]){M2, M, 1, 1}, -0.5f, 0.5f);
+        ob_weight(&g, "b2", 1, (int64_t[]){M2}, -0.5f, 0.5f);
+        ob_node(&g, "Conv", "y0 w2 b2", "y");
         ob_output(&g, "y");
         char what[96];
-        snprintf(what, sizeof what, "full conv C%d H%d W%d M%d k%dx%d s%d", C, H, W, M, kh, kw, s);
+        snprintf(what, sizeof what, "full conv C%d H%d W%d M%d k%dx%d s%d, then pw>%d", C, H, W, M, kh, kw, s, M2);
         compare_backends(what, &g);
     }
 }

@@ -95,7 +95,7 @@ static void full_task(void *ctx, size_t oy)
     const nn_conv *j = &c->j;
     const float *rows[NN_K_MAXK];
     for (int ky = 0; ky < j->kh; ky++) {
-        int iy = (int)oy * j->sh - j->pt + ky;
+        int iy = (int)oy * j->sh - j->pt + ky * j->dil_h;
         rows[ky] = iy < 0 || iy >= j->H ? NULL : j->x + (size_t)iy * j->W * j->C;
     }
     c->k->conv_row(j, rows, j->y + oy * (size_t)j->OW * j->M);
@@ -177,19 +177,19 @@ int nn_conv_pw_ok(const nn_session *s, const nn_step *st)
     const nn_tensor *X = &s->t[st->in[0]], *W = &s->t[st->in[1]];
     return X->shape.ndim == 4 && X->shape.d[0] == 1 && W->shape.ndim == 4 && st->aux[0] == 1 && st->aux[1] == 1 &&
            st->aux[2] == 1 && st->aux[3] == 1 && !(st->aux[6] | st->aux[7] | st->aux[8] | st->aux[9]) &&
-           st->aux[10] == 1 && W->shape.d[0] >= 16;
+           st->aux[10] == 1 && W->shape.d[0] >= 4;
 }
 
-/* A full (group 1) convolution on an NHWC map, up to NN_K_MAXK square, strides 1-2, no
- * dilation; image-like inputs (1-4 channels, NCHW) are first layers instead. */
+/* A full (group 1) convolution on an NHWC map, kernels up to NN_K_MAXK, strides 1-2, any
+ * dilation (fr_detect's RFB branches); image-like inputs (1-4 channels, NCHW) are first
+ * layers instead. */
 int nn_conv_full_ok(const nn_session *s, const nn_step *st)
 {
     if (!s->kern || !s->kern->conv_row || st->op != NN_OP_CONV) return 0;
     const nn_tensor *X = &s->t[st->in[0]], *W = &s->t[st->in[1]];
     return X->shape.ndim == 4 && X->shape.d[0] == 1 && W->shape.ndim == 4 && st->aux[10] == 1 &&
-           X->shape.d[1] >= 8 && W->shape.d[0] >= 8 && st->aux[0] > 1 && st->aux[0] <= NN_K_MAXK &&
-           st->aux[1] > 1 && st->aux[1] <= NN_K_MAXK && st->aux[2] <= 2 && st->aux[3] <= 2 && st->aux[4] == 1 &&
-           st->aux[5] == 1;
+           X->shape.d[1] >= 8 && W->shape.d[0] >= 4 && st->aux[0] > 1 && st->aux[0] <= NN_K_MAXK &&
+           st->aux[1] > 1 && st->aux[1] <= NN_K_MAXK && st->aux[2] <= 2 && st->aux[3] <= 2;
 }
 
 /* Packs a convolution's weights as [Cg][kh][kw][Mp], or [kh][kw][Cg][Mp] with taps_outer (a full
@@ -235,6 +235,8 @@ int nn_conv_job(nn_session *s, const nn_step *st, int kind, nn_conv *j)
     j->sw = (int)st->aux[3];
     j->pt = (int)st->aux[6];
     j->pl = (int)st->aux[7];
+    j->dil_h = (int)st->aux[4];
+    j->dil_w = (int)st->aux[5];
     j->Mp = (j->M + 15) & ~15;
     j->kind = kind;
     j->ymm_tail = kind == NN_K_FIRST && j->M > 16 && j->M <= 24 && (facet_cpu_flags() & FACET_CPU_AVX512VL);

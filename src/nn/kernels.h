@@ -35,6 +35,7 @@ typedef struct nn_conv {
     const float *slope; /* the activation's negative-side slope per output channel [Mp]: 1 none,
                          * 0 Relu, else a fused PRelu's */
     int C, H, W, M, OH, OW, kh, kw, sh, sw, pt, pl;
+    int dil_h, dil_w;   /* dilation: full convolutions only (1 for every other kind) */
     int Mp;             /* packed output-channel stride: M rounded up to 16 */
     int kind;           /* NN_K_FIRST, _DW, _GD, _PW, _CONV */
     int ymm_tail;       /* AVX-512 first layer with 17-24 outputs: channels 16.. in a ymm (VL) */

@@ -61,7 +61,8 @@ static void dw_row(const nn_conv *j, const float *const rows[3], float *y)
         }
 }
 
-/* rows[ky]: input row NHWC [W][C] or NULL (padding); w [kh][kw][C][Mp]. */
+/* rows[ky]: input row NHWC [W][C] of tap row ky (row oy * sh - pt + ky * dil_h) or NULL
+ * (padding); w [kh][kw][C][Mp]. */
 static void conv_row(const nn_conv *j, const float *const *rows, float *y)
 {
     for (int ox = 0; ox < j->OW; ox++)
@@ -70,7 +71,7 @@ static void conv_row(const nn_conv *j, const float *const *rows, float *y)
             for (int ky = 0; ky < j->kh; ky++) {
                 if (!rows[ky]) continue;
                 for (int kx = 0; kx < j->kw; kx++) {
-                    const int ix = ox * j->sw - j->pl + kx;
+                    const int ix = ox * j->sw - j->pl + kx * j->dil_w;
                     if (ix < 0 || ix >= j->W) continue;
                     for (int c = 0; c < j->C; c++)
                         acc += rows[ky][(size_t)ix * j->C + c] * j->w[((size_t)(ky * j->kw + kx) * j->C + c) * j->Mp + m];

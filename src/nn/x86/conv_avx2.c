@@ -343,7 +343,7 @@ AVX2 static void dw_row(const nn_conv *j, const float *const in[3], float *y)
             if (!rows[ky]) continue;                                                                   \
             for (int kx = 0; kx < kw; kx++) {                                                          \
                 const float *xp[P];                                                                    \
-                UNROLL for (int p = 0; p < (P); p++) xp[p] = rows[ky] + (size_t)(ix0 + p * sw + kx) * C; \
+                UNROLL for (int p = 0; p < (P); p++) xp[p] = rows[ky] + (size_t)(ix0 + p * sw + kx * j->dil_w) * C; \
                 const float *w = j->w + (size_t)(ky * kw + kx) * C * Mp + m0;                          \
                 int c = 0;                                                                             \
                 do {                                                                                   \
@@ -374,14 +374,15 @@ CONV_TILE(4, 3)
 
 AVX2 static void cv_one(const nn_conv *j, const float *const *rows, int ox, int m0, int vb, int left, float *y)
 {
-    const int C = j->C, Mp = j->Mp, kw = j->kw, ix0 = ox * j->sw - j->pl;
-    const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + kw > j->W ? j->W - ix0 : kw;
+    const int C = j->C, Mp = j->Mp, kw = j->kw, dw = j->dil_w, ix0 = ox * j->sw - j->pl;
     __m256 acc[4];
     UNROLL for (int b = 0; b < 4; b++) acc[b] = _mm256_loadu_ps(j->b + m0 + 8 * (b < vb ? b : 0));
     for (int ky = 0; ky < j->kh; ky++) {
         if (!rows[ky]) continue;
-        for (int kx = kx0; kx < kx1; kx++) {
-            const float *xp = rows[ky] + (size_t)(ix0 + kx) * C;
+        for (int kx = 0; kx < kw; kx++) {
+            const int ix = ix0 + kx * dw;
+            if (ix < 0 || ix >= j->W) continue;
+            const float *xp = rows[ky] + (size_t)ix * C;
             const float *w = j->w + (size_t)(ky * kw + kx) * C * Mp + m0;
             for (int c = 0; c < C; c++, w += Mp) {
                 const __m256 xv = _mm256_broadcast_ss(xp + c);
@@ -398,7 +399,8 @@ AVX2 static void conv_row(const nn_conv *j, const float *const *rows, float *y)
 {
     static const int blk_px[5] = {0, 8, 6, 4, 3};
     const int M = j->M, sw = j->sw, pl = j->pl, OW = j->OW;
-    const int lo_x = (pl + sw - 1) / sw, hi_x0 = j->W - j->kw + pl >= 0 ? (j->W - j->kw + pl) / sw : -1;
+    const int lo_x = (pl + sw - 1) / sw, ekw = (j->kw - 1) * j->dil_w + 1;
+    const int hi_x0 = j->W - ekw + pl >= 0 ? (j->W - ekw + pl) / sw : -1;
     const int hi_x = hi_x0 < OW - 1 ? hi_x0 : OW - 1;
     for (int m0 = 0; m0 < M; m0 += 32) {
         const int left = M - m0, vb = left >= 32 ? 4 : (left + 7) / 8, P = blk_px[vb];
@@ -460,10 +462,33 @@ AVX2 static void conv_row(const nn_conv *j, const float *const *rows, float *y)
 PW_TILE(6)
 PW_TILE(1)
 
+/* 8 or fewer outputs (fr_detect's heads: 4-12 outputs from 64-256 channels): one vector, 12
+ * pixels, instead of a 16-channel tile that would be half or more padding. */
+#define PW8_TILE(P)                                                                                    \
+    AVX2 static void pw8_##P(const float *restrict x, int C, const float *restrict w, int Mp,          \
+                             const float *restrict b, const float *restrict slope, float *restrict y,  \
+                             int M, int left, int ak)                                                  \
+    {                                                                                                  \
+        __m256 acc[P];                                                                                 \
+        const float *xp[P];                                                                            \
+        UNROLL for (int p = 0; p < (P); p++) xp[p] = x + (size_t)p * C;                                \
+        const __m256 b0 = _mm256_loadu_ps(b), s0 = _mm256_loadu_ps(slope);                             \
+        UNROLL for (int p = 0; p < (P); p++) acc[p] = b0;                                              \
+        int k = 0;                                                                                     \
+        do {                                                                                           \
+            const __m256 w0 = _mm256_loadu_ps(w);                                                      \
+            UNROLL for (int p = 0; p < (P); p++) acc[p] = _mm256_fmadd_ps(_mm256_broadcast_ss(xp[p] + k), w0, acc[p]); \
+            w += Mp;                                                                                   \
+        } while (++k < C);                                                                             \
+        activate8(acc, (P), 1, ak, &s0);                                                               \
+        UNROLL for (int p = 0; p < (P); p++) store8(y + (size_t)p * M, acc[p], left);                  \
+    }
+PW8_TILE(12)
+PW8_TILE(1)
+
 AVX2 static void pw_pixels(const nn_conv *j, const float *x, float *y, int n)
 {
-    enum { P = 6 };
-    const int C = j->C, M = j->M, Mp = j->Mp;
+    const int C = j->C, M = j->M, Mp = j->Mp, P = M <= 8 ? 12 : 6;
     /* pixels in chunks that stay in L1 while every 16-channel block of outputs reads them */
     const int chunk = C <= 64 ? 96 : C <= 128 ? 48 : 24;
     for (int c0 = 0; c0 < n; c0 += chunk) {
@@ -474,12 +499,12 @@ AVX2 static void pw_pixels(const nn_conv *j, const float *x, float *y, int n)
             const float *w = j->w + m0, *b = j->b + m0, *sl = j->slope + m0;
             if (cn < P) {
                 for (int ox = 0; ox < cn; ox++)
-                    pw_1(xc + (size_t)ox * C, C, w, Mp, b, sl, yc + (size_t)ox * M + m0, M, M - m0, j->ak);
+                    (M <= 8 ? pw8_1 : pw_1)(xc + (size_t)ox * C, C, w, Mp, b, sl, yc + (size_t)ox * M + m0, M, M - m0, j->ak);
                 continue;
             }
             for (int ox = 0;; ox += P) {
                 if (ox + P > cn) ox = cn - P;
-                pw_6(xc + (size_t)ox * C, C, w, Mp, b, sl, yc + (size_t)ox * M + m0, M, M - m0, j->ak);
+                (M <= 8 ? pw8_12 : pw_6)(xc + (size_t)ox * C, C, w, Mp, b, sl, yc + (size_t)ox * M + m0, M, M - m0, j->ak);
                 if (ox + P == cn) break;
             }
         }

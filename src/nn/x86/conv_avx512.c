@@ -455,7 +455,7 @@ __attribute__((target("avx512f"))) static void pw_pixels(const nn_conv *j, const
             if (!rows[ky]) continue;                                                                   \
             for (int kx = 0; kx < kw; kx++) {                                                          \
                 const float *xp[P];                                                                    \
-                for (int p = 0; p < (P); p++) xp[p] = rows[ky] + (size_t)(ix0 + p * sw + kx) * C;      \
+                for (int p = 0; p < (P); p++) xp[p] = rows[ky] + (size_t)(ix0 + p * sw + kx * j->dil_w) * C;      \
                 const float *w = j->w + (size_t)(ky * kw + kx) * C * Mp + m0;                          \
                 int c = 0;                                                                             \
                 do {                                                                                   \
@@ -485,14 +485,15 @@ CONV_TILE(4, 6)
 __attribute__((target("avx512f"))) static void cv_one(const conv_job *j, const float *const *rows, int ox, int m0,
                                                       int mb, float *y)
 {
-    const int C = j->C, Mp = j->Mp, kw = j->kw, ix0 = ox * j->sw - j->pl;
-    const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + kw > j->W ? j->W - ix0 : kw;
+    const int C = j->C, Mp = j->Mp, kw = j->kw, dw = j->dil_w, ix0 = ox * j->sw - j->pl;
     __m512 acc[4], sv[4];
     for (int q = 0; q < 4; q++) acc[q] = _mm512_loadu_ps(j->b + m0 + 16 * (q < mb ? q : 0));
     for (int ky = 0; ky < j->kh; ky++) {
         if (!rows[ky]) continue;
-        for (int kx = kx0; kx < kx1; kx++) {
-            const float *xp = rows[ky] + (size_t)(ix0 + kx) * C;
+        for (int kx = 0; kx < kw; kx++) {
+            const int ix = ix0 + kx * dw;
+            if (ix < 0 || ix >= j->W) continue;
+            const float *xp = rows[ky] + (size_t)ix * C;
             const float *w = j->w + (size_t)(ky * kw + kx) * C * Mp + m0;
             for (int c = 0; c < C; c++, w += Mp) {
                 const __m512 xv = _mm512_set1_ps(xp[c]);
@@ -512,7 +513,8 @@ __attribute__((target("avx512f"))) static void conv_row(const conv_job *j, const
     static const cv_fn tile[5] = {NULL, cv_1_10, cv_2_10, cv_3_8, cv_4_6};
     static const int tile_px[5] = {0, 10, 10, 8, 6};
     const int M = j->M, sw = j->sw, pl = j->pl, OW = j->OW;
-    const int lo_x = (pl + sw - 1) / sw, hi_x0 = j->W - j->kw + pl >= 0 ? (j->W - j->kw + pl) / sw : -1;
+    const int lo_x = (pl + sw - 1) / sw, ekw = (j->kw - 1) * j->dil_w + 1;
+    const int hi_x0 = j->W - ekw + pl >= 0 ? (j->W - ekw + pl) / sw : -1;
     const int hi_x = hi_x0 < OW - 1 ? hi_x0 : OW - 1;
     for (int m0 = 0; m0 < M; m0 += 64) {
         const int mb = (M - m0 + 15) / 16 < 4 ? (M - m0 + 15) / 16 : 4, P = tile_px[mb];
