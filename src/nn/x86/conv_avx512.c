@@ -435,103 +435,6 @@ __attribute__((target("avx512f"))) static void pw_pixels(const nn_conv *j, const
     }
 }
 
-/* Full KxK convolution (group 1): rows[ky] NHWC [W][C] (NULL: a padding row, skipped),
- * w [kh][kw][C][Mp]. Tiles of P pixels x 16*MB output channels as in the pointwise kernel
- * (24-30 accumulators), the input channels of each tap innermost: per channel MB weight
- * vectors and P broadcasts feed P x MB FMAs. Border pixels take the one-pixel path, which skips
- * the taps outside the row. */
-#define CONV_TILE(MB, P)                                                                               \
-    __attribute__((target("avx512f"))) static void cv_##MB##_##P(const conv_job *j, const float *const *rows, \
-                                                                 int ox, int m0, float *restrict y)   \
-    {                                                                                                  \
-        const int C = j->C, Mp = j->Mp, M = j->M, kw = j->kw, sw = j->sw, ix0 = ox * sw - j->pl;     \
-        __m512 acc[P][MB], sv[MB];                                                                     \
-        __mmask16 mk[MB];                                                                              \
-        for (int q = 0; q < (MB); q++) {                                                               \
-            const __m512 bv = _mm512_loadu_ps(j->b + m0 + 16 * q);                                     \
-            for (int p = 0; p < (P); p++) acc[p][q] = bv;                                              \
-        }                                                                                              \
-        for (int ky = 0; ky < j->kh; ky++) {                                                           \
-            if (!rows[ky]) continue;                                                                   \
-            for (int kx = 0; kx < kw; kx++) {                                                          \
-                const float *xp[P];                                                                    \
-                for (int p = 0; p < (P); p++) xp[p] = rows[ky] + (size_t)(ix0 + p * sw + kx * j->dil_w) * C;      \
-                const float *w = j->w + (size_t)(ky * kw + kx) * C * Mp + m0;                          \
-                int c = 0;                                                                             \
-                do {                                                                                   \
-                    __m512 wv[MB];                                                                     \
-                    for (int q = 0; q < (MB); q++) wv[q] = _mm512_loadu_ps(w + 16 * q);                \
-                    for (int p = 0; p < (P); p++) {                                                    \
-                        const __m512 xv = _mm512_set1_ps(xp[p][c]);                                    \
-                        for (int q = 0; q < (MB); q++) acc[p][q] = _mm512_fmadd_ps(xv, wv[q], acc[p][q]); \
-                    }                                                                                  \
-                    w += Mp;                                                                           \
-                } while (++c < C);                                                                     \
-            }                                                                                          \
-        }                                                                                              \
-        for (int q = 0; q < (MB); q++) {                                                               \
-            mk[q] = lanes(M - m0 - 16 * q);                                                            \
-            sv[q] = _mm512_loadu_ps(j->slope + m0 + 16 * q);                                           \
-        }                                                                                              \
-        activate(&acc[0][0], (P) * (MB), (MB), j->ak, sv);                                             \
-        for (int p = 0; p < (P); p++)                                                                  \
-            for (int q = 0; q < (MB); q++) _mm512_mask_storeu_ps(y + (size_t)p * M + m0 + 16 * q, mk[q], acc[p][q]); \
-    }
-CONV_TILE(1, 10)
-CONV_TILE(2, 10)
-CONV_TILE(3, 8)
-CONV_TILE(4, 6)
-
-__attribute__((target("avx512f"))) static void cv_one(const conv_job *j, const float *const *rows, int ox, int m0,
-                                                      int mb, float *y)
-{
-    const int C = j->C, Mp = j->Mp, kw = j->kw, dw = j->dil_w, ix0 = ox * j->sw - j->pl;
-    __m512 acc[4], sv[4];
-    for (int q = 0; q < 4; q++) acc[q] = _mm512_loadu_ps(j->b + m0 + 16 * (q < mb ? q : 0));
-    for (int ky = 0; ky < j->kh; ky++) {
-        if (!rows[ky]) continue;
-        for (int kx = 0; kx < kw; kx++) {
-            const int ix = ix0 + kx * dw;
-            if (ix < 0 || ix >= j->W) continue;
-            const float *xp = rows[ky] + (size_t)ix * C;
-            const float *w = j->w + (size_t)(ky * kw + kx) * C * Mp + m0;
-            for (int c = 0; c < C; c++, w += Mp) {
-                const __m512 xv = _mm512_set1_ps(xp[c]);
-                for (int q = 0; q < 4; q++)
-                    if (q < mb) acc[q] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(w + 16 * q), acc[q]);
-            }
-        }
-    }
-    for (int q = 0; q < 4; q++) sv[q] = _mm512_loadu_ps(j->slope + m0 + 16 * (q < mb ? q : 0));
-    activate(acc, 4, 4, j->ak, sv);
-    for (int q = 0; q < mb; q++) _mm512_mask_storeu_ps(y + m0 + 16 * q, lanes(j->M - m0 - 16 * q), acc[q]);
-}
-
-__attribute__((target("avx512f"))) static void conv_row(const conv_job *j, const float *const *rows, float *y)
-{
-    typedef void (*cv_fn)(const conv_job *, const float *const *, int, int, float *);
-    static const cv_fn tile[5] = {NULL, cv_1_10, cv_2_10, cv_3_8, cv_4_6};
-    static const int tile_px[5] = {0, 10, 10, 8, 6};
-    const int M = j->M, sw = j->sw, pl = j->pl, OW = j->OW;
-    const int lo_x = (pl + sw - 1) / sw, ekw = (j->kw - 1) * j->dil_w + 1;
-    const int hi_x0 = j->W - ekw + pl >= 0 ? (j->W - ekw + pl) / sw : -1;
-    const int hi_x = hi_x0 < OW - 1 ? hi_x0 : OW - 1;
-    for (int m0 = 0; m0 < M; m0 += 64) {
-        const int mb = (M - m0 + 15) / 16 < 4 ? (M - m0 + 15) / 16 : 4, P = tile_px[mb];
-        int ox = 0;
-        if (hi_x - lo_x + 1 >= P) {
-            for (; ox < lo_x; ox++) cv_one(j, rows, ox, m0, mb, y + (size_t)ox * M);
-            for (;; ox += P) {
-                if (ox + P - 1 > hi_x) ox = hi_x - P + 1;
-                tile[mb](j, rows, ox, m0, y + (size_t)ox * M);
-                if (ox + P - 1 == hi_x) break;
-            }
-            ox = hi_x + 1;
-        }
-        for (; ox < OW; ox++) cv_one(j, rows, ox, m0, mb, y + (size_t)ox * M);
-    }
-}
-
 /* Global depthwise convolution (the kernel covers the whole map: MobileFaceNet's GDConv):
  * y[c] = b[c] + sum over pixels of x[p][c] * w[p][c], 16 channels per FMA. */
 __attribute__((target("avx512f"))) static void gd_run(const conv_job *j)
@@ -582,7 +485,10 @@ const nn_kernels nn_kernels_avx512 = {
     .pw_maps = 0, /* XNNPACK's AVX-512 GEMM measured a few percent faster on whole maps */
     .first_row = first_row,
     .dw_row = dw_row_from,
-    .conv_row = conv_row,
+    .conv_row = NULL, /* full convolutions stay with XNNPACK: an AVX-512 conv_row (tiles of the
+                       * pointwise kernel, 164-168 GFLOP/s in the kernel bench) made fr_detect
+                       * slower (its 4-32 output convolutions: 1.6-1.7 against 1.4-1.5 ms CPU per
+                       * run) and fr_expression's gain was within the noise of a loaded machine */
     .pw_pixels = pw_pixels,
     .gd = gd_run,
     .lanes = lanes_run,
