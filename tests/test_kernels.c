@@ -326,6 +326,7 @@ static const bench_case cases[] = {
     {"fr_detect pw 16>32 120x160", NN_K_PW, 16, 120, 160, 32, 1, 1, 0},
     {"fr_feature pw 64>128 56x56", NN_K_PW, 64, 56, 56, 128, 1, 1, 0},
     {"fr_feature pw 128>64 28x28", NN_K_PW, 128, 28, 28, 64, 1, 1, 0},
+    {"fr_pose pw 464>1024 7x7", NN_K_PW, 464, 7, 7, 1024, 1, 1, 0},
     {"fr_feature gd 512 7x7", NN_K_GD, 512, 7, 7, 512, 7, 1, 0},
 };
 
