@@ -115,6 +115,47 @@ static void t_cpu(void)
     CHECK(facet_threads_resolve(0) >= 1);
 }
 
+/* Numeric variables are read strictly where sessions and galleries are made: a typo is an error
+ * naming the variable, not the default (before, FACET_CPU_MASK=0xzz silently meant "every
+ * feature"). */
+static void t_env_numbers_strict(void)
+{
+    static const char *const names[] = {"FACET_NUM_THREADS", "FACET_CPU_MASK", "FACET_NN_ROWS"};
+    char *saved[3];
+    for (int i = 0; i < 3; i++) {
+        const char *v = getenv(names[i]);
+        saved[i] = v ? strdup(v) : NULL;
+        unsetenv(names[i]);
+    }
+    facet_err e = {0};
+    CHECK_EQ(facet_env_check(&e), FACET_OK);
+    setenv("FACET_CPU_MASK", "0x1f", 1);
+    setenv("FACET_NUM_THREADS", "2", 1);
+    setenv("FACET_NN_ROWS", "0", 1);
+    CHECK_EQ(facet_env_check(&e), FACET_OK);
+    CHECK_EQ(facet_env_long("FACET_CPU_MASK", -1), 0x1f);
+    static const struct { const char *name, *value; } bad[] = {
+        {"FACET_CPU_MASK", "0xzz"}, {"FACET_CPU_MASK", "1f"}, {"FACET_CPU_MASK", " 0x1f"},
+        {"FACET_NUM_THREADS", "2x"}, {"FACET_NUM_THREADS", "-1"}, {"FACET_NUM_THREADS", "99999"},
+        {"FACET_NN_ROWS", "3"}, {"FACET_NN_ROWS", "one"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *old = getenv(bad[i].name);
+        char *keep = old ? strdup(old) : NULL;
+        setenv(bad[i].name, bad[i].value, 1);
+        e.msg[0] = 0;
+        CHECK_EQ(facet_env_check(&e), FACET_E_INVALID_ARG);
+        CHECK_MSG(strstr(e.msg, bad[i].name) != NULL, "message '%s' names %s", e.msg, bad[i].name);
+        if (keep) setenv(bad[i].name, keep, 1);
+        free(keep);
+    }
+    for (int i = 0; i < 3; i++) {
+        if (saved[i]) setenv(names[i], saved[i], 1);
+        else unsetenv(names[i]);
+        free(saved[i]);
+    }
+}
+
 /* arm64's AT_HWCAP/AT_HWCAP2 words (Linux uapi asm/hwcap.h bits) mapped to our flags: the words
  * of two real machines, written from their /proc/cpuinfo feature lists, and the rules. */
 static void t_cpu_arm64_hwcap(void)
@@ -226,6 +267,6 @@ static void t_parse_numbers(void)
 
 TESTS(TEST(t_version), TEST(t_status_strings), TEST(t_error_message_on_handle_and_thread),
       TEST(t_error_message_wraps_its_own_buffer), TEST(t_facet_free), TEST(t_redact),
-      TEST(t_read_file_limits), TEST(t_alloc_alignment_and_overflow), TEST(t_cpu), TEST(t_cpu_arm64_hwcap),
+      TEST(t_read_file_limits), TEST(t_alloc_alignment_and_overflow), TEST(t_cpu), TEST(t_env_numbers_strict), TEST(t_cpu_arm64_hwcap),
       TEST(t_cpu_detected), TEST(t_base64),
       TEST(t_parse_numbers))

@@ -93,8 +93,13 @@ unsigned facet_cpu_flags(void);
  * natively too. */
 unsigned facet_cpu_flags_from_hwcap(unsigned long hwcap, unsigned long hwcap2);
 
-/* Integer setting from the environment, or `def` when unset or unparsable. */
+/* Integer setting from the environment, or `def` when unset or unparsable (decimal or 0x hex). */
 long facet_env_long(const char *name, long def);
+/* Every numeric FACET_* variable the library reads (FACET_NUM_THREADS, FACET_CPU_MASK,
+ * FACET_NN_ROWS), checked strictly: a malformed or out-of-range value is FACET_E_INVALID_ARG
+ * naming the variable, so that a typo is an error rather than the default. Called where
+ * sessions and galleries are made; facet_env_long is only read after that. */
+facet_status facet_env_check(facet_err *err);
 /* Threads to use: `requested` if > 0, else FACET_NUM_THREADS, else all cores; never more than
  * the cores this process may run on. */
 int facet_threads_resolve(int requested);

@@ -6,6 +6,8 @@
  * the auxiliary vector (AT_HWCAP, AT_HWCAP2; under qemu-user, qemu announces the emulated CPU's).
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -65,13 +67,41 @@ int facet_cpu_count(void)
     return n > 0 ? (int)n : 1;
 }
 
-long facet_env_long(const char *name, long def)
+/* The value of a numeric variable: 1 and *v when it is a whole number (decimal, or 0x hex) in
+ * lo..hi, 0 when unset or empty, -1 when it is anything else. */
+static int env_number(const char *name, long lo, long hi, long *v)
 {
     const char *s = getenv(name);
-    if (!s || !*s) return def;
+    if (!s || !*s) return 0;
+    if (*s == ' ' || *s == '\t' || *s == '+') return -1;
     char *end;
-    long v = strtol(s, &end, 0);
-    return *end ? def : v;
+    errno = 0;
+    long x = strtol(s, &end, 0);
+    if (*end || errno || x < lo || x > hi) return -1;
+    *v = x;
+    return 1;
+}
+
+long facet_env_long(const char *name, long def)
+{
+    long v;
+    return env_number(name, LONG_MIN, LONG_MAX, &v) == 1 ? v : def;
+}
+
+facet_status facet_env_check(facet_err *err)
+{
+    static const struct { const char *name; long lo, hi; const char *what; } vars[] = {
+        {"FACET_NUM_THREADS", 0, 1024, "a thread count, 0 for all cores"},
+        {"FACET_CPU_MASK", -1, 0x7fffffffL, "a mask of CPU feature flags such as 0x1f"},
+        {"FACET_NN_ROWS", 0, 2, "0, 1 or 2"},
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        long v;
+        if (env_number(vars[i].name, vars[i].lo, vars[i].hi, &v) < 0)
+            return (facet_status)facet_seterr(err, FACET_E_INVALID_ARG, "%s='%.32s': expected %s", vars[i].name,
+                                              getenv(vars[i].name), vars[i].what);
+    }
+    return FACET_OK;
 }
 
 int facet_threads_resolve(int requested)

@@ -543,6 +543,8 @@ facet_status facet_gallery_open(const char *url, const facet_gallery_settings *s
     if (!out) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "out is NULL");
     *out = NULL;
     if (!url) return (facet_status)facet_seterr(NULL, FACET_E_INVALID_ARG, "url is NULL");
+    facet_status erc = facet_env_check(NULL); /* FACET_CPU_MASK picks the search kernels */
+    if (erc) return erc;
     facet_gallery_settings s;
     facet_gallery_defaults(&s);
     if (settings) s = *settings;

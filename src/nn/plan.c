@@ -547,6 +547,8 @@ facet_status facet_nn_session_create(const facet_nn_model *m, const facet_nn_set
     if (!out) return facet_seterr(NULL, FACET_E_INVALID_ARG, "out is NULL");
     *out = NULL;
     if (!m) return facet_seterr(NULL, FACET_E_INVALID_ARG, "model is NULL");
+    int erc = facet_env_check(NULL);
+    if (erc) return erc;
     facet_nn_settings def;
     if (!set) {
         facet_nn_settings_defaults(&def);
