@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <xnnpack.h>
+
 #include "base/base.h"
 #include "harness.h"
 #include "nn/kernels.h"
@@ -330,6 +332,16 @@ static const bench_case cases[] = {
     {"fr_feature gd 512 7x7", NN_K_GD, 512, 7, 7, 512, 7, 1, 0},
 };
 
+/* 2 x multiply-accumulates of one case, as bench/nn counts them */
+static double flops_of(const bench_case *c, const nn_conv *j)
+{
+    const double taps = c->kind == NN_K_FIRST || c->kind == NN_K_CONV ? (double)c->C * c->k * c->k
+                        : c->kind == NN_K_PW ? (double)c->C
+                        : c->kind == NN_K_DW ? 9.0
+                                             : (double)c->H * c->W;
+    return 2.0 * taps * (double)j->OH * j->OW * j->M;
+}
+
 static double run_case(const nn_kernels *t, const bench_case *c, nn_conv *j, const float *x, float *y)
 {
     if (c->kind == NN_K_FIRST) {
@@ -357,15 +369,37 @@ static double run_case(const nn_kernels *t, const bench_case *c, nn_conv *j, con
     } else {
         t->gd(j);
     }
-    const double taps = c->kind == NN_K_FIRST || c->kind == NN_K_CONV ? (double)c->C * c->k * c->k
-                        : c->kind == NN_K_PW ? (double)c->C
-                        : c->kind == NN_K_DW ? 9.0
-                                             : (double)c->H * c->W;
-    return 2.0 * taps * (double)j->OH * j->OW * j->M;
+    return flops_of(c, j);
 }
 
 /* peak256 / peak512: the core's measured FMA peaks (bench/nn/peak.c), 0 if unknown: each
  * figure then also shows its share of the peak for its vector width (c: 256-bit). */
+/* The same convolution as an XNNPACK operator (the provider the planner weighs our slots
+ * against): weights from the job's packing to XNNPACK's [M][kh][kw][Cg], NHWC in and out, Relu,
+ * on the calling thread. Returns NULL for the global depthwise (not measured here) or when
+ * XNNPACK fails. */
+static xnn_operator_t xnn_for(const bench_case *c, const nn_conv *j)
+{
+    if (nn_xnn_init() || c->kind == NN_K_GD) return NULL;
+    const int k = c->k, dw = c->kind == NN_K_DW, Cg = dw ? 1 : c->C, G = dw ? c->C : 1, Mg = dw ? 1 : c->M;
+    float *w = facet_alloc(sizeof(float) * (size_t)c->M * k * k * Cg);
+    for (int m = 0; m < c->M; m++)
+        for (int t = 0; t < k * k; t++)
+            for (int ci = 0; ci < Cg; ci++) {
+                const size_t at = c->kind == NN_K_CONV ? ((size_t)t * c->C + ci) * j->Mp + m
+                                  : dw                 ? (size_t)t * j->Mp + m
+                                                       : ((size_t)ci * k * k + t) * j->Mp + m;
+                w[((size_t)m * k * k + t) * Cg + ci] = j->w[at];
+            }
+    xnn_operator_t op = NULL;
+    enum xnn_status x = xnn_create_convolution2d_nhwc_f32(
+        (uint32_t)c->pad, (uint32_t)c->pad, (uint32_t)c->pad, (uint32_t)c->pad, (uint32_t)k, (uint32_t)k,
+        (uint32_t)c->s, (uint32_t)c->s, 1, 1, (uint32_t)G, (size_t)Cg, (size_t)Mg, (size_t)c->C, (size_t)c->M, w, j->b,
+        0.0f, INFINITY, 0, &op);
+    facet_free(w);
+    return x == xnn_status_success ? op : NULL;
+}
+
 static int bench(double peak256, double peak512)
 {
     int n;
@@ -374,12 +408,14 @@ static int bench(double peak256, double peak512)
     printf("# kernel tables on one thread, GFLOP/s of thread CPU time (median of 7 timed runs); CPU: %s\n", facet_cpu_features());
     printf("%-40s", "shape");
     for (int i = 0; i < n; i++) printf(peak256 > 0 ? " %10s" : " %9s", all[i]->isa);
+    printf(peak256 > 0 ? " %10s" : " %9s", "xnnpack");
     printf("\n");
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const bench_case *c = &cases[ci];
         nn_conv j = make_job(c->kind, c->C, c->H, c->W, c->M, c->k, c->s, c->pad, c->pad, c->pad, c->pad);
         if (c->kind == NN_K_GD) j.OH = j.OW = 1;
-        j.ak = NN_K_ACT_SLOPE;
+        j.ak = NN_K_ACT_RELU; /* what XNNPACK's operator below clamps to as well */
+        for (int m = 0; m < j.Mp; m++) ((float *)j.slope)[m] = 0.0f;
         float *x = rand_buf((size_t)c->C * c->H * c->W, -1, 1);
         float *y = out_buf((size_t)j.OH * j.OW * j.M + 64);
         if (c->kind == NN_K_GD) {
@@ -417,6 +453,33 @@ static int bench(double peak256, double peak512)
             if (pk > 0) printf(" %5.1f %3.0f%%", g, 100 * g / pk);
             else printf(" %9.1f", g);
         }
+        /* XNNPACK on the same input (read as NHWC: the same bytes, a different image, the same
+         * work), timed the same way; its microkernels follow FACET_CPU_MASK as in sessions */
+        xnn_operator_t op = xnn_for(c, &j);
+        if (op && xnn_setup_convolution2d_nhwc_f32(op, 1, (size_t)c->H, (size_t)c->W, x, y, NULL) == xnn_status_success) {
+            double t[7];
+            double t0 = now_s();
+            xnn_run_operator(op, NULL);
+            const double one = now_s() - t0;
+            const int reps = one < 0.02 ? (int)(0.02 / (one + 1e-9)) + 1 : 1;
+            for (int r = 0; r < 7; r++) {
+                t0 = now_s();
+                for (int k = 0; k < reps; k++) xnn_run_operator(op, NULL);
+                t[r] = (now_s() - t0) / reps;
+            }
+            for (int a = 0; a < 7; a++)
+                for (int b = a + 1; b < 7; b++)
+                    if (t[b] < t[a]) {
+                        const double tmp = t[a];
+                        t[a] = t[b], t[b] = tmp;
+                    }
+            const double g = flops_of(c, &j) / t[3] * 1e-9, pk = (have & FACET_CPU_AVX512F) ? peak512 : peak256;
+            if (pk > 0) printf(" %5.1f %3.0f%%", g, 100 * g / pk);
+            else printf(" %9.1f", g);
+        } else {
+            printf(peak256 > 0 ? " %10s" : " %9s", "-");
+        }
+        if (op) xnn_delete_operator(op);
         printf("\n");
         facet_free(x), facet_free(y);
         free_job(&j);

@@ -96,7 +96,7 @@ unsigned facet_cpu_flags_from_hwcap(unsigned long hwcap, unsigned long hwcap2);
 /* Integer setting from the environment, or `def` when unset or unparsable (decimal or 0x hex). */
 long facet_env_long(const char *name, long def);
 /* Every numeric FACET_* variable the library reads (FACET_NUM_THREADS, FACET_CPU_MASK,
- * FACET_NN_ROWS), checked strictly: a malformed or out-of-range value is FACET_E_INVALID_ARG
+ * FACET_NN_ROWS, FACET_NN_PW_MAPS), checked strictly: a malformed or out-of-range value is FACET_E_INVALID_ARG
  * naming the variable, so that a typo is an error rather than the default. Called where
  * sessions and galleries are made; facet_env_long is only read after that. */
 facet_status facet_env_check(facet_err *err);

@@ -175,7 +175,9 @@ int nn_conv_gd_ok(const nn_session *s, const nn_step *st)
 /* A pointwise 1x1 step on a whole NHWC map, for tables whose pw_pixels beats XNNPACK's GEMM. */
 int nn_conv_pw_ok(const nn_session *s, const nn_step *st)
 {
-    if (!s->kern || !s->kern->pw_pixels || !s->kern->pw_maps || st->op != NN_OP_CONV) return 0;
+    /* FACET_NN_PW_MAPS=0/1 overrides the table's choice, for A/B measurements */
+    const long force = facet_env_long("FACET_NN_PW_MAPS", -1);
+    if (!s->kern || !s->kern->pw_pixels || !(force >= 0 ? force : s->kern->pw_maps) || st->op != NN_OP_CONV) return 0;
     const nn_tensor *X = &s->t[st->in[0]], *W = &s->t[st->in[1]];
     return X->shape.ndim == 4 && X->shape.d[0] == 1 && W->shape.ndim == 4 && st->aux[0] == 1 && st->aux[1] == 1 &&
            st->aux[2] == 1 && st->aux[3] == 1 && !(st->aux[6] | st->aux[7] | st->aux[8] | st->aux[9]) &&

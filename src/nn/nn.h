@@ -187,6 +187,9 @@ int nn_ref_prepare(facet_nn_session *s, nn_step *st);
 /* XNNPACK backend (xnnpack/backend.c): per-session thread pool; nn_xnn_assign claims the steps
  * it can run, chooses NHWC layout between them and sets their be_prepare. */
 int nn_xnn_session_init(nn_session *s);
+/* XNNPACK's one-time initialisation, FACET_CPU_MASK applied to the ISA it picks (0, or
+ * FACET_E_UNSUPPORTED); sessions call it themselves. */
+int nn_xnn_init(void);
 void nn_xnn_session_free(nn_session *s);
 /* Puts the session's worker threads to sleep until its next run. */
 void nn_xnn_session_idle(nn_session *s);

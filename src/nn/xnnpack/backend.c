@@ -66,6 +66,12 @@ static void xnn_init_once(void)
     xnn_init_status = xnn_initialize(NULL);
 }
 
+int nn_xnn_init(void)
+{
+    pthread_once(&xnn_once, xnn_init_once);
+    return xnn_init_status == xnn_status_success ? 0 : FACET_E_UNSUPPORTED;
+}
+
 int nn_xnn_session_init(nn_session *s)
 {
     pthread_once(&xnn_once, xnn_init_once);
