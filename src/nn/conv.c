@@ -8,11 +8,11 @@
  * ONNX's NCHW directly, which XNNPACK would run as a GEMM with K = 27 after a transpose;
  * depthwise 3x3 on 16 or more channels; the global depthwise (a kernel as large as the map,
  * MobileFaceNet's GDConv), which XNNPACK ran at under 1 GFLOP/s; and Exp, Tanh and two-class
- * Softmax. Where a table says so (pw_maps, and a conv_row slot: the AVX2 table, because
- * XNNPACK's 2022 AVX2 path ran them at a fifth of the 256-bit peak), pointwise 1x1 steps on
- * whole maps and full KxK convolutions too; otherwise those stay with XNNPACK (on AVX-512 its
- * GEMM measured a few percent faster), pointwise ones except inside the row-by-row chains of
- * rows.c. A PRelu or Tanh after one of our convolutions goes into its output.
+ * Softmax. Where a table says so, pointwise 1x1 steps on whole maps (pw_maps: AVX2 and
+ * AVX-512) and full KxK convolutions (a conv_row slot: AVX2 only, because XNNPACK's 2022 AVX2
+ * path ran them at two fifths of the 256-bit peak while its AVX-512 one beats ours); otherwise
+ * those stay with XNNPACK, pointwise ones except inside the row-by-row chains of rows.c. A
+ * PRelu or Tanh after one of our convolutions goes into its output.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -482,7 +482,12 @@ const nn_kernels nn_kernels_avx512 = {
     .isa = "avx512",
     .rows_name = "avx512-rows",
     .needs = FACET_CPU_AVX512F,
-    .pw_maps = 0, /* XNNPACK's AVX-512 GEMM measured a few percent faster on whole maps */
+    /* whole-map 1x1 steps too: on the AMD Zen 5 this round ran on, paired A/B in CPU time
+     * (FACET_NN_PW_MAPS=0/1, alternating) made fr_landmark 13% faster (13 of 14 pairs),
+     * fr_liveness 18% (6 of 6), fr_pose 11% (6 of 6), fr_detect 10% (6 of 6), fr_feature and
+     * fr_expression 5-11% (3 and 4 of 6), fr_age and fr_eye even; on the Zen 4 of an earlier
+     * round XNNPACK's GEMM had measured a few percent faster */
+    .pw_maps = 1,
     .first_row = first_row,
     .dw_row = dw_row_from,
     .conv_row = NULL, /* full convolutions stay with XNNPACK: an AVX-512 conv_row (tiles of the
