@@ -41,7 +41,7 @@ stamp="$sysroot/.facet-packages"
 # native, so the share is what fits CI's 30 minutes (docs/arm64.md has the measured times;
 # python, 22 minutes there, is left to --all).
 CI_TESTS="base faceprint image gallery store cluster durability oom gallery-ref store-postgres
-cluster-postgres install nn"
+cluster-postgres install kernels nn-c-kernels nn"
 # meson's per-test limits are set for native runs
 TIMEOUT_MULTIPLIER=10
 if [ "$(cat "$stamp" 2>/dev/null)" != "$PKGS" ]; then
