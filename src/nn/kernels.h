@@ -2,10 +2,10 @@
  * kernels.h - our own convolution and vector kernels, one table per instruction set
  * (private to src/nn).
  *
- * XNNPACK runs most of a model. For the shapes where it leaves speed on the table (first
- * layers read from an NCHW image, depthwise 3x3, the global depthwise, pointwise 1x1 inside
- * row-by-row chains, Exp/Tanh/two-class Softmax) we have kernels of our own, written once per
- * instruction set: a portable C table (ops/kernels_c.c: the reference every other table is
+ * XNNPACK is one provider of kernels. For the shapes where it leaves speed on the table (first
+ * layers read from an NCHW image, depthwise 3x3, the global depthwise, pointwise 1x1 on whole
+ * maps and inside row-by-row chains, full KxK convolutions on AVX2, Exp/Tanh/two-class Softmax)
+ * we have kernels of our own, written once per instruction set: a portable C table (ops/kernels_c.c: the reference every other table is
  * tested against, and what runs those steps when nothing faster exists), AVX2 + FMA
  * (x86/conv_avx2.c) and AVX-512 (x86/conv_avx512.c). Each table fills the same slots; the
  * planner takes one table per session (nn_kernels_pick: the best one the CPU runs, as
