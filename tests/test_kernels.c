@@ -97,6 +97,7 @@ static nn_conv make_job(int kind, int C, int H, int W, int M, int k, int s, int 
     j.OH = (H + pt + pb - k) / s + 1;
     j.OW = (W + pl + pr - k) / s + 1;
     j.Mp = (M + 15) & ~15;
+    j.ymm_tail = nn_conv_ymm_tail(kind, M); /* as nn_conv_job sets it */
     const int Cg = kind == NN_K_FIRST || kind == NN_K_PW || kind == NN_K_CONV ? C : 1;
     float *w = rand_buf((size_t)Cg * k * k * j.Mp, -1, 1), *b = rand_buf((size_t)j.Mp, -1, 1);
     float *slope = rand_buf((size_t)j.Mp, -0.5f, 0.5f);
@@ -139,11 +140,9 @@ static void t_first_row(void)
         const size_t row = (size_t)j.OW * M;
         float *ref = out_buf(row), *y = out_buf(row);
         for (int i = 0; i < nt; i++) {
-            nn_conv jt = j;
-            jt.ymm_tail = !strcmp(t[i]->isa, "avx512") && M > 16 && M <= 24 && (facet_cpu_flags() & FACET_CPU_AVX512VL);
             for (int oy = 0; oy < j.OH; oy++) {
                 nn_kernels_c.first_row(&j, oy, ref);
-                t[i]->first_row(&jt, oy, y);
+                t[i]->first_row(&j, oy, y);
                 double e = nerr(ref, y, row);
                 CHECK_MSG(e <= TOL, "%s first_row C%d H%d W%d M%d k%d s%d pads %d,%d act %d row %d: error %.3g",
                           t[i]->isa, C, H, W, M, k, s, j.pt, j.pl, j.ak, oy, e);
@@ -342,38 +341,62 @@ static double flops_of(const bench_case *c, const nn_conv *j)
     return 2.0 * taps * (double)j->OH * j->OW * j->M;
 }
 
-static double run_case(const nn_kernels *t, const bench_case *c, nn_conv *j, const float *x, float *y)
+typedef struct bench_run {
+    const nn_kernels *t; /* NULL: the XNNPACK operator */
+    const bench_case *c;
+    const nn_conv *j;
+    const float *x;
+    float *y;
+    xnn_operator_t op;
+} bench_run;
+
+static void run_case(const bench_run *r)
 {
-    if (c->kind == NN_K_FIRST) {
-        for (int oy = 0; oy < j->OH; oy++) t->first_row(j, oy, y + (size_t)oy * j->OW * j->M);
-    } else if (c->kind == NN_K_DW) {
-        for (int oy = 0; oy < j->OH; oy++) {
-            const float *rows[3];
-            for (int ky = 0; ky < 3; ky++) {
-                int iy = oy * j->sh - j->pt + ky;
-                rows[ky] = iy < 0 || iy >= j->H ? NULL : x + (size_t)iy * j->W * j->C;
-            }
-            t->dw_row(j, rows, y + (size_t)oy * j->OW * j->C);
-        }
-    } else if (c->kind == NN_K_CONV) {
+    const nn_conv *j = r->j;
+    if (!r->t) {
+        xnn_run_operator(r->op, NULL);
+    } else if (j->kind == NN_K_FIRST) {
+        for (int oy = 0; oy < j->OH; oy++) r->t->first_row(j, oy, r->y + (size_t)oy * j->OW * j->M);
+    } else if (j->kind == NN_K_DW || j->kind == NN_K_CONV) {
         for (int oy = 0; oy < j->OH; oy++) {
             const float *rows[NN_K_MAXK];
-            for (int ky = 0; ky < j->kh; ky++) {
-                int iy = oy * j->sh - j->pt + ky;
-                rows[ky] = iy < 0 || iy >= j->H ? NULL : x + (size_t)iy * j->W * j->C;
-            }
-            t->conv_row(j, rows, y + (size_t)oy * j->OW * j->M);
+            nn_conv_tap_rows(j, r->x, oy, rows);
+            float *y = r->y + (size_t)oy * j->OW * j->M;
+            if (j->kind == NN_K_DW) r->t->dw_row(j, rows, y);
+            else r->t->conv_row(j, rows, y);
         }
-    } else if (c->kind == NN_K_PW) {
-        t->pw_pixels(j, x, y, j->H * j->W);
+    } else if (j->kind == NN_K_PW) {
+        r->t->pw_pixels(j, r->x, r->y, j->H * j->W);
     } else {
-        t->gd(j);
+        r->t->gd(j);
     }
-    return flops_of(c, j);
 }
 
-/* peak256 / peak512: the core's measured FMA peaks (bench/nn/peak.c), 0 if unknown: each
- * figure then also shows its share of the peak for its vector width (c: 256-bit). */
+/* Prints one case's GFLOP/s: the median of 7 timed runs of enough repetitions for 20 ms, after
+ * one untimed run; with its share of `peak` when that is known. */
+static void time_case(const bench_run *r, double peak, int width)
+{
+    double t[7];
+    double t0 = now_s();
+    run_case(r);
+    const double one = now_s() - t0;
+    const int reps = one < 0.02 ? (int)(0.02 / (one + 1e-9)) + 1 : 1;
+    for (int i = 0; i < 7; i++) {
+        t0 = now_s();
+        for (int k = 0; k < reps; k++) run_case(r);
+        t[i] = (now_s() - t0) / reps;
+    }
+    for (int a = 0; a < 7; a++) /* sort for the median */
+        for (int b = a + 1; b < 7; b++)
+            if (t[b] < t[a]) {
+                const double tmp = t[a];
+                t[a] = t[b], t[b] = tmp;
+            }
+    const double g = flops_of(r->c, r->j) / t[3] * 1e-9;
+    if (peak > 0) printf(" %5.1f %3.0f%%", g, 100 * g / peak);
+    else printf(" %*.1f", width, g);
+}
+
 /* The same convolution as an XNNPACK operator (the provider the planner weighs our slots
  * against): weights from the job's packing to XNNPACK's [M][kh][kw][Cg], NHWC in and out, Relu,
  * on the calling thread. Returns NULL for the global depthwise (not measured here) or when
@@ -400,16 +423,18 @@ static xnn_operator_t xnn_for(const bench_case *c, const nn_conv *j)
     return x == xnn_status_success ? op : NULL;
 }
 
+/* peak256 / peak512: the core's measured FMA peaks (bench/nn/peak.c), 0 if unknown: each
+ * figure then also shows its share of the peak for its vector width (c: 256-bit). */
 static int bench(double peak256, double peak512)
 {
     int n;
     const nn_kernels *const *all = nn_kernels_list(&n);
     const unsigned have = facet_cpu_flags();
+    const int width = peak256 > 0 ? 10 : 9;
     printf("# kernel tables on one thread, GFLOP/s of thread CPU time (median of 7 timed runs); CPU: %s\n", facet_cpu_features());
     printf("%-40s", "shape");
-    for (int i = 0; i < n; i++) printf(peak256 > 0 ? " %10s" : " %9s", all[i]->isa);
-    printf(peak256 > 0 ? " %10s" : " %9s", "xnnpack");
-    printf("\n");
+    for (int i = 0; i < n; i++) printf(" %*s", width, all[i]->isa);
+    printf(" %*s\n", width, "xnnpack");
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const bench_case *c = &cases[ci];
         nn_conv j = make_job(c->kind, c->C, c->H, c->W, c->M, c->k, c->s, c->pad, c->pad, c->pad, c->pad);
@@ -424,62 +449,24 @@ static int bench(double peak256, double peak512)
         }
         j.x = x, j.y = y;
         printf("%-40s", c->name);
+        bench_run r = {NULL, c, &j, x, y, NULL};
         for (int i = 0; i < n; i++) {
             if ((all[i]->needs & have) != all[i]->needs || (c->kind == NN_K_CONV && !all[i]->conv_row)) {
-                printf(peak256 > 0 ? " %10s" : " %9s", "-");
+                printf(" %*s", width, "-");
                 continue;
             }
-            nn_conv jt = j;
-            jt.ymm_tail = !strcmp(all[i]->isa, "avx512") && c->kind == NN_K_FIRST && c->M > 16 && c->M <= 24 &&
-                          (have & FACET_CPU_AVX512VL);
-            double flops = run_case(all[i], c, &jt, x, y), t[7];
-            int reps = 1;
-            double t0 = now_s();
-            run_case(all[i], c, &jt, x, y);
-            double one = now_s() - t0;
-            if (one < 0.02) reps = (int)(0.02 / (one + 1e-9)) + 1;
-            for (int r = 0; r < 7; r++) {
-                t0 = now_s();
-                for (int k = 0; k < reps; k++) run_case(all[i], c, &jt, x, y);
-                t[r] = (now_s() - t0) / reps;
-            }
-            for (int a = 0; a < 7; a++) /* sort for the median */
-                for (int b = a + 1; b < 7; b++)
-                    if (t[b] < t[a]) {
-                        double tmp = t[a];
-                        t[a] = t[b], t[b] = tmp;
-                    }
-            const double g = flops / t[3] * 1e-9, pk = !strcmp(all[i]->isa, "avx512") ? peak512 : peak256;
-            if (pk > 0) printf(" %5.1f %3.0f%%", g, 100 * g / pk);
-            else printf(" %9.1f", g);
+            r.t = all[i];
+            time_case(&r, !strcmp(all[i]->isa, "avx512") ? peak512 : peak256, width);
         }
         /* XNNPACK on the same input (read as NHWC: the same bytes, a different image, the same
          * work), timed the same way; its microkernels follow FACET_CPU_MASK as in sessions */
-        xnn_operator_t op = xnn_for(c, &j);
-        if (op && xnn_setup_convolution2d_nhwc_f32(op, 1, (size_t)c->H, (size_t)c->W, x, y, NULL) == xnn_status_success) {
-            double t[7];
-            double t0 = now_s();
-            xnn_run_operator(op, NULL);
-            const double one = now_s() - t0;
-            const int reps = one < 0.02 ? (int)(0.02 / (one + 1e-9)) + 1 : 1;
-            for (int r = 0; r < 7; r++) {
-                t0 = now_s();
-                for (int k = 0; k < reps; k++) xnn_run_operator(op, NULL);
-                t[r] = (now_s() - t0) / reps;
-            }
-            for (int a = 0; a < 7; a++)
-                for (int b = a + 1; b < 7; b++)
-                    if (t[b] < t[a]) {
-                        const double tmp = t[a];
-                        t[a] = t[b], t[b] = tmp;
-                    }
-            const double g = flops_of(c, &j) / t[3] * 1e-9, pk = (have & FACET_CPU_AVX512F) ? peak512 : peak256;
-            if (pk > 0) printf(" %5.1f %3.0f%%", g, 100 * g / pk);
-            else printf(" %9.1f", g);
-        } else {
-            printf(peak256 > 0 ? " %10s" : " %9s", "-");
-        }
-        if (op) xnn_delete_operator(op);
+        r.t = NULL;
+        r.op = xnn_for(c, &j);
+        if (r.op && xnn_setup_convolution2d_nhwc_f32(r.op, 1, (size_t)c->H, (size_t)c->W, x, y, NULL) == xnn_status_success)
+            time_case(&r, (have & FACET_CPU_AVX512F) ? peak512 : peak256, width);
+        else
+            printf(" %*s", width, "-");
+        if (r.op) xnn_delete_operator(r.op);
         printf("\n");
         facet_free(x), facet_free(y);
         free_job(&j);

@@ -71,36 +71,23 @@ int nn_kernels_pick(const nn_kernels **out, facet_err *err)
     return 0;
 }
 
-/* A first-layer, depthwise or global depthwise step as planned: its job and the table that
- * runs it; each run copies it with that run's tensors. */
+/* One of our convolution steps as planned: its job and the table that runs it; each run copies
+ * it with that run's tensors. */
 typedef struct conv_step {
     nn_conv j;
     const nn_kernels *k;
 } conv_step;
 
-static void dw_task(void *ctx, size_t oy)
-{
-    const conv_step *c = ctx;
-    const nn_conv *j = &c->j;
-    const float *rows[3];
-    for (int ky = 0; ky < 3; ky++) {
-        int iy = (int)oy * j->sh - j->pt + ky;
-        rows[ky] = iy < 0 || iy >= j->H ? NULL : j->x + (size_t)iy * j->W * j->C;
-    }
-    c->k->dw_row(j, rows, j->y + oy * (size_t)j->OW * j->C);
-}
-
-/* Full convolutions: padding rows are NULL (the kernel skips their taps). */
-static void full_task(void *ctx, size_t oy)
+/* Depthwise and full convolutions: one output row from the input rows it reads (NULL: padding). */
+static void row_task(void *ctx, size_t oy)
 {
     const conv_step *c = ctx;
     const nn_conv *j = &c->j;
     const float *rows[NN_K_MAXK];
-    for (int ky = 0; ky < j->kh; ky++) {
-        int iy = (int)oy * j->sh - j->pt + ky * j->dil_h;
-        rows[ky] = iy < 0 || iy >= j->H ? NULL : j->x + (size_t)iy * j->W * j->C;
-    }
-    c->k->conv_row(j, rows, j->y + oy * (size_t)j->OW * j->M);
+    nn_conv_tap_rows(j, j->x, (int)oy, rows);
+    float *y = j->y + oy * (size_t)j->OW * j->M;
+    if (j->kind == NN_K_DW) c->k->dw_row(j, rows, y);
+    else c->k->conv_row(j, rows, y);
 }
 
 static void first_task(void *ctx, size_t oy)
@@ -128,14 +115,8 @@ static int run_conv(nn_session *s, nn_step *st)
     else if (c.j.kind == NN_K_PW)
         pthreadpool_parallelize_1d(s->pool, pw_task, &c, (size_t)((c.j.OH * c.j.OW + PW_RUN - 1) / PW_RUN), 0);
     else
-        pthreadpool_parallelize_1d(s->pool, c.j.kind == NN_K_DW ? dw_task : c.j.kind == NN_K_CONV ? full_task : first_task,
-                                   &c, (size_t)c.j.OH, 0);
+        pthreadpool_parallelize_1d(s->pool, c.j.kind == NN_K_FIRST ? first_task : row_task, &c, (size_t)c.j.OH, 0);
     return 0;
-}
-
-int nn_conv_is_ours(const nn_step *st)
-{
-    return st->run == run_conv;
 }
 
 const nn_conv *nn_conv_of(const nn_step *st)
@@ -243,7 +224,7 @@ int nn_conv_job(nn_session *s, const nn_step *st, int kind, nn_conv *j)
     j->dil_w = (int)st->aux[5];
     j->Mp = (j->M + 15) & ~15;
     j->kind = kind;
-    j->ymm_tail = kind == NN_K_FIRST && j->M > 16 && j->M <= 24 && (facet_cpu_flags() & FACET_CPU_AVX512VL);
+    j->ymm_tail = nn_conv_ymm_tail(kind, j->M);
     float *w = NULL, *b = NULL;
     int rc = pack_conv(s, st, j->Mp, kind == NN_K_CONV, &w, &b);
     if (rc) return rc;
@@ -270,7 +251,7 @@ static nn_conv *fusable_producer(nn_session *s, const nn_step *st)
     nn_step *p = NULL;
     for (nn_step *q = s->steps; q < st; q++)
         if (q->nout >= 1 && q->out[0] == st->in[0]) p = q;
-    if (!p || !nn_conv_is_ours(p) || p->act != NN_ACT_NONE || T(0)->is_output || nn_readers(s, st->in[0]) != 1)
+    if (!p || p->run != run_conv || p->act != NN_ACT_NONE || T(0)->is_output || nn_readers(s, st->in[0]) != 1)
         return NULL;
     nn_conv *j = &((conv_step *)p->be)->j;
     return j->ak == NN_K_ACT_NONE ? j : NULL;

@@ -85,4 +85,21 @@ int nn_conv_job(nn_session *s, const nn_step *st, int kind, nn_conv *j);
 /* The job of a step made by nn_conv_make, or NULL for any other step. */
 const nn_conv *nn_conv_of(const nn_step *st);
 
+/* The rows of the NHWC map x that output row oy of a depthwise or full convolution reads:
+ * j->kh of them, j->dil_h apart; NULL where a row falls in the padding. */
+static inline void nn_conv_tap_rows(const nn_conv *j, const float *x, int oy, const float **rows)
+{
+    for (int ky = 0; ky < j->kh; ky++) {
+        const int iy = oy * j->sh - j->pt + ky * j->dil_h;
+        rows[ky] = iy < 0 || iy >= j->H ? NULL : x + (size_t)iy * j->W * j->C;
+    }
+}
+
+/* Whether an AVX-512 first layer keeps its channels 16.. in a ymm: 17-24 outputs, and the CPU
+ * has AVX-512VL (every other table ignores the flag). */
+static inline int nn_conv_ymm_tail(int kind, int M)
+{
+    return kind == NN_K_FIRST && M > 16 && M <= 24 && (facet_cpu_flags() & FACET_CPU_AVX512VL);
+}
+
 #endif

@@ -204,8 +204,6 @@ int nn_conv_pw_ok(const nn_session *s, const nn_step *st);
 int nn_conv_full_ok(const nn_session *s, const nn_step *st);
 enum { NN_K_FIRST, NN_K_DW, NN_K_GD, NN_K_PW, NN_K_CONV };
 int nn_conv_make(nn_session *s, nn_step *st, int kind);
-/* Whether a step runs one of those convolutions (made by nn_conv_make). */
-int nn_conv_is_ours(const nn_step *st);
 /* A PRelu after one of those convolutions: fused into it (returns 1, the step becomes an alias). */
 int nn_conv_fuse_prelu(nn_session *s, nn_step *st);
 /* Exp, two-class Softmax and Tanh on the table's vector kernel, a Tanh fused into one of those
