@@ -109,7 +109,7 @@ static nn_conv make_job(int kind, int C, int H, int W, int M, int k, int s, int 
     /* the job's contract (nn_conv_job): slopes are 1 without an activation and 0 for Relu */
     if (j.ak != NN_K_ACT_SLOPE)
         for (int m = 0; m < j.Mp; m++) slope[m] = j.ak == NN_K_ACT_RELU ? 0.0f : 1.0f;
-    if (kind == NN_K_DW) {
+    if (kind == NN_K_DW || kind == NN_K_CONV) {
         float *z = facet_alloc(sizeof(float) * ((size_t)W * C + 16));
         memset(z, 0, sizeof(float) * ((size_t)W * C + 16));
         j.zero = z;
@@ -299,6 +299,47 @@ static void t_lanes(void)
     }
 }
 
+/* The affine slot (BatchNormalization, and a Concat's slice of it): channels 1-150, pixel
+ * strides wider than C on either side (the slice of a wider output), Relu or not, NaNs; the
+ * channels between slices must stay untouched. */
+static void t_affine(void)
+{
+    const nn_kernels *t[4];
+    int nt = tables(t);
+    for (int it = 0; it < 80; it++) {
+        const int C = rnd(0, 1) ? 16 * rnd(1, 6) : rnd(1, 150), n = rnd(1, 40), relu = it % 2;
+        const int xs = C + (rnd(0, 1) ? 0 : rnd(1, 40)), ys = C + (rnd(0, 1) ? 0 : rnd(1, 40));
+        const size_t ny = (size_t)n * ys + GUARD;
+        float *x = rand_buf((size_t)n * xs, -3, 3), *a = rand_buf((size_t)C, -2, 2), *b = rand_buf((size_t)C, -2, 2);
+        float *ref = out_buf(ny), *y = out_buf(ny);
+        if (it % 5 == 0) x[rnd(0, n * xs - 1)] = NAN;
+        for (size_t q = 0; q < ny; q++) ref[q] = GUARD_VALUE;
+        nn_kernels_c.affine(x, xs, a, b, relu, ref, ys, C, n);
+        for (int i = 0; i < nt; i++) {
+            if (!t[i]->affine) continue;
+            for (size_t q = 0; q < ny; q++) y[q] = GUARD_VALUE;
+            t[i]->affine(x, xs, a, b, relu, y, ys, C, n);
+            double worst = 0;
+            for (int p = 0; p < n; p++)
+                for (int c = 0; c < ys; c++) {
+                    const size_t at = (size_t)p * ys + c;
+                    /* a fused multiply-add rounds once where the C table rounds twice */
+                    const double bound = 1.2e-7 * (fabs((double)x[(size_t)p * xs + (c < C ? c : 0)] * a[c < C ? c : 0]) +
+                                                   fabs((double)b[c < C ? c : 0])) + 1e-30;
+                    const double e = c >= C ? (y[at] == GUARD_VALUE ? 0 : INFINITY)
+                                     : isnan(ref[at]) || isnan(y[at]) ? (isnan(ref[at]) == isnan(y[at]) ? 0 : INFINITY)
+                                                                      : fabs((double)ref[at] - y[at]) / bound;
+                    worst = fmax(worst, e);
+                }
+            for (size_t q = (size_t)n * ys; q < ny; q++)
+                if (y[q] != GUARD_VALUE) worst = INFINITY;
+            CHECK_MSG(worst <= 1.0, "%s affine C%d n%d strides %d,%d relu %d: error %.3g ulps of the terms", t[i]->isa,
+                      C, n, xs, ys, relu, worst);
+        }
+        facet_free(x), facet_free(a), facet_free(b), facet_free(ref), facet_free(y);
+    }
+}
+
 /* ---------- --bench: each table on the models' own shapes ---------- */
 
 /* The thread's CPU time, not the wall clock: on a loaded machine a kernel that is preempted
@@ -323,7 +364,13 @@ static const bench_case cases[] = {
     {"fr_feature dw 64 s1 56x56", NN_K_DW, 64, 56, 56, 64, 3, 1, 1},
     {"fr_feature dw 128 s2 56x56", NN_K_DW, 128, 56, 56, 128, 3, 2, 1},
     {"fr_expression conv 128>32 k3 56x56", NN_K_CONV, 128, 56, 56, 32, 3, 1, 1},
+    {"fr_expression conv 256>32 k3 28x28", NN_K_CONV, 256, 28, 28, 32, 3, 1, 1},
+    {"fr_expression conv 128>32 k3 14x14", NN_K_CONV, 128, 14, 14, 32, 3, 1, 1},
+    {"fr_expression conv 128>32 k3 7x7", NN_K_CONV, 128, 7, 7, 32, 3, 1, 1},
     {"fr_detect conv 16>32 k3 s2 60x80", NN_K_CONV, 16, 60, 80, 32, 3, 2, 1},
+    {"fr_detect conv 16>16 k3 30x40", NN_K_CONV, 16, 30, 40, 16, 3, 1, 1},
+    {"fr_gender conv 32>32 k3 32x32", NN_K_CONV, 32, 32, 32, 32, 3, 1, 1},
+    {"fr_gender conv 16>16 k3 32x32", NN_K_CONV, 16, 32, 32, 16, 3, 1, 1},
     {"fr_detect pw 16>32 120x160", NN_K_PW, 16, 120, 160, 32, 1, 1, 0},
     {"fr_feature pw 64>128 56x56", NN_K_PW, 64, 56, 56, 128, 1, 1, 0},
     {"fr_feature pw 128>64 28x28", NN_K_PW, 128, 28, 28, 64, 1, 1, 0},
@@ -477,7 +524,7 @@ static int bench(double peak256, double peak512)
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {TEST(t_first_row), TEST(t_dw_row), TEST(t_conv_row), TEST(t_pw_pixels),
-                                      TEST(t_global_depthwise), TEST(t_lanes)};
+                                      TEST(t_global_depthwise), TEST(t_affine), TEST(t_lanes)};
     if (argc > 1 && !strcmp(argv[1], "--bench"))
         return bench(argc > 2 ? atof(argv[2]) : 0, argc > 3 ? atof(argv[3]) : 0);
     return th_run(tests, (int)(sizeof tests / sizeof tests[0]), argc, argv);

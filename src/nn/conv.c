@@ -171,9 +171,10 @@ int nn_conv_pw_ok(const nn_session *s, const nn_step *st)
 int nn_conv_full_ok(const nn_session *s, const nn_step *st)
 {
     if (!s->kern || !s->kern->conv_row || st->op != NN_OP_CONV) return 0;
-    const nn_tensor *X = &s->t[st->in[0]], *W = &s->t[st->in[1]];
-    return X->shape.ndim == 4 && X->shape.d[0] == 1 && W->shape.ndim == 4 && st->aux[10] == 1 &&
-           X->shape.d[1] >= 8 && W->shape.d[0] >= 4 && st->aux[0] > 1 && st->aux[0] <= NN_K_MAXK &&
+    const nn_tensor *X = &s->t[st->in[0]], *W = &s->t[st->in[1]], *Y = &s->t[st->out[0]];
+    return X->shape.ndim == 4 && X->shape.d[0] == 1 && W->shape.ndim == 4 && Y->shape.ndim == 4 && st->aux[10] == 1 &&
+           X->shape.d[1] >= 8 && W->shape.d[0] >= 4 && W->shape.d[0] >= s->kern->conv_min_m &&
+           Y->shape.d[3] >= s->kern->conv_min_ow && st->aux[0] > 1 && st->aux[0] <= NN_K_MAXK &&
            st->aux[1] > 1 && st->aux[1] <= NN_K_MAXK && st->aux[2] <= 2 && st->aux[3] <= 2;
 }
 
@@ -235,7 +236,7 @@ int nn_conv_job(nn_session *s, const nn_step *st, int kind, nn_conv *j)
     for (int m = 0; m < j->Mp; m++) slope[m] = st->act == NN_ACT_RELU ? 0.0f : 1.0f;
     j->slope = slope;
     j->ak = st->act == NN_ACT_RELU ? NN_K_ACT_RELU : NN_K_ACT_NONE;
-    if (kind == NN_K_DW) {
+    if (kind == NN_K_DW || kind == NN_K_CONV) { /* padding rows / columns read zeros */
         float *zero = nn_own(s, facet_alloc(sizeof(float) * ((size_t)j->W * (size_t)j->C + 16)));
         if (!zero) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for a zero row");
         memset(zero, 0, sizeof(float) * ((size_t)j->W * (size_t)j->C + 16));

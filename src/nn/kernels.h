@@ -50,6 +50,8 @@ typedef struct nn_kernels {
     unsigned needs;       /* FACET_CPU_* flags the table needs */
     int pw_maps;          /* 1: pw_pixels also runs whole-map 1x1 steps (it beats XNNPACK's GEMM
                            * for this ISA); 0: those stay with XNNPACK, pw_pixels only in chains */
+    int conv_min_m, conv_min_ow; /* conv_row takes full convolutions with at least this many
+                                  * output channels and output columns; XNNPACK keeps the rest */
     /* output row oy of a first-layer convolution (reads j->x: NCHW) into yrow (NHWC) */
     void (*first_row)(const nn_conv *j, int oy, float *yrow);
     /* one output row of a depthwise 3x3 from its three input rows (NULL: a padding row) */
@@ -61,6 +63,11 @@ typedef struct nn_kernels {
     void (*pw_pixels)(const nn_conv *j, const float *x, float *y, int n);
     /* a global depthwise convolution (kernel = the whole map) of j->x into j->y */
     void (*gd)(const nn_conv *j);
+    /* y[p][c] = x[p][c] * a[c] + b[c], then max(0, .) when relu, for n pixels of C channels
+     * whose pixel strides are xs and ys: a BatchNormalization in NHWC, or the slice of one
+     * input of a Concat that the BatchNormalization after it reads (backend.c) */
+    void (*affine)(const float *x, int64_t xs, const float *a, const float *b, int relu, float *y, int64_t ys,
+                   int C, int64_t n);
     /* y = Exp(x), Tanh(x), or two-class Softmax over consecutive pairs (n even), n floats */
     void (*lanes)(int op, const float *x, float *y, int64_t n);
 } nn_kernels;

@@ -103,6 +103,16 @@ static void gd(const nn_conv *j)
     }
 }
 
+static void affine(const float *x, int64_t xs, const float *a, const float *b, int relu, float *y, int64_t ys, int C,
+                   int64_t n)
+{
+    for (int64_t p = 0; p < n; p++)
+        for (int c = 0; c < C; c++) {
+            const float v = x[p * xs + c] * a[c] + b[c];
+            y[p * ys + c] = relu && v < 0 ? 0.0f : v; /* NaN stays NaN, as in ONNX's Relu */
+        }
+}
+
 static void lanes(int op, const float *x, float *y, int64_t n)
 {
     if (op == NN_OP_EXP) {
@@ -126,7 +136,10 @@ const nn_kernels nn_kernels_c = {
     .first_row = first_row,
     .dw_row = dw_row,
     .conv_row = conv_row,
+    .conv_min_m = 4,
+    .conv_min_ow = 1,
     .pw_pixels = pw_pixels,
     .gd = gd,
+    .affine = affine,
     .lanes = lanes,
 };

@@ -547,6 +547,38 @@ AVX2 static void gd_run(const nn_conv *j)
     }
 }
 
+/* ---------- y[p][c] = x[p][c] * a[c] + b[c] (Relu: then max 0): 32 channels per pass ---------- */
+AVX2 static void affine(const float *x, int64_t xs, const float *a, const float *b, int relu, float *y, int64_t ys,
+                        int C, int64_t n)
+{
+    const __m256 lo = _mm256_set1_ps(relu ? 0.0f : -INFINITY);
+    for (int c0 = 0; c0 < C; c0 += 32) {
+        const int ng = (C - c0 + 7) / 8 < 4 ? (C - c0 + 7) / 8 : 4, whole = C - c0 >= 32;
+        __m256 av[4], bv[4];
+        __m256i m[4];
+        for (int g = 0; g < 4; g++) {
+            m[g] = lanes8(C - c0 - 8 * g);
+            av[g] = _mm256_maskload_ps(a + c0 + 8 * g, m[g]);
+            bv[g] = _mm256_maskload_ps(b + c0 + 8 * g, m[g]);
+        }
+        for (int64_t p = 0; p < n; p++) {
+            const float *xp = x + p * xs + c0;
+            float *yp = y + p * ys + c0;
+            if (whole) { /* vmaskmovps stores are slow on AMD cores: plain ones where they can */
+                UNROLL for (int g = 0; g < 4; g++) {
+                    const __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(xp + 8 * g), av[g], bv[g]);
+                    _mm256_storeu_ps(yp + 8 * g, relu ? _mm256_max_ps(lo, v) : v);
+                }
+            } else {
+                for (int g = 0; g < ng; g++) {
+                    const __m256 v = _mm256_fmadd_ps(_mm256_maskload_ps(xp + 8 * g, m[g]), av[g], bv[g]);
+                    _mm256_maskstore_ps(yp + 8 * g, m[g], relu ? _mm256_max_ps(lo, v) : v);
+                }
+            }
+        }
+    }
+}
+
 /* ---------- Exp, Tanh, two-class Softmax over pairs (1 / (1 + e^(other - this))) ---------- */
 AVX2 static inline __m256 lane_op(int op, __m256 v)
 {
@@ -574,8 +606,11 @@ const nn_kernels nn_kernels_avx2 = {
     .first_row = first_row,
     .dw_row = dw_row,
     .conv_row = conv_row,
+    .conv_min_m = 4,
+    .conv_min_ow = 1,
     .pw_pixels = pw_pixels,
     .gd = gd_run,
+    .affine = affine,
     .lanes = lanes_run,
 };
 

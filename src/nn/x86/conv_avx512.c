@@ -346,6 +346,105 @@ __attribute__((target("avx512f"))) static void dw_row_from(const conv_job *j, co
     for (; ox < OW; ox++) dw_one(j, rows, ox, y + (size_t)ox * C);
 }
 
+/* Full KxK convolution (group 1): rows[ky] NHWC [W][C] (NULL: a padding row), w
+ * [kh][kw][C][Mp], y NHWC [OW][M]. Tiles of P pixels x 16*MB output channels (24 accumulators
+ * in the big tiles, 16-24 FMA chains in flight) walk the input channels of each tap
+ * innermost: per channel, MB weight vectors and P broadcasts (memory operands) feed P x MB
+ * FMAs. Pixels whose tap falls in the left or right padding read a row of zeros instead
+ * (j->zero), so a tile runs anywhere in the row and the border costs a few FMAs on zeros, not
+ * a one-pixel path whose MB chains would leave the FMA units waiting on their latency. What is
+ * left of a row after the big tiles takes a mid tile, then a small one moved back to end at
+ * the last pixel (recomputing a few pixels costs less than latency-bound single ones). */
+#define CONV_TILE(MB, P)                                                                               \
+    __attribute__((target("avx512f"))) static void cv_##MB##_##P(const conv_job *j, const float *const *rows, \
+                                                                 int ox, int m0, const __m512 *sv,    \
+                                                                 const __mmask16 *mk, float *restrict y) \
+    {                                                                                                  \
+        const int C = j->C, W = j->W, Mp = j->Mp, M = j->M, kw = j->kw, sw = j->sw, ix0 = ox * sw - j->pl; \
+        __m512 acc[P][MB];                                                                             \
+        for (int q = 0; q < (MB); q++) {                                                               \
+            const __m512 bv = _mm512_loadu_ps(j->b + m0 + 16 * q);                                     \
+            for (int p = 0; p < (P); p++) acc[p][q] = bv;                                              \
+        }                                                                                              \
+        for (int ky = 0; ky < j->kh; ky++) {                                                           \
+            if (!rows[ky]) continue;                                                                   \
+            for (int kx = 0; kx < kw; kx++) {                                                          \
+                const float *xp[P];                                                                    \
+                for (int p = 0; p < (P); p++) {                                                        \
+                    const int ix = ix0 + p * sw + kx * j->dil_w;                                       \
+                    xp[p] = ix >= 0 && ix < W ? rows[ky] + (size_t)ix * C : j->zero;                   \
+                }                                                                                      \
+                const float *w = j->w + (size_t)(ky * kw + kx) * C * Mp + m0;                          \
+                int c = 0;                                                                             \
+                do {                                                                                   \
+                    __m512 wv[MB];                                                                     \
+                    for (int q = 0; q < (MB); q++) wv[q] = _mm512_loadu_ps(w + 16 * q);                \
+                    for (int p = 0; p < (P); p++) {                                                    \
+                        const __m512 xv = _mm512_set1_ps(xp[p][c]);                                    \
+                        for (int q = 0; q < (MB); q++) acc[p][q] = _mm512_fmadd_ps(xv, wv[q], acc[p][q]); \
+                    }                                                                                  \
+                    w += Mp;                                                                           \
+                } while (++c < C);                                                                     \
+            }                                                                                          \
+        }                                                                                              \
+        activate(&acc[0][0], (P) * (MB), (MB), j->ak, sv);                                             \
+        for (int p = 0; p < (P); p++)                                                                  \
+            for (int q = 0; q < (MB); q++) _mm512_mask_storeu_ps(y + (size_t)p * M + m0 + 16 * q, mk[q], acc[p][q]); \
+    }
+CONV_TILE(1, 12)
+CONV_TILE(1, 7)
+CONV_TILE(1, 4)
+CONV_TILE(1, 1)
+CONV_TILE(2, 12)
+CONV_TILE(2, 7)
+CONV_TILE(2, 4)
+CONV_TILE(2, 1)
+CONV_TILE(3, 8)
+CONV_TILE(3, 7)
+CONV_TILE(3, 4)
+CONV_TILE(3, 1)
+CONV_TILE(4, 6)
+CONV_TILE(4, 3)
+CONV_TILE(4, 2)
+CONV_TILE(4, 1)
+
+typedef void (*cv_fn)(const conv_job *, const float *const *, int, int, const __m512 *, const __mmask16 *, float *);
+
+__attribute__((target("avx512f"))) static void conv_row(const conv_job *j, const float *const *rows, float *y)
+{
+    /* per MB (16-channel groups in a block of outputs): the big, mid and small tiles, and one
+     * pixel; a mid tile of 7 makes a 7x7 map's row one tile */
+    static const cv_fn tile[5][4] = {{NULL},
+                                     {cv_1_12, cv_1_7, cv_1_4, cv_1_1},
+                                     {cv_2_12, cv_2_7, cv_2_4, cv_2_1},
+                                     {cv_3_8, cv_3_7, cv_3_4, cv_3_1},
+                                     {cv_4_6, cv_4_3, cv_4_2, cv_4_1}};
+    static const int px[5][3] = {{0}, {12, 7, 4}, {12, 7, 4}, {8, 7, 4}, {6, 3, 2}};
+    const int M = j->M, OW = j->OW;
+    for (int m0 = 0; m0 < j->Mp; m0 += 64) {
+        const int mb = (j->Mp - m0) / 16 < 4 ? (j->Mp - m0) / 16 : 4;
+        const cv_fn *t = tile[mb];
+        const int *P = px[mb];
+        __m512 sv[4];
+        __mmask16 mk[4];
+        for (int q = 0; q < 4; q++) {
+            mk[q] = lanes(M - m0 - 16 * q);
+            sv[q] = _mm512_loadu_ps(j->slope + m0 + 16 * (q < mb ? q : 0));
+        }
+        for (int ox = 0; ox < OW;) {
+            /* big tiles, a mid one, then (fewer than a mid tile left) a mid or small tile moved
+             * back to end at OW; single pixels only on rows narrower than a small tile */
+            const int left = OW - ox;
+            int k = left >= P[0] ? 0 : left >= P[1] ? 1 : left >= P[2] ? 2 : OW >= P[2] ? 2 : 3;
+            if (k == 2 && left > P[2] && OW >= P[1]) k = 1;
+            const int n = k < 3 ? P[k] : 1;
+            if (n > left) ox = OW - n;
+            t[k](j, rows, ox, m0, sv, mk, y + (size_t)ox * M);
+            ox += n;
+        }
+    }
+}
+
 /* Pointwise 1x1 convolution of P pixels x 16*MB output channels: x [P][C], w [C][M] (the
  * block's columns), y [P][M]. P * MB accumulators (16-24 in the main tiles) hide the FMA
  * latency; each weight vector is loaded once per input channel and serves P pixels. One pointer
@@ -459,6 +558,33 @@ __attribute__((target("avx512f"))) static void gd_run(const conv_job *j)
     }
 }
 
+/* y[p][c] = x[p][c] * a[c] + b[c] (Relu: then max 0), n pixels of C channels, 64 channels
+ * (four zmm of scales and offsets held in registers) per pass over the pixels. */
+__attribute__((target("avx512f"))) static void affine(const float *x, int64_t xs, const float *a, const float *b,
+                                                      int relu, float *y, int64_t ys, int C, int64_t n)
+{
+    const __m512 lo = _mm512_set1_ps(relu ? 0.0f : -INFINITY);
+    for (int c0 = 0; c0 < C; c0 += 64) {
+        const int ng = (C - c0 + 15) / 16 < 4 ? (C - c0 + 15) / 16 : 4;
+        __m512 av[4], bv[4];
+        __mmask16 m[4];
+        for (int g = 0; g < 4; g++) {
+            m[g] = lanes(C - c0 - 16 * g);
+            av[g] = _mm512_maskz_loadu_ps(m[g], a + c0 + 16 * g);
+            bv[g] = _mm512_maskz_loadu_ps(m[g], b + c0 + 16 * g);
+        }
+        for (int64_t p = 0; p < n; p++) {
+            const float *xp = x + p * xs + c0;
+            float *yp = y + p * ys + c0;
+            for (int g = 0; g < ng; g++) {
+                /* max(lo, v) returns v when v is NaN: a NaN stays NaN, as in the C table */
+                const __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m[g], xp + 16 * g), av[g], bv[g]);
+                _mm512_mask_storeu_ps(yp + 16 * g, m[g], relu ? _mm512_max_ps(lo, v) : v);
+            }
+        }
+    }
+}
+
 /* Exp, Tanh, or Softmax over pairs (a detector's two classes: y = 1 / (1 + e^(other - this))
  * in every lane), 16 lanes at a time. */
 __attribute__((target("avx512f"))) static inline __m512 lane_op(int op, __m512 v)
@@ -490,12 +616,15 @@ const nn_kernels nn_kernels_avx512 = {
     .pw_maps = 1,
     .first_row = first_row,
     .dw_row = dw_row_from,
-    .conv_row = NULL, /* full convolutions stay with XNNPACK: an AVX-512 conv_row (tiles of the
-                       * pointwise kernel, 164-168 GFLOP/s in the kernel bench) made fr_detect
-                       * slower (its 4-32 output convolutions: 1.6-1.7 against 1.4-1.5 ms CPU per
-                       * run) and fr_expression's gain was within the noise of a loaded machine */
+    .conv_row = conv_row,
+    /* 16 outputs or fewer (one zmm: fr_detect's and fr_gender's 16 > 16 steps, 134-150 GFLOP/s
+     * against XNNPACK's 172-177 in the kernel bench) and maps under 7 columns (fr_eye: mostly
+     * single pixels) stay with XNNPACK */
+    .conv_min_m = 17,
+    .conv_min_ow = 7,
     .pw_pixels = pw_pixels,
     .gd = gd_run,
+    .affine = affine,
     .lanes = lanes_run,
 };
 

@@ -24,6 +24,7 @@
 #include <pthreadpool.h>
 #include <xnnpack.h>
 
+#include "nn/kernels.h"
 #include "nn/nn.h"
 
 static pthread_once_t xnn_once = PTHREAD_ONCE_INIT;
@@ -134,23 +135,53 @@ static float out_min(const nn_step *st)
 
 /* ---------- our own channels-last kernels ---------- */
 
-/* BatchNormalization in NHWC: y = x * a[c] + b[c]; a, b precomputed in st->w, st->b. */
+/* BatchNormalization in NHWC: y = x * a[c] + b[c] (a, b precomputed in st->w, st->b), a Relu
+ * after it fused (st->act), on the session's kernel table (the C one when there is none), 64
+ * pixels per task on the thread pool. After fuse_cat_bn the step reads the inputs of the Concat
+ * it followed instead (in[0..nin): each a slice of the channels), so the concatenation is never
+ * written. */
+#define BN_PIXELS 64
+
+typedef struct bn_ctx {
+    nn_session *s;
+    nn_step *st;
+    int64_t P, C; /* pixels, channels of the output */
+    int pieces;   /* inputs read: 1, or the Concat's */
+} bn_ctx;
+
+static void bn_task(void *ctx, size_t i)
+{
+    const bn_ctx *c = ctx;
+    nn_session *s = c->s;
+    nn_step *st = c->st;
+    const nn_kernels *k = s->kern && s->kern->affine ? s->kern : &nn_kernels_c;
+    const int64_t p0 = (int64_t)i * BN_PIXELS, n = c->P - p0 < BN_PIXELS ? c->P - p0 : BN_PIXELS;
+    float *y = (float *)O(0)->data + p0 * c->C;
+    int64_t pos = 0;
+    for (int q = 0; q < c->pieces; q++) {
+        const int64_t Ci = c->pieces == 1 ? c->C : T(q)->shape.d[1];
+        k->affine((const float *)T(q)->data + p0 * Ci, Ci, st->w + pos, st->b + pos, st->act == NN_ACT_RELU, y + pos,
+                  c->C, (int)Ci, n);
+        pos += Ci;
+    }
+}
+
+static int run_bn_pieces(nn_session *s, nn_step *st, int pieces)
+{
+    bn_ctx c = {s, st, 0, O(0)->shape.d[1], pieces};
+    c.P = nn_shape_count(&O(0)->shape) / c.C;
+    pthreadpool_parallelize_1d(s->pool, bn_task, &c, (size_t)((c.P + BN_PIXELS - 1) / BN_PIXELS), 0);
+    return 0;
+}
+
 static int run_bn_nhwc(nn_session *s, nn_step *st)
 {
-    const nn_tensor *X = T(0);
-    int64_t C = X->shape.d[1], P = nn_shape_count(&X->shape) / C;
-    const float *x = X->data, *a = st->w, *b = st->b;
-    float *y = O(0)->data;
-    float lo = out_min(st);
-    for (int64_t p = 0; p < P; p++) {
-        const float *xp = x + p * C;
-        float *yp = y + p * C;
-        for (int64_t c = 0; c < C; c++) {
-            float v = xp[c] * a[c] + b[c];
-            yp[c] = v < lo ? lo : v;
-        }
-    }
-    return 0;
+    return run_bn_pieces(s, st, 1);
+}
+
+static int run_cat_bn_nhwc(nn_session *s, nn_step *st)
+{
+    return run_bn_pieces(s, st, st->nin);
 }
 
 /* Concat / Split along channels in NHWC: rows of C_i floats copied per pixel. */
@@ -248,6 +279,29 @@ static void fuse_cat_shuffle(nn_session *s)
         }
         memmove(&s->steps[i + 1], &s->steps[i + 1 + drop], sizeof(nn_step) * (size_t)(s->nsteps - i - 1 - drop));
         s->nsteps -= drop;
+    }
+}
+
+/* Concat -> BatchNormalization, the Concat's output read by nothing else (DenseNet, fr_expression:
+ * every layer normalises the concatenation of all the features before it, so the Concats copy
+ * a growing map 58 times): the BatchNormalization reads the Concat's inputs and writes the
+ * normalised concatenation in one pass, and the Concat step goes. */
+static void fuse_cat_bn(nn_session *s)
+{
+    for (int i = 0; i + 1 < s->nsteps; i++) {
+        nn_step *c = &s->steps[i], *bn = &s->steps[i + 1];
+        if (c->op != NN_OP_CONCAT || c->run != run_concat_nhwc || bn->run != run_bn_nhwc || bn->in[0] != c->out[0] ||
+            bn->alias_in || nn_readers(s, c->out[0]) != 1 || s->t[c->out[0]].is_output)
+            continue;
+        int nhwc = 1;
+        for (int k = 0; k < c->nin; k++) nhwc &= s->t[c->in[k]].layout == NN_NHWC && s->t[c->in[k]].dtype == NN_F32;
+        if (!nhwc) continue;
+        bn->nin = c->nin; /* the scale, offset, mean and variance are folded into w and b already */
+        memcpy(bn->in, c->in, sizeof(int) * (size_t)c->nin);
+        bn->run = run_cat_bn_nhwc;
+        bn->kernel = "nhwc-fused";
+        memmove(&s->steps[i], &s->steps[i + 1], sizeof(nn_step) * (size_t)(s->nsteps - i - 1));
+        s->nsteps--;
     }
 }
 
@@ -680,6 +734,7 @@ int nn_xnn_assign(nn_session *s)
         if (rc) goto done;
     }
     fuse_cat_shuffle(s);
+    fuse_cat_bn(s);
     if ((rc = nn_rows_fuse(s))) goto done;
     /* graph outputs leave in ONNX layout */
     for (int i = 0; i < s->noutputs; i++) {
