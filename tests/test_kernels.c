@@ -133,7 +133,7 @@ static void t_first_row(void)
     int nt = tables(t);
     for (int it = 0; it < 60; it++) {
         const int C = rnd(1, 4), M = rnd(0, 2) ? rnd(16, 64) : 16 * rnd(1, 4), k = (int[]){1, 3, 5, 7}[rnd(0, 3)];
-        const int s = rnd(1, 2), H = rnd(k, 30), W = rnd(k, 60);
+        const int s = rnd(1, 3), H = rnd(k, 30), W = rnd(k, 60); /* 3: the any-stride tiles */
         nn_conv j = make_job(NN_K_FIRST, C, H, W, M, k, s, rnd(0, k / 2), rnd(0, k / 2), rnd(0, k / 2), rnd(0, k / 2));
         float *x = rand_buf((size_t)C * H * W, -1, 1);
         j.x = x;
@@ -360,6 +360,7 @@ static const bench_case cases[] = {
     {"fr_detect first 3>16 k3 s2 240x320", NN_K_FIRST, 3, 240, 320, 16, 3, 2, 1},
     {"fr_feature first 3>64 k3 s2 112x112", NN_K_FIRST, 3, 112, 112, 64, 3, 2, 1},
     {"fr_pose first 3>24 k3 s1 64x64", NN_K_FIRST, 3, 64, 64, 24, 3, 1, 1},
+    {"fr_expression first 3>64 k7 s2 224x224", NN_K_FIRST, 3, 224, 224, 64, 7, 2, 3},
     {"fr_detect dw 32 s1 120x160", NN_K_DW, 32, 120, 160, 32, 3, 1, 1},
     {"fr_feature dw 64 s1 56x56", NN_K_DW, 64, 56, 56, 64, 3, 1, 1},
     {"fr_feature dw 128 s2 56x56", NN_K_DW, 128, 56, 56, 128, 3, 2, 1},
@@ -375,6 +376,10 @@ static const bench_case cases[] = {
     {"fr_feature pw 64>128 56x56", NN_K_PW, 64, 56, 56, 128, 1, 1, 0},
     {"fr_feature pw 128>64 28x28", NN_K_PW, 128, 28, 28, 64, 1, 1, 0},
     {"fr_pose pw 464>1024 7x7", NN_K_PW, 464, 7, 7, 1024, 1, 1, 0},
+    {"fr_expression pw 256>128 56x56", NN_K_PW, 256, 56, 56, 128, 1, 1, 0},
+    {"fr_expression pw 512>128 28x28", NN_K_PW, 512, 28, 28, 128, 1, 1, 0},
+    {"fr_expression pw 1024>128 14x14", NN_K_PW, 1024, 14, 14, 128, 1, 1, 0},
+    {"fr_expression pw 1024>128 7x7", NN_K_PW, 1024, 7, 7, 128, 1, 1, 0},
     {"fr_feature gd 512 7x7", NN_K_GD, 512, 7, 7, 512, 7, 1, 0},
 };
 

@@ -117,11 +117,12 @@ typedef struct first_ctx {
     __mmask16 mk[4];
 } first_ctx;
 
-#define FIRST_BLOCK(MB, P)                                                                             \
-    __attribute__((target("avx512f"))) static void first_blk_##MB(const conv_job *j, const first_ctx *f, \
-                                                                   int ox, float *restrict y)          \
+#define FIRST_BLOCK(MB, P, SW)                                                                         \
+    __attribute__((target("avx512f"))) static void first_##MB##_##P##_s##SW(const conv_job *j, const first_ctx *f, \
+                                                                            int ox, float *restrict y) \
     {                                                                                                  \
-        const int H = j->H, W = j->W, M = j->Mp, OM = j->M, kh = j->kh, kw = j->kw, sw = j->sw;      \
+        const int H = j->H, W = j->W, M = j->Mp, OM = j->M, kh = j->kh, kw = j->kw;                   \
+        const int sw = (SW) ? (SW) : j->sw; /* a constant for strides 1 and 2: fixed offsets */       \
         const float *restrict x = j->x + (ox * sw - j->pl);                                           \
         __m512 acc[P][MB];                                                                             \
         for (int b = 0; b < (MB); b++) {                                                               \
@@ -136,11 +137,13 @@ typedef struct first_ctx {
                 const float *wr = j->w + ((size_t)(c * kh + ky) * kw) * M;                             \
                 int kx = 0;                                                                            \
                 do {                                                                                   \
-                    for (int b = 0; b < (MB); b++) {                                                   \
-                        const __m512 wv = _mm512_loadu_ps(wr + kx * M + 16 * b);                       \
-                        for (int p = 0; p < (P); p++)                                                  \
-                            acc[p][b] = _mm512_fmadd_ps(_mm512_set1_ps(xr[p * sw + kx]), wv, acc[p][b]); \
+                    __m512 wv[MB];                                                                     \
+                    for (int b = 0; b < (MB); b++) wv[b] = _mm512_loadu_ps(wr + 16 * b);               \
+                    for (int p = 0; p < (P); p++) {                                                    \
+                        const __m512 xv = _mm512_set1_ps(xr[p * sw]);                                  \
+                        for (int b = 0; b < (MB); b++) acc[p][b] = _mm512_fmadd_ps(xv, wv[b], acc[p][b]); \
                     }                                                                                  \
+                    xr++, wr += M;                                                                     \
                 } while (++kx < kw);                                                                   \
             } while (++ky < f->ky1);                                                                   \
         } while (++c < j->C);                                                                          \
@@ -148,10 +151,23 @@ typedef struct first_ctx {
         for (int p = 0; p < (P); p++)                                                                  \
             for (int b = 0; b < (MB); b++) _mm512_mask_storeu_ps(y + (size_t)p * OM + 16 * b, f->mk[b], acc[p][b]); \
     }
-FIRST_BLOCK(1, 8)
-FIRST_BLOCK(2, 6)
-FIRST_BLOCK(3, 4)
-FIRST_BLOCK(4, 3)
+/* per MB: a big tile (16-24 accumulators), a mid one and a small one, for strides 1, 2 and any */
+#define FIRST_SIZES(MB, P0, P1, P2, SW) FIRST_BLOCK(MB, P0, SW) FIRST_BLOCK(MB, P1, SW) FIRST_BLOCK(MB, P2, SW)
+#define FIRST_ALL(SW)                                                                                  \
+    FIRST_SIZES(1, 16, 8, 4, SW) FIRST_SIZES(2, 12, 6, 4, SW) FIRST_SIZES(3, 8, 4, 2, SW) FIRST_SIZES(4, 6, 3, 2, SW)
+FIRST_ALL(1)
+FIRST_ALL(2)
+FIRST_ALL(0)
+
+typedef void (*first_fn)(const conv_job *, const first_ctx *, int, float *);
+#define FIRST_TABLE(SW)                                                                                \
+    {{NULL},                                                                                           \
+     {first_1_16_s##SW, first_1_8_s##SW, first_1_4_s##SW},                                             \
+     {first_2_12_s##SW, first_2_6_s##SW, first_2_4_s##SW},                                             \
+     {first_3_8_s##SW, first_3_4_s##SW, first_3_2_s##SW},                                              \
+     {first_4_6_s##SW, first_4_3_s##SW, first_4_2_s##SW}}
+static const first_fn first_tiles[3][5][3] = {FIRST_TABLE(0), FIRST_TABLE(1), FIRST_TABLE(2)};
+static const int first_px[5][3] = {{0}, {16, 8, 4}, {12, 6, 4}, {8, 4, 2}, {6, 3, 2}};
 
 /* 17-24 outputs: 16 channels in a zmm and the rest in a ymm. An AMD Zen 4 core runs a 512-bit
  * FMA as two 256-bit halves, so this does a quarter less work than two zmm with a third of
@@ -222,11 +238,11 @@ __attribute__((target("avx512f"))) static void first_one(const conv_job *j, cons
 
 __attribute__((target("avx512f"))) static void first_row(const conv_job *j, int oy, float *y)
 {
-    static void (*const blk[5])(const conv_job *, const first_ctx *, int, float *) = {
-        NULL, first_blk_1, first_blk_2, first_blk_3, first_blk_4};
-    static const int blk_px[5] = {0, 8, 6, 4, 3};
-    const int MB = j->Mp / 16, P = blk_px[MB], OM = j->M, sw = j->sw, pl = j->pl, OW = j->OW;
-    void (*const block)(const conv_job *, const first_ctx *, int, float *) = j->ymm_tail ? first_blk_24 : blk[MB];
+    const int MB = j->Mp / 16, OM = j->M, sw = j->sw, pl = j->pl, OW = j->OW;
+    const first_fn *tt = first_tiles[sw <= 2 ? sw : 0][MB];
+    /* 17-24 outputs: the zmm + ymm tile of 6 pixels as the big one (fr_pose) */
+    const first_fn t[3] = {j->ymm_tail ? first_blk_24 : tt[0], tt[1], tt[2]};
+    const int P[3] = {j->ymm_tail ? 6 : first_px[MB][0], first_px[MB][1], first_px[MB][2]};
     first_ctx f;
     for (int b = 0; b < 4; b++) {
         f.mk[b] = lanes(OM - 16 * b);
@@ -236,16 +252,20 @@ __attribute__((target("avx512f"))) static void first_row(const conv_job *j, int 
     f.ky0 = f.iy0 < 0 ? -f.iy0 : 0;
     f.ky1 = f.iy0 + j->kh > j->H ? j->H - f.iy0 : j->kh;
     const int lo_x = (pl + sw - 1) / sw, hi_x0 = j->W - j->kw + pl >= 0 ? (j->W - j->kw + pl) / sw : -1;
-    const int hi_x = hi_x0 < OW - 1 ? hi_x0 : OW - 1;
+    const int hi_x = hi_x0 < OW - 1 ? hi_x0 : OW - 1, end = hi_x + 1;
     int ox = 0;
-    if (f.ky1 > f.ky0 && hi_x - lo_x + 1 >= P) {
+    if (f.ky1 > f.ky0 && end - lo_x >= P[2]) {
         for (; ox < lo_x; ox++) first_one(j, &f, ox, y + (size_t)ox * OM);
-        for (;; ox += P) {
-            if (ox + P - 1 > hi_x) ox = hi_x - P + 1;
-            block(j, &f, ox, y + (size_t)ox * OM);
-            if (ox + P - 1 == hi_x) break;
+        /* interior pixels (every tap inside the row): big tiles, a mid one, then a mid or small
+         * one moved back to end at the last interior pixel, as in conv_row */
+        while (ox < end) {
+            const int left = end - ox, room = end - lo_x;
+            int k = left >= P[0] ? 0 : left >= P[1] ? 1 : 2;
+            if (k == 2 && left > P[2] && room >= P[1]) k = 1;
+            if (P[k] > left) ox = end - P[k];
+            t[k](j, &f, ox, y + (size_t)ox * OM);
+            ox += P[k];
         }
-        ox = hi_x + 1;
     }
     for (; ox < OW; ox++) first_one(j, &f, ox, y + (size_t)ox * OM);
 }
