@@ -359,6 +359,45 @@ static void t_own_full_conv_random(void)
     }
 }
 
+/* Winograd F(2x2, 3x3) (conv.c, ops/wino.h) against the reference: 3x3 stride-1 convolutions
+ * of 16-80 channels to 16-70 on maps of odd and even sizes down to 2x2, asymmetric padding
+ * (0 or 1 per side, so odd output sizes too), bias or none, no activation, Relu or PRelu, on 1
+ * and 2 threads (two bands of tiles). FACET_NN_WINO=1 makes every table take them, the C one
+ * (FACET_NN_KERNELS=c: nn-c-kernels, arm64) included. */
+static void t_own_winograd_random(void)
+{
+    setenv("FACET_NN_WINO", "1", 1);
+    for (int it = 0; it < 16; it++) {
+        ob_graph g;
+        ob_init(&g, 9, 2500u + (uint32_t)it);
+        int C = it % 4 ? rnd(&g, 16, 80) : 16 * rnd(&g, 1, 4), M = it % 3 ? rnd(&g, 16, 70) : 32;
+        int H = it < 3 ? 2 + it : rnd(&g, 2, 20), W = it < 3 ? 2 + 2 * it : rnd(&g, 2, 30);
+        int64_t pads[4] = {rnd(&g, 0, 1), rnd(&g, 0, 1), rnd(&g, 0, 1), rnd(&g, 0, 1)};
+        if (H + pads[0] + pads[2] < 3) pads[0] = pads[2] = 1;
+        if (W + pads[1] + pads[3] < 3) pads[1] = pads[3] = 1;
+        ob_input(&g, "x", 4, (int64_t[]){1, C, H, W});
+        ob_weight(&g, "w0", 4, (int64_t[]){C, C, 1, 1}, -0.5f, 0.5f);
+        ob_node(&g, "Conv", "x w0", "x0");
+        ob_weight(&g, "w", 4, (int64_t[]){M, C, 3, 3}, -0.3f, 0.3f);
+        ob_weight(&g, "b", 1, (int64_t[]){M}, -1, 1);
+        Onnx__NodeProto *n = ob_node(&g, "Conv", it % 2 ? "x0 w b" : "x0 w", "c");
+        ob_attr_ints(&g, n, "kernel_shape", 2, (int64_t[]){3, 3});
+        ob_attr_ints(&g, n, "pads", 4, pads);
+        if (it % 3 == 2) {
+            ob_weight(&g, "slope", 3, (int64_t[]){M, 1, 1}, -0.5f, 0.5f);
+            ob_node(&g, "PRelu", "c slope", "y");
+        } else {
+            ob_node(&g, it % 3 ? "Relu" : "Identity", "c", "y");
+        }
+        ob_output(&g, "y");
+        char what[128];
+        snprintf(what, sizeof what, "winograd C%d H%d W%d M%d pads %d,%d,%d,%d", C, H, W, M, (int)pads[0], (int)pads[1],
+                 (int)pads[2], (int)pads[3]);
+        compare_backends(what, &g);
+    }
+    unsetenv("FACET_NN_WINO");
+}
+
 /* Chains of convolutions that run row by row (rows.c): a first layer or a
  * pointwise head, then random depthwise 3x3 (stride 1 or 2) and pointwise 1x1 steps (any 16-70
  * outputs) with no activation, Relu or PRelu; the last step's output is the graph output. Against the reference, on 1 and
@@ -931,7 +970,7 @@ static void t_api_arguments(void)
 }
 
 TESTS(TEST(t_ort_ref_1thread), TEST(t_ort_xnnpack_1thread), TEST(t_ort_xnnpack_2threads),
-      TEST(t_xnnpack_conv_random), TEST(t_own_conv_random), TEST(t_own_full_conv_random), TEST(t_own_chain_random),
+      TEST(t_xnnpack_conv_random), TEST(t_own_conv_random), TEST(t_own_full_conv_random), TEST(t_own_winograd_random), TEST(t_own_chain_random),
       TEST(t_own_global_depthwise), TEST(t_fold_conv_mul), TEST(t_own_elementwise), TEST(t_xnnpack_pool_random), TEST(t_xnnpack_graph_ops_random),
       TEST(t_hostile_truncated_and_garbage), TEST(t_hostile_graphs), TEST(t_shared_model_two_threads),
       TEST(t_run_allocates_nothing), TEST(t_detector_replans_for_other_sizes), TEST(t_api_arguments))

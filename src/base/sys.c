@@ -95,6 +95,7 @@ facet_status facet_env_check(facet_err *err)
         {"FACET_CPU_MASK", -1, 0x7fffffffL, "a mask of CPU feature flags such as 0x1f"},
         {"FACET_NN_ROWS", 0, 2, "0, 1 or 2"},
         {"FACET_NN_PW_MAPS", 0, 1, "0 or 1"},
+        {"FACET_NN_WINO", 0, 1, "0 or 1"},
     };
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         long v;

@@ -106,12 +106,55 @@ static void pw_task(void *ctx, size_t i)
     c->k->pw_pixels(j, j->x + (size_t)p0 * j->C, j->y + (size_t)p0 * j->M, n - p0 < PW_RUN ? n - p0 : PW_RUN);
 }
 
+/* Winograd F(2x2, 3x3) (ops/wino.h): the session's threads each take a band of the map's tiles
+ * (2x2 output blocks, row by row) and, WINO_NT tiles at a time, transform the input patches,
+ * run the 16 GEMMs on pw_pixels and transform the products back, all in their part of the
+ * session's scratch (in L2: 16 x WINO_NT x C + 16 x WINO_NT x M floats). */
+#define WINO_NT 30
+typedef struct wino_ctx {
+    const conv_step *c;
+    float *scratch;
+    size_t band_floats;
+    int nbands;
+} wino_ctx;
+
+static size_t wino_band_floats(const nn_conv *j)
+{
+    return (size_t)16 * WINO_NT * ((size_t)j->C + (size_t)j->M) + 16;
+}
+
+static void wino_task(void *ctx, size_t band)
+{
+    const wino_ctx *w = ctx;
+    const nn_conv *j = &w->c->j;
+    const nn_kernels *k = w->c->k;
+    const int T = ((j->OH + 1) / 2) * ((j->OW + 1) / 2); /* tiles of the map, row by row */
+    const int t0 = (int)((int64_t)T * (int64_t)band / w->nbands), t1 = (int)((int64_t)T * (int64_t)(band + 1) / w->nbands);
+    float *V = w->scratch + band * w->band_floats, *Mm = V + (size_t)16 * WINO_NT * j->C;
+    nn_conv g = *j; /* the 16 GEMMs: (tiles x C) by U[e] (C x Mp), no bias, no activation */
+    g.kind = NN_K_PW;
+    g.b = j->zero;
+    g.ak = NN_K_ACT_NONE;
+    for (int t = t0; t < t1; t += WINO_NT) {
+        const int nt = t1 - t < WINO_NT ? t1 - t : WINO_NT;
+        k->wino_in(j, t, nt, V, (size_t)WINO_NT * j->C);
+        for (int e = 0; e < 16; e++) {
+            g.w = j->w + (size_t)e * j->C * j->Mp;
+            k->pw_pixels(&g, V + (size_t)e * WINO_NT * j->C, Mm + (size_t)e * WINO_NT * j->M, nt);
+        }
+        k->wino_out(j, Mm, (size_t)WINO_NT * j->M, t, nt);
+    }
+}
+
 static int run_conv(nn_session *s, nn_step *st)
 {
     conv_step c = *(const conv_step *)st->be;
     c.j.x = T(0)->data;
     c.j.y = O(0)->data;
-    if (c.j.kind == NN_K_GD) c.k->gd(&c.j);
+    if (c.j.kind == NN_K_WINO) {
+        wino_ctx w = {&c, s->wino_scratch, wino_band_floats(&c.j), s->threads > 1 ? s->threads : 1};
+        pthreadpool_parallelize_1d(s->pool, wino_task, &w, (size_t)w.nbands, 0);
+    } else if (c.j.kind == NN_K_GD) c.k->gd(&c.j);
     else if (c.j.kind == NN_K_PW)
         pthreadpool_parallelize_1d(s->pool, pw_task, &c, (size_t)((c.j.OH * c.j.OW + PW_RUN - 1) / PW_RUN), 0);
     else
@@ -178,6 +221,22 @@ int nn_conv_full_ok(const nn_session *s, const nn_step *st)
            st->aux[1] > 1 && st->aux[1] <= NN_K_MAXK && st->aux[2] <= 2 && st->aux[3] <= 2;
 }
 
+/* A 3x3 convolution with stride 1, no dilation and 16 or more input and output channels on an
+ * NHWC map, as Winograd F(2x2, 3x3) (ops/wino.h): 2.25 times fewer multiplications, at the
+ * price of two transforms and (F(2x2) being the mildest of the family) a rounding error of the
+ * order of the direct sum's. Tables whose slots run it; FACET_NN_WINO=0/1 overrides, for A/B
+ * measurements. */
+int nn_conv_wino_ok(const nn_session *s, const nn_step *st)
+{
+    const long force = facet_env_long("FACET_NN_WINO", -1);
+    if (!s->kern || !s->kern->wino_in || !s->kern->wino_out || !s->kern->pw_pixels || st->op != NN_OP_CONV) return 0;
+    if (!(force >= 0 ? force : s->kern->wino)) return 0;
+    const nn_tensor *X = &s->t[st->in[0]], *W = &s->t[st->in[1]], *Y = &s->t[st->out[0]];
+    return X->shape.ndim == 4 && X->shape.d[0] == 1 && W->shape.ndim == 4 && Y->shape.ndim == 4 && st->aux[10] == 1 &&
+           X->shape.d[1] >= 16 && W->shape.d[0] >= 16 && st->aux[0] == 3 && st->aux[1] == 3 && st->aux[2] == 1 &&
+           st->aux[3] == 1 && st->aux[4] == 1 && st->aux[5] == 1 && Y->shape.d[2] >= 2 && Y->shape.d[3] >= 2;
+}
+
 /* Packs a convolution's weights as [Cg][kh][kw][Mp], or [kh][kw][Cg][Mp] with taps_outer (a full
  * convolution's kernel walks the input channels of one tap innermost); output channels are
  * innermost, which is what every kernel here reads ([kh][kw][Cp] for depthwise, [C][M] for
@@ -227,8 +286,38 @@ int nn_conv_job(nn_session *s, const nn_step *st, int kind, nn_conv *j)
     j->kind = kind;
     j->ymm_tail = nn_conv_ymm_tail(kind, j->M);
     float *w = NULL, *b = NULL;
-    int rc = pack_conv(s, st, j->Mp, kind == NN_K_CONV, &w, &b);
+    int rc = pack_conv(s, st, j->Mp, kind == NN_K_CONV || kind == NN_K_WINO, &w, &b);
     if (rc) return rc;
+    if (kind == NN_K_WINO) { /* U = G g G^T per input and output channel: [16][C][Mp] */
+        const size_t cm = (size_t)j->C * (size_t)j->Mp;
+        float *u = nn_own(s, facet_alloc(sizeof(float) * 16 * cm));
+        if (!u) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for Winograd weights");
+        for (size_t at = 0; at < cm; at++) {
+            float g[3][3], t[4][3];
+            for (int k = 0; k < 9; k++) g[k / 3][k % 3] = w[(size_t)k * cm + at];
+            for (int c = 0; c < 3; c++) { /* G g */
+                t[0][c] = g[0][c];
+                t[1][c] = 0.5f * (g[0][c] + g[1][c] + g[2][c]);
+                t[2][c] = 0.5f * (g[0][c] - g[1][c] + g[2][c]);
+                t[3][c] = g[2][c];
+            }
+            for (int r = 0; r < 4; r++) { /* (G g) G^T */
+                u[(size_t)(4 * r + 0) * cm + at] = t[r][0];
+                u[(size_t)(4 * r + 1) * cm + at] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
+                u[(size_t)(4 * r + 2) * cm + at] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
+                u[(size_t)(4 * r + 3) * cm + at] = t[r][2];
+            }
+        }
+        w = u;
+        /* the session's scratch: a band per thread (conv.c wino_task) */
+        const size_t need = wino_band_floats(j) * (size_t)(s->threads > 1 ? s->threads : 1);
+        if (need > s->wino_floats) {
+            float *scr = nn_own(s, facet_alloc(sizeof(float) * need));
+            if (!scr) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for Winograd scratch");
+            s->wino_scratch = scr;
+            s->wino_floats = need;
+        }
+    }
     j->w = w;
     j->b = b;
     float *slope = nn_own(s, facet_alloc(sizeof(float) * (size_t)j->Mp));
@@ -236,10 +325,12 @@ int nn_conv_job(nn_session *s, const nn_step *st, int kind, nn_conv *j)
     for (int m = 0; m < j->Mp; m++) slope[m] = st->act == NN_ACT_RELU ? 0.0f : 1.0f;
     j->slope = slope;
     j->ak = st->act == NN_ACT_RELU ? NN_K_ACT_RELU : NN_K_ACT_NONE;
-    if (kind == NN_K_DW || kind == NN_K_CONV) { /* padding rows / columns read zeros */
-        float *zero = nn_own(s, facet_alloc(sizeof(float) * ((size_t)j->W * (size_t)j->C + 16)));
+    if (kind == NN_K_DW || kind == NN_K_CONV || kind == NN_K_WINO) {
+        /* padding rows / columns read zeros; Winograd's GEMMs read it as their bias too */
+        const size_t nz = ((size_t)j->W * (size_t)j->C > (size_t)j->Mp ? (size_t)j->W * (size_t)j->C : (size_t)j->Mp) + 16;
+        float *zero = nn_own(s, facet_alloc(sizeof(float) * nz));
         if (!zero) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for a zero row");
-        memset(zero, 0, sizeof(float) * ((size_t)j->W * (size_t)j->C + 16));
+        memset(zero, 0, sizeof(float) * nz);
         j->zero = zero;
     }
     return 0;

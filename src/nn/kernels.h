@@ -37,7 +37,7 @@ typedef struct nn_conv {
     int C, H, W, M, OH, OW, kh, kw, sh, sw, pt, pl;
     int dil_h, dil_w;   /* dilation: full convolutions only (1 for every other kind) */
     int Mp;             /* packed output-channel stride: M rounded up to 16 */
-    int kind;           /* NN_K_FIRST, _DW, _GD, _PW, _CONV */
+    int kind;           /* NN_K_FIRST, _DW, _GD, _PW, _CONV, _WINO (w: U [16][C][Mp]) */
     int ymm_tail;       /* AVX-512 first layer with 17-24 outputs: channels 16.. in a ymm (VL) */
     int ak;             /* the activation: NN_K_ACT_* */
 } nn_conv;
@@ -50,6 +50,7 @@ typedef struct nn_kernels {
     unsigned needs;       /* FACET_CPU_* flags the table needs */
     int pw_maps;          /* 1: pw_pixels also runs whole-map 1x1 steps (it beats XNNPACK's GEMM
                            * for this ISA); 0: those stay with XNNPACK, pw_pixels only in chains */
+    int wino;             /* 1: 3x3 stride-1 convolutions as Winograd F(2x2, 3x3) (conv.c) */
     int conv_min_m, conv_min_ow; /* conv_row takes full convolutions with at least this many
                                   * output channels and output columns; XNNPACK keeps the rest */
     /* output row oy of a first-layer convolution (reads j->x: NCHW) into yrow (NHWC) */
@@ -61,6 +62,12 @@ typedef struct nn_kernels {
     void (*conv_row)(const nn_conv *j, const float *const *rows, float *yrow);
     /* a pointwise 1x1 convolution of n consecutive NHWC pixels from x into y */
     void (*pw_pixels)(const nn_conv *j, const float *x, float *y, int n);
+    /* Winograd F(2x2, 3x3) (ops/wino.h): the input transform of nt tiles (2x2 output blocks,
+     * numbered row by row) from tile t0 on, read from j->x, into V [16][nt][C] (matrices es
+     * floats apart), and the output transform of M [16][nt][M] with bias and activation into
+     * j->y; the 16 GEMMs between them are pw_pixels' */
+    void (*wino_in)(const nn_conv *j, int t0, int nt, float *V, size_t es);
+    void (*wino_out)(const nn_conv *j, const float *Mm, size_t es, int t0, int nt);
     /* a global depthwise convolution (kernel = the whole map) of j->x into j->y */
     void (*gd)(const nn_conv *j);
     /* y[p][c] = x[p][c] * a[c] + b[c], then max(0, .) when relu, for n pixels of C channels
@@ -85,6 +92,9 @@ const nn_kernels *const *nn_kernels_list(int *n);
  * C (XNNPACK beats plain C on every shape here). *out is NULL for "none" or when no SIMD table
  * fits. */
 int nn_kernels_pick(const nn_kernels **out, facet_err *err);
+
+/* Whether a step runs as Winograd F(2x2, 3x3) on the session's table (conv.c). */
+int nn_conv_wino_ok(const nn_session *s, const nn_step *st);
 
 /* Fills a kernel job for a planned step (shapes, packed weights, zero row); kind: NN_K_*. */
 int nn_conv_job(nn_session *s, const nn_step *st, int kind, nn_conv *j);

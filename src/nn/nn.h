@@ -164,6 +164,8 @@ struct facet_nn_session {
     double flops;
     void *pool;     /* pthreadpool for the xnnpack backend */
     const struct nn_kernels *kern; /* own kernels' table (kernels.h), NULL: none */
+    float *wino_scratch;   /* Winograd steps' scratch (conv.c), shared: steps run one at a time */
+    size_t wino_floats;
     double *prof_ms; /* per step, when profiling */
     int yield_after_run;
     facet_err err;
@@ -202,7 +204,7 @@ int nn_conv_dw_ok(const nn_session *s, const nn_step *st);
 int nn_conv_gd_ok(const nn_session *s, const nn_step *st);
 int nn_conv_pw_ok(const nn_session *s, const nn_step *st);
 int nn_conv_full_ok(const nn_session *s, const nn_step *st);
-enum { NN_K_FIRST, NN_K_DW, NN_K_GD, NN_K_PW, NN_K_CONV };
+enum { NN_K_FIRST, NN_K_DW, NN_K_GD, NN_K_PW, NN_K_CONV, NN_K_WINO };
 int nn_conv_make(nn_session *s, nn_step *st, int kind);
 /* A PRelu after one of those convolutions: fused into it (returns 1, the step becomes an alias). */
 int nn_conv_fuse_prelu(nn_session *s, nn_step *st);

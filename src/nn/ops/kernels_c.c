@@ -11,6 +11,7 @@
 #include "nn/kernels.h"
 #include "nn/nn.h"
 #include "nn/ops/fastmath.h"
+#include "nn/ops/wino.h"
 
 static float act(const nn_conv *j, int m, float v)
 {
@@ -140,6 +141,8 @@ const nn_kernels nn_kernels_c = {
     .conv_min_ow = 1,
     .pw_pixels = pw_pixels,
     .gd = gd,
+    .wino_in = wino_in,
+    .wino_out = wino_out,
     .affine = affine,
     .lanes = lanes,
 };

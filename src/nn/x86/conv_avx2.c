@@ -579,6 +579,12 @@ AVX2 static void affine(const float *x, int64_t xs, const float *a, const float 
     }
 }
 
+/* Winograd F(2x2, 3x3)'s transforms (ops/wino.h), vectorised by the compiler for this table */
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#include "nn/ops/wino.h"
+#pragma GCC pop_options
+
 /* ---------- Exp, Tanh, two-class Softmax over pairs (1 / (1 + e^(other - this))) ---------- */
 AVX2 static inline __m256 lane_op(int op, __m256 v)
 {
@@ -606,10 +612,13 @@ const nn_kernels nn_kernels_avx2 = {
     .first_row = first_row,
     .dw_row = dw_row,
     .conv_row = conv_row,
+    .wino = 1,
     .conv_min_m = 4,
     .conv_min_ow = 1,
     .pw_pixels = pw_pixels,
     .gd = gd_run,
+    .wino_in = wino_in,
+    .wino_out = wino_out,
     .affine = affine,
     .lanes = lanes_run,
 };

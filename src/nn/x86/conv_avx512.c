@@ -605,6 +605,12 @@ __attribute__((target("avx512f"))) static void affine(const float *x, int64_t xs
     }
 }
 
+/* Winograd F(2x2, 3x3)'s transforms (ops/wino.h), vectorised by the compiler for this table */
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+#include "nn/ops/wino.h"
+#pragma GCC pop_options
+
 /* Exp, Tanh, or Softmax over pairs (a detector's two classes: y = 1 / (1 + e^(other - this))
  * in every lane), 16 lanes at a time. */
 __attribute__((target("avx512f"))) static inline __m512 lane_op(int op, __m512 v)
@@ -640,10 +646,13 @@ const nn_kernels nn_kernels_avx512 = {
     /* 16 outputs or fewer (one zmm: fr_detect's and fr_gender's 16 > 16 steps, 134-150 GFLOP/s
      * against XNNPACK's 172-177 in the kernel bench) and maps under 7 columns (fr_eye: mostly
      * single pixels) stay with XNNPACK */
+    .wino = 1,
     .conv_min_m = 17,
     .conv_min_ow = 7,
     .pw_pixels = pw_pixels,
     .gd = gd_run,
+    .wino_in = wino_in,
+    .wino_out = wino_out,
     .affine = affine,
     .lanes = lanes_run,
 };

@@ -696,6 +696,7 @@ int nn_xnn_assign(nn_session *s)
                 rc = nn_conv_dw_ok(s, st)   ? nn_conv_make(s, st, NN_K_DW)
                      : nn_conv_gd_ok(s, st) ? nn_conv_make(s, st, NN_K_GD)
                      : nn_conv_pw_ok(s, st) ? nn_conv_make(s, st, NN_K_PW)
+                     : nn_conv_wino_ok(s, st) ? nn_conv_make(s, st, NN_K_WINO)
                      : nn_conv_full_ok(s, st) ? nn_conv_make(s, st, NN_K_CONV)
                                                 : make_conv(s, st);
                 break;
