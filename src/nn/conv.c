@@ -9,10 +9,11 @@
  * depthwise 3x3 on 16 or more channels; the global depthwise (a kernel as large as the map,
  * MobileFaceNet's GDConv), which XNNPACK ran at under 1 GFLOP/s; and Exp, Tanh and two-class
  * Softmax. Where a table says so, pointwise 1x1 steps on whole maps (pw_maps: AVX2 and
- * AVX-512) and full KxK convolutions (a conv_row slot: AVX2 only, because XNNPACK's 2022 AVX2
- * path ran them at two fifths of the 256-bit peak while its AVX-512 one beats ours); otherwise
- * those stay with XNNPACK, pointwise ones except inside the row-by-row chains of rows.c. A
- * PRelu or Tanh after one of our convolutions goes into its output.
+ * AVX-512), full KxK convolutions (conv_row, for as many outputs and columns as the table's
+ * conv_min_m and conv_min_ow: narrower ones stay with XNNPACK) and 3x3 stride-1 convolutions as
+ * Winograd F(2x2, 3x3) (wino: the transforms of ops/wino.h around 16 GEMMs on pw_pixels);
+ * otherwise those stay with XNNPACK, pointwise ones except inside the row-by-row chains of
+ * rows.c. A PRelu or Tanh after one of our convolutions goes into its output.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,8 @@
  *
  * XNNPACK is one provider of kernels. For the shapes where it leaves speed on the table (first
  * layers read from an NCHW image, depthwise 3x3, the global depthwise, pointwise 1x1 on whole
- * maps and inside row-by-row chains, full KxK convolutions on AVX2, Exp/Tanh/two-class Softmax)
+ * maps and inside row-by-row chains, full KxK convolutions, Winograd F(2x2, 3x3) for 3x3 ones,
+ * a BatchNormalization read from a Concat's inputs, Exp/Tanh/two-class Softmax)
  * we have kernels of our own, written once per instruction set: a portable C table (ops/kernels_c.c: the reference every other table is
  * tested against, and what runs those steps when nothing faster exists), AVX2 + FMA
  * (x86/conv_avx2.c) and AVX-512 (x86/conv_avx512.c). Each table fills the same slots; the

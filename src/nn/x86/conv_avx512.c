@@ -10,8 +10,12 @@
  *    reading NHWC rows in order; 8 or 6 pixels at once.
  *  - global depthwise (a kernel as large as the map, MobileFaceNet's GDConv), which XNNPACK
  *    ran at under 1 GFLOP/s.
- *  - pointwise 1x1 on a run of pixels, for the row-by-row chains of rows.c (on whole
- *    maps XNNPACK's GEMM measured a few percent faster, so it keeps those).
+ *  - pointwise 1x1 on a run of pixels: whole maps, the row-by-row chains of rows.c, and the
+ *    16 GEMMs of a Winograd F(2x2, 3x3) convolution (conv.c; its transforms: ops/wino.h,
+ *    included at the end of this file).
+ *  - full KxK convolutions of 17 or more outputs (DenseNet's 128 -> 32 3x3 steps in
+ *    fr_expression): 200-240 GFLOP/s against XNNPACK's 170-180.
+ *  - a BatchNormalization's per-channel affine, over the slices of a Concat it follows.
  *
  * All write NHWC with the activation fused (none, Relu, or a PRelu that followed the step) and
  * handle channel counts that are not multiples of 16 with masks. They fill the "avx512" table
