@@ -12,7 +12,7 @@
  *    ran at under 1 GFLOP/s.
  *  - pointwise 1x1 on a run of pixels: whole maps, the row-by-row chains of rows.c, and the
  *    16 GEMMs of a Winograd F(2x2, 3x3) convolution (conv.c; its transforms: ops/wino.h,
- *    included at the end of this file).
+ *    included below with this file's target).
  *  - full KxK convolutions of 17 or more outputs (DenseNet's 128 -> 32 3x3 steps in
  *    fr_expression): 200-240 GFLOP/s against XNNPACK's 170-180.
  *  - a BatchNormalization's per-channel affine, over the slices of a Concat it follows.
