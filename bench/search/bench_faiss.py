@@ -2,7 +2,8 @@
 (DIR/matrix.f32, probes.f32). KINDS: "fp32,fp16" (default) or one of them.
 
 IndexFlatIP (fp32, BLAS for batches) and IndexScalarQuantizer(QT_fp16, METRIC_INNER_PRODUCT),
-top-10, 1 and 2 threads: single-probe latency and 64 / 1024-probe batch times, each the median
+top-10, 1 and 2 threads (FAISS's OpenMP and OpenBLAS's own threads both set to that count):
+single-probe latency and 64 / 1024-probe batch times, each the median
 of its timed calls after a warm-up search (as bench_search). Prints
 JSON lines. Run with Debian's /usr/bin/python3 (python3-faiss, python3-numpy, OpenBLAS).
 Each line names the OpenBLAS kernel set that ran ("blas_core", from openblas_get_corename of
@@ -53,6 +54,19 @@ def blas_core():
     return lib.openblas_get_corename().decode()
 
 
+def blas_set_threads(t):
+    """OpenBLAS's own thread count: faiss.omp_set_num_threads limits FAISS's OpenMP loops, but
+    the sgemm of a batch runs on OpenBLAS's pthreads, which otherwise take every core (a "1
+    thread" FAISS batch then ran on both cores of a 2-core machine: twice its wall-clock CPU).
+    Returns whether it could be set."""
+    with open("/proc/self/maps") as f:
+        libs = {ln.split()[-1] for ln in f if "libopenblas" in ln}
+    if not libs:
+        return False
+    ctypes.CDLL(sorted(libs)[0]).openblas_set_num_threads(ctypes.c_int(t))
+    return True
+
+
 core = blas_core()
 for kind in kinds:
     if kind == "fp32":
@@ -64,6 +78,7 @@ for kind in kinds:
     index.add(base)
     for threads in (1, 2):
         faiss.omp_set_num_threads(threads)
+        blas_threads = threads if blas_set_threads(threads) else None
         index.search(probes[:1], K)  # warm
         reps = 9 if n >= 500000 else 31
         t, tc, bc = [], [], []
@@ -79,6 +94,6 @@ for kind in kinds:
         print(json.dumps({"kind": "faiss", "dtype": kind, "threads": threads,
                           "single_ms": median(t), "batch64_ms": b64,
                           "batch1024_ms": b1024, "faiss": faiss.__version__,
-                          "blas_core": core, "single_cpu_ms": median(tc),
+                          "blas_core": core, "blas_threads": blas_threads, "single_cpu_ms": median(tc),
                           "batch64_cpu_ms": median(bc)}), flush=True)
     del index
