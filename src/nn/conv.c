@@ -243,15 +243,20 @@ int nn_conv_wino_ok(const nn_session *s, const nn_step *st)
  * innermost, which is what every kernel here reads ([kh][kw][Cp] for depthwise, [C][M] for
  * pointwise), Mp = M rounded up to 16 with zeros. The bias is zeros when there is none, and
  * beyond M. Both belong to the session. */
-static int pack_conv(nn_session *s, const nn_step *st, int Mp, int taps_outer, float **w, float **b)
+static int pack_conv(nn_session *s, const nn_step *st, int Mp, int taps_outer, int temp, float **w, float **b)
 {
     const nn_tensor *W = T(1);
     int64_t M = W->shape.d[0], Cg = W->shape.d[1], kh = W->shape.d[2], kw = W->shape.d[3];
     const float *w0 = st->w ? st->w : W->data;
     const float *b0 = st->b ? st->b : (st->nin > 2 && st->in[2] >= 0 ? T(2)->data : NULL);
-    float *packed = nn_own(s, facet_alloc(sizeof(float) * (size_t)(Mp * Cg * kh * kw)));
+    /* temp: the caller transforms the weights and frees these (Winograd) */
+    float *packed = facet_alloc(sizeof(float) * (size_t)(Mp * Cg * kh * kw));
+    if (packed && !temp) packed = nn_own(s, packed);
     float *bias = nn_own(s, facet_alloc(sizeof(float) * (size_t)Mp));
-    if (!packed || !bias) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for packed weights");
+    if (!packed || !bias) {
+        if (temp) facet_free_aligned(packed);
+        return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for packed weights");
+    }
     memset(packed, 0, sizeof(float) * (size_t)(Mp * Cg * kh * kw));
     for (int64_t m = 0; m < Mp; m++) bias[m] = b0 && m < M ? b0[m] : 0.0f;
     for (int64_t m = 0; m < M; m++)
@@ -287,12 +292,15 @@ int nn_conv_job(nn_session *s, const nn_step *st, int kind, nn_conv *j)
     j->kind = kind;
     j->ymm_tail = nn_conv_ymm_tail(kind, j->M);
     float *w = NULL, *b = NULL;
-    int rc = pack_conv(s, st, j->Mp, kind == NN_K_CONV || kind == NN_K_WINO, &w, &b);
+    int rc = pack_conv(s, st, j->Mp, kind == NN_K_CONV || kind == NN_K_WINO, kind == NN_K_WINO, &w, &b);
     if (rc) return rc;
     if (kind == NN_K_WINO) { /* U = G g G^T per input and output channel: [16][C][Mp] */
         const size_t cm = (size_t)j->C * (size_t)j->Mp;
         float *u = nn_own(s, facet_alloc(sizeof(float) * 16 * cm));
-        if (!u) return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for Winograd weights");
+        if (!u) {
+            facet_free_aligned(w);
+            return facet_seterr(&s->err, FACET_E_NO_MEMORY, "no memory for Winograd weights");
+        }
         for (size_t at = 0; at < cm; at++) {
             float g[3][3], t[4][3];
             for (int k = 0; k < 9; k++) g[k / 3][k % 3] = w[(size_t)k * cm + at];
@@ -309,6 +317,7 @@ int nn_conv_job(nn_session *s, const nn_step *st, int kind, nn_conv *j)
                 u[(size_t)(4 * r + 3) * cm + at] = t[r][2];
             }
         }
+        facet_free_aligned(w);
         w = u;
         /* the session's scratch: a band per thread (conv.c wino_task) */
         const size_t need = wino_band_floats(j) * (size_t)(s->threads > 1 ? s->threads : 1);
