@@ -153,7 +153,11 @@ static int run_conv(nn_session *s, nn_step *st)
     c.j.x = T(0)->data;
     c.j.y = O(0)->data;
     if (c.j.kind == NN_K_WINO) {
-        wino_ctx w = {&c, s->wino_scratch, wino_band_floats(&c.j), s->threads > 1 ? s->threads : 1};
+        /* a band per thread, but no band of fewer than a GEMM tile's 12 tiles: fr_gender's 8x8
+         * maps (16 tiles) in two bands of 8 would go to pw_pixels' one-pixel path */
+        const int tiles = ((c.j.OH + 1) / 2) * ((c.j.OW + 1) / 2), most = tiles / 12 > 1 ? tiles / 12 : 1;
+        const int threads = s->threads > 1 ? s->threads : 1;
+        wino_ctx w = {&c, s->wino_scratch, wino_band_floats(&c.j), threads < most ? threads : most};
         pthreadpool_parallelize_1d(s->pool, wino_task, &w, (size_t)w.nbands, 0);
     } else if (c.j.kind == NN_K_GD) c.k->gd(&c.j);
     else if (c.j.kind == NN_K_PW)
