@@ -370,6 +370,24 @@ __attribute__((target("avx512f"))) static void dw_row_from(const conv_job *j, co
     for (; ox < OW; ox++) dw_one(j, rows, ox, y + (size_t)ox * C);
 }
 
+/* The inner loop of the pointwise and full-convolution tiles: for each of K input channels,
+ * MB weight vectors (w, then w + Mp, ...) and a broadcast of each of the P pixels' value
+ * (xp[p][k]) feed P x MB FMAs into acc[P][MB]. K >= 1: no zero-trip path that would keep the
+ * accumulators in memory. */
+#define GEMM_STEPS(MB, P, acc, xp, w, Mp, K)                                                           \
+    do {                                                                                               \
+        int k_ = 0;                                                                                    \
+        do {                                                                                           \
+            __m512 wv_[MB];                                                                            \
+            for (int q = 0; q < (MB); q++) wv_[q] = _mm512_loadu_ps((w) + 16 * q);                     \
+            for (int p = 0; p < (P); p++) {                                                            \
+                const __m512 xv_ = _mm512_set1_ps((xp)[p][k_]);                                        \
+                for (int q = 0; q < (MB); q++) (acc)[p][q] = _mm512_fmadd_ps(xv_, wv_[q], (acc)[p][q]); \
+            }                                                                                          \
+            (w) += (Mp);                                                                               \
+        } while (++k_ < (K));                                                                          \
+    } while (0)
+
 /* Full KxK convolution (group 1): rows[ky] NHWC [W][C] (NULL: a padding row), w
  * [kh][kw][C][Mp], y NHWC [OW][M]. Tiles of P pixels x 16*MB output channels (24 accumulators
  * in the big tiles, 16-24 FMA chains in flight) walk the input channels of each tap
@@ -399,16 +417,7 @@ __attribute__((target("avx512f"))) static void dw_row_from(const conv_job *j, co
                     xp[p] = ix >= 0 && ix < W ? rows[ky] + (size_t)ix * C : j->zero;                   \
                 }                                                                                      \
                 const float *w = j->w + (size_t)(ky * kw + kx) * C * Mp + m0;                          \
-                int c = 0;                                                                             \
-                do {                                                                                   \
-                    __m512 wv[MB];                                                                     \
-                    for (int q = 0; q < (MB); q++) wv[q] = _mm512_loadu_ps(w + 16 * q);                \
-                    for (int p = 0; p < (P); p++) {                                                    \
-                        const __m512 xv = _mm512_set1_ps(xp[p][c]);                                    \
-                        for (int q = 0; q < (MB); q++) acc[p][q] = _mm512_fmadd_ps(xv, wv[q], acc[p][q]); \
-                    }                                                                                  \
-                    w += Mp;                                                                           \
-                } while (++c < C);                                                                     \
+                GEMM_STEPS(MB, P, acc, xp, w, Mp, C);                                                  \
             }                                                                                          \
         }                                                                                              \
         activate(&acc[0][0], (P) * (MB), (MB), j->ak, sv);                                             \
@@ -489,16 +498,7 @@ __attribute__((target("avx512f"))) static void conv_row(const conv_job *j, const
             const __m512 bv = _mm512_loadu_ps(b + 16 * q);                                             \
             for (int p = 0; p < (P); p++) acc[p][q] = bv;                                              \
         }                                                                                              \
-        int k = 0;                                                                                     \
-        do { /* C >= 1: no zero-trip path that would keep the accumulators in memory */               \
-            __m512 wv[MB];                                                                             \
-            for (int q = 0; q < (MB); q++) wv[q] = _mm512_loadu_ps(w + 16 * q);                        \
-            for (int p = 0; p < (P); p++) {                                                            \
-                const __m512 xv = _mm512_set1_ps(xp[p][k]);                                            \
-                for (int q = 0; q < (MB); q++) acc[p][q] = _mm512_fmadd_ps(xv, wv[q], acc[p][q]);      \
-            }                                                                                          \
-            w += Mp;                                                                                   \
-        } while (++k < C);                                                                             \
+        GEMM_STEPS(MB, P, acc, xp, w, Mp, C);                                                          \
         activate(&acc[0][0], (P) * (MB), (MB), ak, sv);                                                \
         if (mk[(MB) - 1] == 0xffff) /* whole 16-channel groups: plain stores */                       \
             for (int p = 0; p < (P); p++)                                                              \
