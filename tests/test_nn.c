@@ -320,6 +320,18 @@ static void t_own_conv_random(void)
     }
 }
 
+/* The activation after test convolution "c" of M channels, by iteration: PRelu (per-channel
+ * slopes, taken into our kernels' output), Relu or none; its output is `out`. */
+static void conv_activation(ob_graph *g, int it, int M, const char *out)
+{
+    if (it % 3 == 2) {
+        ob_weight(g, "slope", 3, (int64_t[]){M, 1, 1}, -0.5f, 0.5f);
+        ob_node(g, "PRelu", "c slope", out);
+    } else {
+        ob_node(g, it % 3 ? "Relu" : "Identity", "c", out);
+    }
+}
+
 /* Full (group 1) convolutions on channels-last maps, which the AVX2 table runs itself
  * (conv_row): 8-70 channels in, 4-70 out, square and non-square kernels up to 5, both strides,
  * dilation (2, 3) in some, asymmetric padding, and no activation, Relu or PRelu. */
@@ -341,12 +353,7 @@ static void t_own_full_conv_random(void)
         ob_attr_ints(&g, n, "strides", 2, (int64_t[]){s, s});
         if (it % 5 == 1) ob_attr_ints(&g, n, "dilations", 2, (int64_t[]){2, 3});
         ob_attr_ints(&g, n, "pads", 4, pads);
-        if (it % 3 == 2) {
-            ob_weight(&g, "slope", 3, (int64_t[]){M, 1, 1}, -0.5f, 0.5f);
-            ob_node(&g, "PRelu", "c slope", "y0");
-        } else {
-            ob_node(&g, it % 3 ? "Relu" : "Identity", "c", "y0");
-        }
+        conv_activation(&g, it, M, "y0");
         /* then a pointwise step with few outputs (a detector head's 4-12) */
         const int M2 = it % 2 ? rnd(&g, 4, 12) : 16;
         ob_weight(&g, "w2", 4, (int64_t[]){M2, M, 1, 1}, -0.5f, 0.5f);
@@ -383,12 +390,7 @@ static void t_own_winograd_random(void)
         Onnx__NodeProto *n = ob_node(&g, "Conv", it % 2 ? "x0 w b" : "x0 w", "c");
         ob_attr_ints(&g, n, "kernel_shape", 2, (int64_t[]){3, 3});
         ob_attr_ints(&g, n, "pads", 4, pads);
-        if (it % 3 == 2) {
-            ob_weight(&g, "slope", 3, (int64_t[]){M, 1, 1}, -0.5f, 0.5f);
-            ob_node(&g, "PRelu", "c slope", "y");
-        } else {
-            ob_node(&g, it % 3 ? "Relu" : "Identity", "c", "y");
-        }
+        conv_activation(&g, it, M, "y");
         ob_output(&g, "y");
         char what[128];
         snprintf(what, sizeof what, "winograd C%d H%d W%d M%d pads %d,%d,%d,%d", C, H, W, M, (int)pads[0], (int)pads[1],
