@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "nn/kernels.h"
+#include "nn/ops/fastmath.h"
 #include "nn/nn.h"
 
 #ifdef NN_HAVE_X86_KERNELS
@@ -49,21 +50,14 @@ static inline __mmask16 lanes(int left)
 /* tanh with the 13/6 rational function of ops/ref.c (the one Eigen uses), 16 lanes at once. */
 __attribute__((target("avx512f"))) static inline __m512 tanh16(__m512 x)
 {
-    const __m512 c = _mm512_set1_ps(7.99881172180175781f);
+    const __m512 c = _mm512_set1_ps(FAST_TANH_CLAMP);
     const __m512 xc = _mm512_max_ps(_mm512_min_ps(x, c), _mm512_sub_ps(_mm512_setzero_ps(), c));
     const __m512 x2 = _mm512_mul_ps(xc, xc);
-    __m512 p = _mm512_set1_ps(-2.76076847742355e-16f);
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(2.00018790482477e-13f));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-8.60467152213735e-11f));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(5.12229709037114e-08f));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(1.48572235717979e-05f));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(6.37261928875436e-04f));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(4.89352455891786e-03f));
+    __m512 p = _mm512_set1_ps(fast_tanh_p[0]);
+    for (int i = 1; i < 7; i++) p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(fast_tanh_p[i]));
     p = _mm512_mul_ps(p, xc);
-    __m512 q = _mm512_set1_ps(1.19825839466702e-06f);
-    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(1.18534705686654e-04f));
-    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(2.26843463243900e-03f));
-    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(4.89352518554385e-03f));
+    __m512 q = _mm512_set1_ps(fast_tanh_q[0]);
+    for (int i = 1; i < 4; i++) q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(fast_tanh_q[i]));
     const __m512 r = _mm512_div_ps(p, q);
     /* tiny |x|: x itself; NaN: NaN (the clamp above would have made it +-1) */
     const __mmask16 keep = _mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(0.0004f), _CMP_NGE_UQ);
@@ -78,12 +72,8 @@ __attribute__((target("avx512f"))) static inline __m512 exp16(__m512 x)
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
     r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 p = _mm512_set1_ps(fast_exp_p[0]);
+    for (int i = 1; i < 6; i++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(fast_exp_p[i]));
     const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
     const __m512i ni = _mm512_cvtps_epi32(n), n1 = _mm512_srai_epi32(ni, 1), n2 = _mm512_sub_epi32(ni, n1);
     const __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, _mm512_set1_epi32(127)), 23));
