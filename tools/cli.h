@@ -17,6 +17,8 @@ int cli_fail(const char *what, int status);
 void cli_progress(const char *label, long done, long total, double elapsed_s);
 /* Model folder: $FACET_MODEL_PATH, else ./models. */
 const char *cli_model_dir(void);
+/* qsort comparator for doubles, ascending. */
+int cli_cmp_double(const void *a, const void *b);
 
 /* ---- arguments (cli_args.c) ----
  * Exit status: 0 success, 1 a failure at run time, 2 a usage error (unknown option, missing

@@ -460,16 +460,10 @@ static void measure(const bench *b, const layout *L, const scores *s, const doub
     f->rank1 = tot > 0 ? right / tot : 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* 2.5th and 97.5th percentiles of v[0..n-1] (sorted in place). */
 static void interval(double *v, int n, double *lo, double *hi)
 {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    qsort(v, (size_t)n, sizeof *v, cli_cmp_double);
     *lo = v[(int)floor(0.025 * (n - 1))];
     *hi = v[(int)ceil(0.975 * (n - 1))];
 }

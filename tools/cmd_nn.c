@@ -16,20 +16,19 @@ static const char *const known_models[] = {
     "fr_eye", "fr_age", "fr_gender", "fr_expression",
 };
 
-static double now_ms(void)
+/* A clock in ms: CLOCK_MONOTONIC for wall time, CLOCK_PROCESS_CPUTIME_ID for this process's
+ * CPU time (all threads: with one thread, a run's cost that a loaded machine's preemption does
+ * not inflate). */
+static double clock_ms(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* This process's CPU time in ms, all threads: with one thread, a run's cost that a loaded
- * machine's preemption does not inflate */
-static double cpu_ms(void)
+static double now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+    return clock_ms(CLOCK_MONOTONIC);
 }
 
 static void print_shape(FILE *f, const facet_nn_shape *s)
@@ -272,27 +271,17 @@ int cmd_nn(int argc, char **argv)
         if (!t) goto done;
         for (int i = 0; i < 5; i++) facet_nn_session_run(s);
         for (long i = 0; i < iters; i++) {
-            double t0 = now_ms(), c0 = cpu_ms();
+            double t0 = now_ms(), c0 = clock_ms(CLOCK_PROCESS_CPUTIME_ID);
             if ((rc = facet_nn_session_run(s))) {
                 free(t);
                 ret = cli_fail("run", rc);
                 goto done;
             }
             t[i] = now_ms() - t0;
-            c[i] = cpu_ms() - c0;
+            c[i] = clock_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
         }
-        for (long i = 1; i < iters; i++)
-            for (long j = i; j > 0 && t[j] < t[j - 1]; j--) {
-                double tmp = t[j];
-                t[j] = t[j - 1];
-                t[j - 1] = tmp;
-            }
-        for (long i = 1; i < iters; i++)
-            for (long j = i; j > 0 && c[j] < c[j - 1]; j--) {
-                double tmp = c[j];
-                c[j] = c[j - 1];
-                c[j - 1] = tmp;
-            }
+        qsort(t, (size_t)iters, sizeof *t, cli_cmp_double);
+        qsort(c, (size_t)iters, sizeof *c, cli_cmp_double);
         double med = t[iters / 2];
         const char *base = strrchr(path, '/');
         printf("{\"model\": \"%s\", \"backend\": \"%s\", \"kernels\": \"%s\", \"threads\": %d, \"iters\": %ld, "

@@ -57,6 +57,12 @@ void cli_progress(const char *label, long done, long total, double elapsed_s)
     if (done >= total) fprintf(stderr, "\n");
 }
 
+int cli_cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 const char *cli_model_dir(void)
 {
     return facet_default_model_dir();
