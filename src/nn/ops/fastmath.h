@@ -18,7 +18,6 @@
 #define VECTORISABLE_SELECTS
 #endif
 
-/* (no-trapping-math lets GCC turn the selects into blends; the result is the same) */
 /* The coefficients, shared with the SIMD tables (x86/conv_avx2.c, x86/conv_avx512.c): tanh(x) =
  * x p(x^2) / q(x^2) with x clamped to +-FAST_TANH_CLAMP, p and q highest degree first. */
 #define FAST_TANH_CLAMP 7.99881172180175781f
@@ -28,6 +27,7 @@ static const float fast_tanh_p[7] = {-2.76076847742355e-16f, 2.00018790482477e-1
 static const float fast_tanh_q[4] = {1.19825839466702e-06f, 1.18534705686654e-04f, 2.26843463243900e-03f,
                                      4.89352518554385e-03f};
 
+/* (no-trapping-math lets GCC turn the selects into blends; the result is the same) */
 VECTORISABLE_SELECTS static inline float fast_tanh(float x)
 {
     const float c = FAST_TANH_CLAMP;
@@ -42,12 +42,13 @@ VECTORISABLE_SELECTS static inline float fast_tanh(float x)
     return fabsf(x) < 0.0004f ? x : r;
 }
 
-/* exp as 2^n * e^r with |r| <= ln2/2 and Cephes' degree-6 polynomial for e^r (within 2 ulp of
- * expf), branch-free so that it vectorises; 2^n is applied in two halves so that results down
- * to the subnormals and up to FLT_MAX come out right. */
 /* e^r's polynomial (highest degree first), shared with the SIMD tables */
 static const float fast_exp_p[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
                                     4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+
+/* exp as 2^n * e^r with |r| <= ln2/2 and Cephes' degree-6 polynomial for e^r (within 2 ulp of
+ * expf), branch-free so that it vectorises; 2^n is applied in two halves so that results down
+ * to the subnormals and up to FLT_MAX come out right. */
 
 VECTORISABLE_SELECTS static inline float fast_exp(float x)
 {

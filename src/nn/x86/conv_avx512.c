@@ -98,6 +98,23 @@ __attribute__((target("avx512f"))) static inline void activate(__m512 *acc, int 
         for (int i = 0; i < n; i++) acc[i] = tanh16(acc[i]);
 }
 
+/* The tile that covers a row's pixels from ox on, for the first-layer and full-convolution
+ * kernels, among big, mid and small tiles of P[0] > P[1] > P[2] pixels; the tiles end at `end`
+ * and may start anywhere in the last `room` pixels before it: big tiles while they fit, then a
+ * mid one, then (fewer than a mid tile left) a mid or small one moved back to end at `end`
+ * (recomputing a few pixels costs less than latency-bound single ones). Returns 0-2, or 3 (a
+ * single pixel) when the room is narrower than a small tile; *at is where the tile starts. */
+static inline int row_tile(const int P[3], int ox, int end, int room, int *at)
+{
+    const int left = end - ox;
+    *at = ox;
+    if (room < P[2]) return 3;
+    int k = left >= P[0] ? 0 : left >= P[1] ? 1 : 2;
+    if (k == 2 && left > P[2] && room >= P[1]) k = 1;
+    if (P[k] > left) *at = end - P[k];
+    return k;
+}
+
 /* First layer: x NCHW [C][H][W], w [C][kh][kw][Mp], y NHWC [OH][OW][M], Mp = 16 * MB >= M (the
  * packed weights and bias are zero beyond M, and the last group's stores are masked).
  * Interior pixels (all taps inside the row) go in blocks of P (8, 6, 4, 3 for MB = 1..4) so that
@@ -253,10 +270,7 @@ __attribute__((target("avx512f"))) static void first_row(const conv_job *j, int 
         /* interior pixels (every tap inside the row): big tiles, a mid one, then a mid or small
          * one moved back to end at the last interior pixel, as in conv_row */
         while (ox < end) {
-            const int left = end - ox, room = end - lo_x;
-            int k = left >= P[0] ? 0 : left >= P[1] ? 1 : 2;
-            if (k == 2 && left > P[2] && room >= P[1]) k = 1;
-            if (P[k] > left) ox = end - P[k];
+            const int k = row_tile(P, ox, end, end - lo_x, &ox); /* never 3: room >= P[2] here */
             t[k](j, &f, ox, y + (size_t)ox * OM);
             ox += P[k];
         }
@@ -454,16 +468,10 @@ __attribute__((target("avx512f"))) static void conv_row(const conv_job *j, const
             mk[q] = lanes(M - m0 - 16 * q);
             sv[q] = _mm512_loadu_ps(j->slope + m0 + 16 * (q < mb ? q : 0));
         }
-        for (int ox = 0; ox < OW;) {
-            /* big tiles, a mid one, then (fewer than a mid tile left) a mid or small tile moved
-             * back to end at OW; single pixels only on rows narrower than a small tile */
-            const int left = OW - ox;
-            int k = left >= P[0] ? 0 : left >= P[1] ? 1 : left >= P[2] ? 2 : OW >= P[2] ? 2 : 3;
-            if (k == 2 && left > P[2] && OW >= P[1]) k = 1;
-            const int n = k < 3 ? P[k] : 1;
-            if (n > left) ox = OW - n;
+        for (int ox = 0; ox < OW;) { /* the padding reads zeros: tiles may cover the whole row */
+            const int k = row_tile(P, ox, OW, OW, &ox);
             t[k](j, rows, ox, m0, sv, mk, y + (size_t)ox * M);
-            ox += n;
+            ox += k < 3 ? P[k] : 1;
         }
     }
 }
@@ -637,10 +645,10 @@ const nn_kernels nn_kernels_avx512 = {
     .first_row = first_row,
     .dw_row = dw_row_from,
     .conv_row = conv_row,
+    .wino = 1,
     /* 16 outputs or fewer (one zmm: fr_detect's and fr_gender's 16 > 16 steps, 134-150 GFLOP/s
      * against XNNPACK's 172-177 in the kernel bench) and maps under 7 columns (fr_eye: mostly
      * single pixels) stay with XNNPACK */
-    .wino = 1,
     .conv_min_m = 17,
     .conv_min_ow = 7,
     .pw_pixels = pw_pixels,
