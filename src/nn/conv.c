@@ -116,7 +116,7 @@ typedef struct wino_ctx {
     const conv_step *c;
     float *scratch;
     size_t band_floats;
-    int nbands;
+    int tiles, nbands; /* tiles of the map (2x2 output blocks, row by row), bands */
 } wino_ctx;
 
 static size_t wino_band_floats(const nn_conv *j)
@@ -129,8 +129,8 @@ static void wino_task(void *ctx, size_t band)
     const wino_ctx *w = ctx;
     const nn_conv *j = &w->c->j;
     const nn_kernels *k = w->c->k;
-    const int T = ((j->OH + 1) / 2) * ((j->OW + 1) / 2); /* tiles of the map, row by row */
-    const int t0 = (int)((int64_t)T * (int64_t)band / w->nbands), t1 = (int)((int64_t)T * (int64_t)(band + 1) / w->nbands);
+    const int t0 = (int)((int64_t)w->tiles * (int64_t)band / w->nbands);
+    const int t1 = (int)((int64_t)w->tiles * (int64_t)(band + 1) / w->nbands);
     float *V = w->scratch + band * w->band_floats, *Mm = V + (size_t)16 * WINO_NT * j->C;
     nn_conv g = *j; /* the 16 GEMMs: (tiles x C) by U[e] (C x Mp), no bias, no activation */
     g.kind = NN_K_PW;
@@ -157,7 +157,7 @@ static int run_conv(nn_session *s, nn_step *st)
          * maps (16 tiles) in two bands of 8 would go to pw_pixels' one-pixel path */
         const int tiles = ((c.j.OH + 1) / 2) * ((c.j.OW + 1) / 2), most = tiles / 12 > 1 ? tiles / 12 : 1;
         const int threads = s->threads > 1 ? s->threads : 1;
-        wino_ctx w = {&c, s->wino_scratch, wino_band_floats(&c.j), threads < most ? threads : most};
+        wino_ctx w = {&c, s->wino_scratch, wino_band_floats(&c.j), tiles, threads < most ? threads : most};
         pthreadpool_parallelize_1d(s->pool, wino_task, &w, (size_t)w.nbands, 0);
     } else if (c.j.kind == NN_K_GD) c.k->gd(&c.j);
     else if (c.j.kind == NN_K_PW)

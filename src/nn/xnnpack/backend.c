@@ -159,7 +159,7 @@ static void bn_task(void *ctx, size_t i)
     float *y = (float *)O(0)->data + p0 * c->C;
     int64_t pos = 0;
     for (int q = 0; q < c->pieces; q++) {
-        const int64_t Ci = c->pieces == 1 ? c->C : T(q)->shape.d[1];
+        const int64_t Ci = T(q)->shape.d[1]; /* a plain BatchNormalization: its input's, = C */
         k->affine((const float *)T(q)->data + p0 * Ci, Ci, st->w + pos, st->b + pos, st->act == NN_ACT_RELU, y + pos,
                   c->C, (int)Ci, n);
         pos += Ci;
